@@ -1,0 +1,1 @@
+"""Operations layer of the cargo track-and-trace backend: CLI, services, broker accounts."""

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Install (when missing) and start the services the backend needs on a Debian 12
+# machine: PostgreSQL 15 + TimescaleDB and a project-owned Mosquitto instance.
+# Idempotent: with everything installed and running it only checks and exits.
+#
+#   deploy/services.sh [--test-tools]     # --test-tools also installs docker-compose
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+state=${CTT_STATE_DIR:-$repo/.ctt}
+pg_version=15
+pg_cluster=main
+broker_port=${CTT_BROKER_PORT:-1883}
+db_user=${CTT_DB_USER:-ctt}
+db_password=${CTT_DB_PASSWORD:-ctt}
+db_name=${CTT_DB_NAME:-ctt}
+ingest_user=${CTT_BROKER_USERNAME:-ctt-ingest}
+ingest_password=${CTT_BROKER_PASSWORD:-ctt-ingest-local}
+observer_user=ctt-observer
+observer_password=${CTT_OBSERVER_PASSWORD:-ctt-observer-local}
+# Plain python3 is enough: broker_auth uses the standard library only.
+python=${CTT_PYTHON:-python3}
+test_tools=0
+[ "${1:-}" = "--test-tools" ] && test_tools=1
+
+log() { printf '[services] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ $apt_updated = 0 ]; then
+        log "apt-get update"
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- PostgreSQL 15 + TimescaleDB -------------------------------------------------
+pg_pkglibdir() { "/usr/lib/postgresql/$pg_version/bin/pg_config" --pkglibdir 2>/dev/null || pg_config --pkglibdir; }
+
+install_postgres() {
+    apt_install "postgresql-$pg_version" "postgresql-client-$pg_version"
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$pg_version/$pg_cluster"; then
+        log "creating cluster $pg_version/$pg_cluster"
+        as_root pg_createcluster "$pg_version" "$pg_cluster" >/dev/null
+    fi
+}
+
+# Debian 12 has no TimescaleDB package; build the Apache-2 part from Debian 13's
+# source package. A private apt configuration lists trixie as deb-src only, so
+# the machine's binary sources stay untouched.
+install_timescaledb() {
+    if [ -f "$(pg_pkglibdir)/timescaledb.so" ]; then return 0; fi
+    apt_install "postgresql-server-dev-$pg_version" cmake gcc make libssl-dev dpkg-dev xz-utils
+    local src="${TMPDIR:-/tmp}/ctt-timescaledb-src"
+    local uri
+    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$uri" ] || uri=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+    mkdir -p "$src/lists/partial" "$src/etc"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" >"$src/etc/sources.list"
+    local aptopts=(-o "Dir::Etc::SourceList=$src/etc/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+                   -o "Dir::State::Lists=$src/lists")
+    log "fetching TimescaleDB source (Debian 13 source package)"
+    as_root apt-get "${aptopts[@]}" update -qq
+    (cd "$src" && as_root apt-get "${aptopts[@]}" source --download-only -qq timescaledb)
+    local orig
+    orig=$(ls "$src"/timescaledb_*.orig.tar.* | head -n 1)
+    rm -rf "$src/build-tree" && mkdir -p "$src/build-tree"
+    tar -xf "$orig" -C "$src/build-tree" --strip-components=1
+    log "building TimescaleDB (about a minute)"
+    (
+        cd "$src/build-tree"
+        PATH="/usr/lib/postgresql/$pg_version/bin:$PATH" ./bootstrap -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF \
+            -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DUSE_TELEMETRY=OFF \
+            -DGENERATE_DOWNGRADE_SCRIPT=OFF -DPG_CONFIG="/usr/lib/postgresql/$pg_version/bin/pg_config" >/dev/null
+        cd build && make -j"$(nproc)" >/dev/null && as_root make install >/dev/null
+    )
+}
+
+configure_postgres() {
+    local confdir="/etc/postgresql/$pg_version/$pg_cluster/conf.d"
+    local conf="$confdir/ctt.conf"
+    local want
+    want=$(cat "$here/postgres/ctt.conf")
+    if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$want" ]; then
+        log "writing $conf"
+        printf '%s\n' "$want" | as_root tee "$conf" >/dev/null
+        pg_restart_needed=1
+    fi
+}
+
+start_postgres() {
+    local status
+    status=$(pg_lsclusters -h | awk -v v="$pg_version" -v c="$pg_cluster" '$1==v && $2==c {print $4}')
+    if [ "$status" = online ] && [ "${pg_restart_needed:-0}" = 1 ]; then
+        log "restarting PostgreSQL for new settings"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" "$pg_cluster" restart
+    elif [ "$status" != online ]; then
+        log "starting PostgreSQL $pg_version/$pg_cluster"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" "$pg_cluster" start
+    fi
+    for _ in $(seq 1 60); do
+        as_postgres pg_isready -q -h /var/run/postgresql && return 0
+        sleep 0.5
+    done
+    log "PostgreSQL did not become ready"; return 1
+}
+
+provision_database() {
+    as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null <<SQL
+SELECT format('CREATE ROLE %I LOGIN SUPERUSER PASSWORD %L', '$db_user', '$db_password')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$db_user') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '$db_name', '$db_user')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db_name') \gexec
+SQL
+    as_postgres psql -q -v ON_ERROR_STOP=1 -d "$db_name" -h /var/run/postgresql \
+        -c "CREATE EXTENSION IF NOT EXISTS timescaledb" >/dev/null 2>&1
+}
+
+# --- Mosquitto ---------------------------------------------------------------------
+# The backend runs its own broker instance (config from deploy/mosquitto, state in
+# $state/mosquitto) rather than the Debian service, so its settings are the
+# project's: persistence, queue limits, per-device passwords and ACL.
+broker_pid() {
+    local pidfile="$state/mosquitto/mosquitto.pid"
+    [ -f "$pidfile" ] || return 1
+    local pid
+    pid=$(cat "$pidfile")
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+install_mosquitto() {
+    if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+        apt_install mosquitto mosquitto-clients
+        # The package starts the Debian service on 1883; ours takes its place.
+        as_root /etc/init.d/mosquitto stop >/dev/null 2>&1 || true
+        as_root update-rc.d mosquitto disable >/dev/null 2>&1 || true
+    fi
+}
+
+configure_mosquitto() {
+    local dir="$state/mosquitto"
+    mkdir -p "$dir/data"
+    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$broker_port|g" -e "s|@USER@|$(id -un)|g" \
+        "$here/mosquitto/mosquitto.conf.in" >"$dir/mosquitto.conf.new"
+    cp "$here/mosquitto/acl" "$dir/acl.new"
+    local changed=0
+    for f in mosquitto.conf acl; do
+        if ! cmp -s "$dir/$f.new" "$dir/$f"; then mv "$dir/$f.new" "$dir/$f"; changed=1; else rm "$dir/$f.new"; fi
+    done
+    [ -f "$dir/passwd" ] || { : >"$dir/passwd"; changed=1; }
+    chmod 0700 "$dir"
+    chmod 0600 "$dir/passwd"
+    # Backend accounts; devices are added by `ctt devices provision`.
+    local result
+    result=$(PYTHONPATH="$repo" "$python" -m ctt.broker_auth --file "$dir/passwd" \
+        "$ingest_user=$ingest_password" "$observer_user=$observer_password" \
+        "ctt-ingest-test=ctt-ingest-test-local")
+    [ "$result" = unchanged ] || changed=1
+    broker_changed=$changed
+}
+
+start_mosquitto() {
+    local dir="$state/mosquitto" pid
+    if pid=$(broker_pid); then
+        if [ "$broker_changed" = 1 ]; then
+            log "reloading Mosquitto"
+            kill -HUP "$pid"
+        fi
+        return 0
+    fi
+    log "starting Mosquitto on 127.0.0.1:$broker_port"
+    /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
+    for _ in $(seq 1 40); do
+        broker_pid >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$broker_port") 2>/dev/null && return 0
+        sleep 0.25
+    done
+    log "Mosquitto did not start; see $dir/mosquitto.log"; return 1
+}
+
+main() {
+    install_postgres
+    install_timescaledb
+    configure_postgres
+    start_postgres
+    provision_database
+    install_mosquitto
+    configure_mosquitto
+    start_mosquitto
+    if [ $test_tools = 1 ]; then apt_install docker-compose; fi
+    log "ready: postgresql://$db_user@127.0.0.1:5432/$db_name, mqtt://127.0.0.1:$broker_port"
+}
+
+main

@@ -1,0 +1,132 @@
+"""Tracker and e-seal: what they record and when."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from firmware_sim.firmware import Firmware, Gap, Outgoing
+from firmware_sim.motion import Motion
+from firmware_sim.route import RouteLine
+from ingest.messages import Fix, SealEvent, SealEventName
+
+M_PER_DEG_LAT = 111_320.0
+
+
+@dataclass(frozen=True)
+class GpsNoise:
+    """Gaussian horizontal error (sigma, metres) and rare multipath jumps."""
+
+    sigma_m: float = 8.0
+    jump_probability: float = 0.0
+    jump_m: float = 300.0
+
+
+@dataclass
+class Truck:
+    """A trip along ``route``: where the truck is at any time (epoch ms)."""
+
+    route: RouteLine
+    motion: Motion
+    departure_ms: int
+
+    def at(self, t_ms: int) -> tuple[float, float, float, float]:
+        """(lat, lon, speed km/h, heading degrees) without GPS error."""
+        s, v = self.motion.at((t_ms - self.departure_ms) / 1000)
+        lat, lon, hdg = self.route.position_at(s)
+        return lat, lon, v * 3.6, hdg
+
+    @property
+    def arrival_ms(self) -> int:
+        return self.departure_ms + int(self.motion.duration_s * 1000)
+
+
+class Tracker:
+    """Container tracker: a fix every ``interval_s`` while the trip lasts."""
+
+    def __init__(self, firmware: Firmware, truck: Truck, interval_s: float, noise: GpsNoise,
+                 rng: random.Random, battery: float = 100.0, power_on_ms: int | None = None) -> None:
+        self.firmware = firmware
+        self.truck = truck
+        self.interval_ms = int(interval_s * 1000)
+        self.noise = noise
+        self.rng = rng
+        self.battery = battery
+        # A tracker switched on mid-trip reports from then on, on its own cadence.
+        self.next_ms = max(truck.departure_ms, power_on_ms or truck.departure_ms)
+
+    @property
+    def device_id(self) -> str:
+        return self.firmware.device_id
+
+    @property
+    def end_ms(self) -> int:
+        return self.truck.arrival_ms
+
+    def tick(self, t_ms: int, can_send: bool) -> list[Outgoing]:
+        """Record the fixes due by ``t_ms``; return what to publish now (if ``can_send``)."""
+        while self.next_ms <= min(t_ms, self.end_ms):
+            self.firmware.store(self._fix(self.next_ms))
+            self.next_ms += self.interval_ms
+        if self.next_ms > self.end_ms:
+            self.next_ms = t_ms + self.firmware.resend_after_ms  # keep flushing until acked
+        return self.firmware.flush(t_ms) if can_send else []
+
+    def _fix(self, t_ms: int) -> Fix:
+        lat, lon, kmh, hdg = self.truck.at(t_ms)
+        err = self.noise.sigma_m
+        dn, de = self.rng.gauss(0, err), self.rng.gauss(0, err)
+        if self.rng.random() < self.noise.jump_probability:
+            angle = self.rng.uniform(0, 2 * math.pi)
+            dn += self.noise.jump_m * math.cos(angle)
+            de += self.noise.jump_m * math.sin(angle)
+        lat += dn / M_PER_DEG_LAT
+        lon += de / (M_PER_DEG_LAT * math.cos(math.radians(lat)))
+        self.battery = max(0.0, self.battery - 0.0005)
+        return Fix(
+            seq=self.firmware.take_seq(), ts=t_ms, lat=round(lat, 7), lon=round(lon, 7),
+            spd=round(kmh, 1), hdg=round(hdg, 1), acc=round(err * 1.5, 1), bat=round(self.battery, 1), v=1,
+        )
+
+
+@dataclass(order=True)
+class PlannedSealEvent:
+    at_ms: int
+    event: SealEventName = field(compare=False)
+
+
+class ESeal:
+    """Electronic seal on a container: events at planned times, positioned by the truck."""
+
+    def __init__(self, firmware: Firmware, seal_id: str, truck: Truck,
+                 events: list[PlannedSealEvent]) -> None:
+        self.firmware = firmware
+        self.seal_id = seal_id
+        self.truck = truck
+        self.events = sorted(events)
+        self.next_ms = self.events[0].at_ms if self.events else truck.arrival_ms
+
+    @property
+    def device_id(self) -> str:
+        return self.firmware.device_id
+
+    @property
+    def end_ms(self) -> int:
+        return max([self.truck.arrival_ms, *(e.at_ms for e in self.events)])
+
+    def tick(self, t_ms: int, can_send: bool) -> list[Outgoing]:
+        """Record the events due by ``t_ms``; return what to publish now (if ``can_send``)."""
+        while self.events and self.events[0].at_ms <= t_ms:
+            planned = self.events.pop(0)
+            lat, lon, _, _ = self.truck.at(planned.at_ms)
+            self.firmware.store(SealEvent(
+                seq=self.firmware.take_seq(), ts=planned.at_ms, seal_id=self.seal_id,
+                event=planned.event, lat=round(lat, 7), lon=round(lon, 7), v=1,
+            ))
+        self.next_ms = self.events[0].at_ms if self.events else t_ms + self.firmware.resend_after_ms
+        return self.firmware.flush(t_ms) if can_send else []
+
+
+Device = Tracker | ESeal
+__all__ = ["Device", "ESeal", "Gap", "GpsNoise", "PlannedSealEvent", "Tracker", "Truck"]

@@ -1,0 +1,76 @@
+"""Truck kinematics: piecewise-constant acceleration phases along a route.
+
+A trip is legs between planned stops; each leg accelerates to a cruise speed,
+cruises, and brakes to a halt (a triangle profile when the leg is short).
+Evaluating a phase is closed-form, so a 20-hour trip costs nothing to sample.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+ACCEL_MS2 = 0.4  # loaded truck, m/s^2
+BRAKE_MS2 = 0.6
+
+
+@dataclass(frozen=True)
+class Phase:
+    t0: float  # seconds from departure
+    s0: float  # metres along the route
+    v0: float  # m/s
+    a: float  # m/s^2
+    t1: float
+
+    def at(self, t: float) -> tuple[float, float]:
+        dt = min(max(t - self.t0, 0.0), self.t1 - self.t0)
+        return self.s0 + self.v0 * dt + 0.5 * self.a * dt * dt, self.v0 + self.a * dt
+
+
+@dataclass(frozen=True)
+class Stop:
+    at_m: float
+    duration_s: float
+
+
+class Motion:
+    """Distance and speed along the route as a function of time since departure."""
+
+    def __init__(self, length_m: float, cruise_ms: list[float], stops: list[Stop]) -> None:
+        if len(cruise_ms) != len(stops) + 1:
+            raise ValueError(f"need {len(stops) + 1} cruise speeds for {len(stops)} stops, got {len(cruise_ms)}")
+        self.phases: list[Phase] = []
+        t, s = 0.0, 0.0
+        ends = [st.at_m for st in stops] + [length_m]
+        for end, v, stop in zip(ends, cruise_ms, [*stops, None], strict=True):
+            t, s = self._leg(t, s, end, v)
+            if stop is not None:
+                self.phases.append(Phase(t, s, 0.0, 0.0, t + stop.duration_s))
+                t += stop.duration_s
+        self.duration_s = t
+        self.length_m = length_m
+        self._starts = [p.t0 for p in self.phases]
+
+    def _leg(self, t: float, s: float, end: float, v: float) -> tuple[float, float]:
+        dist = end - s
+        if dist <= 0:
+            return t, s
+        d_acc, d_brk = v * v / (2 * ACCEL_MS2), v * v / (2 * BRAKE_MS2)
+        if d_acc + d_brk > dist:  # short leg: peak speed below cruise
+            v = (2 * dist * ACCEL_MS2 * BRAKE_MS2 / (ACCEL_MS2 + BRAKE_MS2)) ** 0.5
+            d_acc, d_brk = v * v / (2 * ACCEL_MS2), v * v / (2 * BRAKE_MS2)
+        t_acc, t_brk = v / ACCEL_MS2, v / BRAKE_MS2
+        t_cruise = (dist - d_acc - d_brk) / v
+        self.phases.append(Phase(t, s, 0.0, ACCEL_MS2, t + t_acc))
+        self.phases.append(Phase(t + t_acc, s + d_acc, v, 0.0, t + t_acc + t_cruise))
+        self.phases.append(Phase(t + t_acc + t_cruise, end - d_brk, v, -BRAKE_MS2, t + t_acc + t_cruise + t_brk))
+        return t + t_acc + t_cruise + t_brk, end
+
+    def at(self, t: float) -> tuple[float, float]:
+        """(metres along the route, speed m/s) at ``t`` seconds after departure."""
+        if t <= 0 or not self.phases:
+            return 0.0, 0.0
+        if t >= self.duration_s:
+            return self.length_m, 0.0
+        i = bisect.bisect_right(self._starts, t) - 1
+        return self.phases[i].at(t)

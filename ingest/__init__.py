@@ -1,0 +1,1 @@
+"""MQTT ingest: device records -> validation -> TimescaleDB, dead letters, device acks."""

@@ -1,0 +1,43 @@
+"""Turn parsed MQTT messages into table rows for one database transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ingest.messages import Parsed, Reject
+
+# Column order of the staging tables in store.py.
+FixRow = tuple[str, int, int, float, float, float | None, float | None, float | None, float | None, int]
+SealRow = tuple[str, int, int, str, str, float | None, float | None, float | None, int]
+StatusRow = tuple[str, int, str, str | None, float | None, int | None, int]
+
+
+@dataclass
+class Batch:
+    """Rows of one transaction. Times are epoch milliseconds."""
+
+    fixes: list[FixRow] = field(default_factory=list)
+    seals: list[SealRow] = field(default_factory=list)
+    statuses: list[StatusRow] = field(default_factory=list)
+    rejects: list[tuple[Reject, int]] = field(default_factory=list)
+    seqs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    last_seen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        return len(self.fixes) + len(self.seals) + len(self.statuses)
+
+    def add(self, parsed: Parsed, received_ms: int) -> None:
+        self.rejects.extend((r, received_ms) for r in parsed.rejects)
+        device = parsed.device_id
+        if device is None:
+            return
+        for f in parsed.fixes:
+            self.fixes.append((device, f.seq, f.ts, f.lat, f.lon, f.spd, f.hdg, f.acc, f.bat, received_ms))
+        for s in parsed.seals:
+            self.seals.append((device, s.seq, s.ts, s.seal_id, s.event, s.lat, s.lon, s.bat, received_ms))
+        for st in parsed.statuses:
+            self.statuses.append((device, st.ts, st.state, st.fw, st.bat, st.buffered, received_ms))
+        self.seqs[device].extend(parsed.seqs())
+        self.last_seen[device] = received_ms

@@ -1,0 +1,224 @@
+"""The device payload contract: msgspec schemas, and parsing one MQTT message
+into typed records plus rejects (each with the reason it was refused).
+
+The simulator encodes with the same structs, so devices and ingest cannot drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from ingest.topics import RecordKind, TopicError, parse_topic
+
+MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: earlier fix times are implausible
+MAX_INT64 = 2**63 - 1
+
+Seq = Annotated[int, Meta(ge=0, le=MAX_INT64)]
+EpochMs = Annotated[int, Meta(ge=MIN_TS_MS, le=MAX_INT64)]
+Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
+Speed = Annotated[float, Meta(ge=0.0, le=400.0)]  # km/h; a road vehicle never exceeds it
+Heading = Annotated[float, Meta(ge=0.0, le=360.0)]
+Accuracy = Annotated[float, Meta(ge=0.0, le=100_000.0)]
+Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
+ShortText = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+SealEventName = Literal["armed", "closed", "opened", "tampered", "cut", "low_battery"]
+DeviceState = Literal["online", "offline", "lost"]
+
+
+class Fix(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One position fix. ``ts`` in Unix epoch milliseconds (UTC), speed km/h,
+    heading degrees from north, accuracy metres, battery percent."""
+
+    seq: Seq
+    ts: EpochMs
+    lat: Lat
+    lon: Lon
+    spd: Speed | None = None
+    hdg: Heading | None = None
+    acc: Accuracy | None = None
+    bat: Percent | None = None
+    v: Literal[1] | None = None
+
+
+class SealEvent(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An e-seal event; position in WGS84 degrees when the seal has one."""
+
+    seq: Seq
+    ts: EpochMs
+    seal_id: ShortText
+    event: SealEventName
+    lat: Lat | None = None
+    lon: Lon | None = None
+    bat: Percent | None = None
+    v: Literal[1] | None = None
+
+
+class Status(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Device status (retained); the Last Will carries ``state = "lost"``."""
+
+    ts: EpochMs
+    state: DeviceState
+    fw: ShortText | None = None
+    bat: Percent | None = None
+    buffered: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
+
+
+class DeviceAck(msgspec.Struct, frozen=True):
+    """Backend -> device: every record with seq <= ``seq`` is stored durably."""
+
+    seq: int
+
+
+class _SeqOnly(msgspec.Struct):
+    seq: Seq
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Plausibility limits applied at the MQTT boundary."""
+
+    max_payload_bytes: int = 256 * 1024
+    max_records: int = 1000
+    max_future_ms: int = 300_000
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A refused message or array element, kept untouched for the dead-letter store.
+
+    ``digest`` identifies it within its message (topic, message bytes, position),
+    so a redelivered message is kept once and equal elements of different
+    messages are all kept.
+    """
+
+    topic: str
+    device_id: str | None
+    seq: int | None
+    payload: bytes
+    reason: str
+    digest: bytes
+
+
+def _reject(topic: str, message: bytes, where: str, device_id: str | None, seq: int | None,
+            payload: bytes, reason: str) -> Reject:
+    digest = hashlib.sha256(b"\x00".join((topic.encode(), message, where.encode()))).digest()
+    return Reject(topic, device_id, seq, payload, reason, digest)
+
+
+@dataclass
+class Parsed:
+    """What one MQTT message yields."""
+
+    device_id: str | None
+    fixes: list[Fix] = field(default_factory=list)
+    seals: list[SealEvent] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def seqs(self) -> list[int]:
+        """Seqs this message makes durable: stored records and dead-lettered ones."""
+        out = [f.seq for f in self.fixes] + [s.seq for s in self.seals]
+        out.extend(r.seq for r in self.rejects if r.seq is not None)
+        return out
+
+
+_MANY: dict[str, msgspec.json.Decoder[Any]] = {
+    "pos": msgspec.json.Decoder(Fix | list[Fix]),
+    "seal": msgspec.json.Decoder(SealEvent | list[SealEvent]),
+}
+_ONE: dict[str, msgspec.json.Decoder[Any]] = {
+    "pos": msgspec.json.Decoder(Fix),
+    "seal": msgspec.json.Decoder(SealEvent),
+    "status": msgspec.json.Decoder(Status),
+}
+_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_SEQ_ONLY = msgspec.json.Decoder(_SeqOnly)
+
+encode = msgspec.json.Encoder().encode
+# msgspec raises RecursionError on pathologically deep nesting.
+_BAD_INPUT = (msgspec.DecodeError, RecursionError)
+
+
+def parse_message(topic: str, payload: bytes, now_ms: int, limits: Limits = Limits()) -> Parsed:
+    """Parse one message; never raises on bad input (bad parts become rejects).
+
+    ``now_ms`` is the server clock (epoch ms) that bounds plausible fix times.
+    """
+    try:
+        device_id, kind = parse_topic(topic)
+    except TopicError as exc:
+        return Parsed(None, rejects=[_reject(topic, payload, "", None, None, payload, str(exc))])
+    out = Parsed(device_id)
+    if len(payload) > limits.max_payload_bytes:
+        reason = f"payload of {len(payload)} bytes exceeds limit {limits.max_payload_bytes}"
+        out.rejects.append(_reject(topic, payload, "", device_id, None, payload, reason))
+        return out
+    latest_ms = now_ms + limits.max_future_ms
+    if kind == "status":
+        _one(out, kind, topic, payload, payload, latest_ms)
+    else:
+        _many(out, kind, topic, payload, limits.max_records, latest_ms)
+    return out
+
+
+def _many(out: Parsed, kind: RecordKind, topic: str, payload: bytes, max_records: int, latest_ms: int) -> None:
+    try:
+        decoded = _MANY[kind].decode(payload)
+        records = decoded if isinstance(decoded, list) else [decoded]
+        if 0 < len(records) <= max_records and all(r.ts <= latest_ms for r in records):
+            _keep(out, records)
+            return
+    except _BAD_INPUT:
+        pass
+    # Slow path: find out what is wrong, element by element, keeping raw bytes.
+    try:
+        items = _RAW_ITEMS.decode(payload)
+    except _BAD_INPUT:
+        _one(out, kind, topic, payload, payload, latest_ms)
+        return
+    if not items or len(items) > max_records:
+        reason = f"{kind}: array of {len(items)} records; expected 1 to {max_records}"
+        out.rejects.append(_reject(topic, payload, "", out.device_id, None, payload, reason))
+        return
+    for index, item in enumerate(items):
+        _one(out, kind, topic, payload, bytes(item), latest_ms, f"{kind}[{index}]")
+
+
+def _one(out: Parsed, kind: RecordKind, topic: str, message: bytes, raw: bytes, latest_ms: int,
+         where: str = "") -> None:
+    """Decode one record object ``raw`` (of ``message``); keep it or reject it with the reason."""
+    where = where or kind
+    try:
+        record = _ONE[kind].decode(raw)
+    except _BAD_INPUT as exc:
+        out.rejects.append(_reject(topic, message, where, out.device_id, _seq_of(raw), raw, f"{where}: {exc}"))
+        return
+    if record.ts > latest_ms:
+        reason = f"{where}: ts {record.ts} is {(record.ts - latest_ms) / 1000:.0f} s beyond the allowed clock skew"
+        out.rejects.append(_reject(topic, message, where, out.device_id, getattr(record, "seq", None), raw, reason))
+        return
+    _keep(out, [record])
+
+
+def _keep(out: Parsed, records: list[Any]) -> None:
+    for record in records:
+        if isinstance(record, Fix):
+            out.fixes.append(record)
+        elif isinstance(record, SealEvent):
+            out.seals.append(record)
+        else:
+            out.statuses.append(record)
+
+
+def _seq_of(raw: bytes) -> int | None:
+    """The seq of a refused record, when it has a valid one (it still counts for acks)."""
+    try:
+        return _SEQ_ONLY.decode(raw).seq
+    except _BAD_INPUT:
+        return None

@@ -1,0 +1,27 @@
+"""Prometheus metrics of the ingest service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES = Counter("ctt_ingest_messages_total", "MQTT messages committed", ["kind"])
+RECORDS = Counter("ctt_ingest_records_total", "Records stored (before dedup)", ["kind"])
+DEAD_LETTERS = Counter("ctt_ingest_dead_letters_total", "Messages or records sent to dead letters")
+BATCH_SECONDS = Histogram(
+    "ctt_ingest_batch_commit_seconds",
+    "Time to write and commit one batch",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_MESSAGES = Histogram(
+    "ctt_ingest_batch_messages", "Messages per batch", buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
+)
+LAG_SECONDS = Gauge("ctt_ingest_lag_seconds", "Receive-to-commit delay of the oldest message in the last batch")
+FIX_AGE_SECONDS = Histogram(
+    "ctt_ingest_fix_age_seconds",
+    "Commit time minus fix time (backlog shows up here)",
+    buckets=(1, 5, 15, 60, 300, 900, 3600, 14400, 86400),
+)
+DB_UP = Gauge("ctt_ingest_database_up", "1 while the last database write succeeded")
+DB_ERRORS = Counter("ctt_ingest_database_errors_total", "Failed batch writes", ["kind"])
+MQTT_CONNECTED = Gauge("ctt_ingest_broker_connected", "1 while connected to the broker")
+DEVICE_ACKS = Counter("ctt_ingest_device_acks_total", "Ack messages published to devices")

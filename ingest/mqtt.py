@@ -1,0 +1,115 @@
+"""The broker side of ingest (the only paho import in ``ingest``).
+
+paho's network thread only queues: it never parses, never touches the
+database. Messages are acknowledged (PUBACK) explicitly, after the batch that
+holds them is committed. The MQTT 5 Receive Maximum caps how many unacknowledged
+messages the broker sends us, which bounds memory while the database is down.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest import metrics
+from ingest.config import IngestSettings
+from ingest.topics import SUBSCRIPTIONS
+
+log = structlog.get_logger("ingest.mqtt")
+SESSION_EXPIRY_S = 0xFFFFFFFF  # MQTT 5: the session never expires on the broker
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One received message. ``generation`` counts connections: a PUBACK for a
+    message of an earlier connection would name a packet id the broker has
+    already redelivered under another, so it is never sent."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    received_ms: int
+
+
+class MqttSource:
+    """Persistent MQTT 5 session that feeds ``self.inbox``."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self.connected = threading.Event()
+        self._settings = settings
+        self._generation = 0
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.broker_username,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.username_pw_set(settings.broker_username, settings.broker_password)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self._settings.receive_maximum
+        self._client.connect_async(
+            self._settings.broker_host,
+            self._settings.broker_port,
+            keepalive=self._settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, messages: Iterable[Inbound]) -> None:
+        """PUBACK messages in the order received (those of the current connection)."""
+        generation = self._generation
+        for m in messages:
+            if m.qos > 0 and m.generation == generation:
+                self._client.ack(m.mid, m.qos)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """QoS 1 publish; paho queues it while the broker is away."""
+        self._client.publish(topic, payload, qos=1, retain=retain)
+
+    # paho callbacks: network thread, keep them trivial.
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker refused connection", reason=str(reason))
+            return
+        self._generation += 1
+        client.subscribe([(t, 1) for t in SUBSCRIPTIONS])
+        metrics.MQTT_CONNECTED.set(1)
+        self.connected.set()
+        log.info("connected to broker", session_present=flags.session_present, generation=self._generation)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        metrics.MQTT_CONNECTED.set(0)
+        log.warning("disconnected from broker", reason=str(reason))
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.inbox.put(
+            Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, int(time.time() * 1000))
+        )

@@ -1,0 +1,151 @@
+"""The ingest loop: collect a batch from the broker, parse, commit, then
+acknowledge. Nothing is acknowledged before it is committed, so a crash at any
+point loses nothing: the broker redelivers and dedup keeps one copy."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import structlog
+
+from ingest import metrics
+from ingest.acks import AckTracker
+from ingest.batch import Batch
+from ingest.config import IngestSettings
+from ingest.messages import DeviceAck, Limits, Reject, encode, parse_message
+from ingest.mqtt import Inbound, MqttSource
+from ingest.store import DATA_ERRORS, TRANSIENT_ERRORS, Store
+from ingest.topics import ack_topic
+
+log = structlog.get_logger("ingest.pipeline")
+
+
+class Pipeline:
+    def __init__(self, settings: IngestSettings, source: MqttSource, store: Store) -> None:
+        self._settings = settings
+        self._source = source
+        self._store = store
+        self._acks = AckTracker()
+        self._limits = Limits(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_records=settings.max_records_per_message,
+            max_future_ms=int(settings.max_future_s * 1000),
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until ``stop`` is set."""
+        while not stop.is_set():
+            messages = self._collect(stop)
+            if messages:
+                self.process(messages, stop)
+
+    def process(self, messages: list[Inbound], stop: threading.Event) -> None:
+        started = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        batch = Batch()
+        for m in messages:
+            batch.add(parse_message(m.topic, m.payload, now_ms, self._limits), m.received_ms)
+        advanced = self._commit(batch, messages, stop)
+        if advanced is None:
+            return  # stopping while the database is down: the broker keeps the messages
+        self._source.ack(messages)
+        for device_id, seq in advanced.items():
+            self._source.publish(ack_topic(device_id), encode(DeviceAck(seq)), retain=True)
+        self._observe(messages, batch, started)
+
+    def _collect(self, stop: threading.Event) -> list[Inbound]:
+        inbox = self._source.inbox
+        try:
+            messages = [inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self._settings.batch_max_wait_ms / 1000
+        limit = self._settings.batch_max_messages
+        while len(messages) < limit and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            try:
+                messages.append(inbox.get_nowait() if remaining <= 0 else inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+            if remaining <= 0 and inbox.empty():
+                break
+        return messages
+
+    def _commit(self, batch: Batch, messages: list[Inbound], stop: threading.Event) -> dict[str, int] | None:
+        """Write ``batch``, retrying while the database is down; None if stopped first."""
+        delay = 0.25
+        while not stop.is_set():
+            try:
+                advanced = self._write(batch, messages)
+            except TRANSIENT_ERRORS as exc:
+                metrics.DB_UP.set(0)
+                metrics.DB_ERRORS.labels("transient").inc()
+                log.warning("database unavailable, retrying", error=str(exc).strip(), retry_in_s=delay)
+                self._store.close()
+                stop.wait(delay)
+                delay = min(delay * 2, self._settings.db_retry_max_s)
+                continue
+            metrics.DB_UP.set(1)
+            return advanced
+        return None
+
+    def _write(self, batch: Batch, messages: list[Inbound]) -> dict[str, int]:
+        try:
+            return self._store.write(batch, self._acks)
+        except DATA_ERRORS as exc:
+            metrics.DB_ERRORS.labels("data").inc()
+            log.warning("database refused a batch; writing its messages one by one", error=str(exc).strip())
+        advanced: dict[str, int] = {}
+        for m in messages:
+            advanced.update(self._write_one(m))
+        return advanced
+
+    def _write_one(self, m: Inbound) -> dict[str, int]:
+        """Write one message alone; if the database refuses it, dead-letter it."""
+        single = Batch()
+        parsed = parse_message(m.topic, m.payload, int(time.time() * 1000), self._limits)
+        single.add(parsed, m.received_ms)
+        try:
+            return self._store.write(single, self._acks)
+        except DATA_ERRORS as exc:
+            reason = f"database refused: {str(exc).strip()}"
+            refused = Batch()
+            digest = hashlib.sha256(b"refused\x00" + m.topic.encode() + b"\x00" + m.payload).digest()
+            refused.rejects.append((Reject(m.topic, parsed.device_id, None, m.payload, reason, digest), m.received_ms))
+            return self._store.write(refused, self._acks)
+
+    def _observe(self, messages: list[Inbound], batch: Batch, started: float) -> None:
+        now = time.time()
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        metrics.BATCH_MESSAGES.observe(len(messages))
+        metrics.LAG_SECONDS.set(now - messages[0].received_ms / 1000)
+        for kind, count in Counter(m.topic.rsplit("/", 1)[-1] for m in messages).items():
+            metrics.MESSAGES.labels(kind).inc(count)
+        metrics.RECORDS.labels("pos").inc(len(batch.fixes))
+        metrics.RECORDS.labels("seal").inc(len(batch.seals))
+        metrics.RECORDS.labels("status").inc(len(batch.statuses))
+        metrics.DEAD_LETTERS.inc(len(batch.rejects))
+        if batch.fixes:
+            metrics.FIX_AGE_SECONDS.observe(now - batch.fixes[-1][2] / 1000)
+
+
+def run_service(settings: IngestSettings, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
+    """Connect to broker and database and ingest until ``stop`` is set."""
+    source = MqttSource(settings)
+    store = Store(settings.database_url)
+    pipeline = Pipeline(settings, source, store)
+    source.start()
+    log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}")
+    if on_ready is not None:
+        on_ready()
+    try:
+        pipeline.run(stop)
+    finally:
+        source.stop()
+        store.close()
+        log.info("ingest stopped")

@@ -1,0 +1,192 @@
+"""TimescaleDB writes for ingest (the only psycopg import in ``ingest``).
+
+One batch is one transaction: binary COPY into temporary staging tables, then
+``INSERT ... ON CONFLICT DO NOTHING`` into the hypertables, so a redelivered
+message is stored once. Device ack watermarks are saved in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import psycopg
+
+from ingest.acks import AckPlan, AckTracker
+from ingest.batch import Batch
+
+# A batch failing with these is retried as it is: the database or the network is down.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+# A batch failing with these holds a value the database refuses; it is split up.
+DATA_ERRORS: tuple[type[Exception], ...] = (psycopg.DataError, psycopg.IntegrityError)
+
+_STAGING = """
+CREATE TEMPORARY TABLE IF NOT EXISTS stage_fixes (
+    device_id text, seq int8, ts_ms int8, lat float8, lon float8,
+    spd float4, hdg float4, acc float4, bat float4, received_ms int8
+) ON COMMIT DELETE ROWS;
+CREATE TEMPORARY TABLE IF NOT EXISTS stage_seals (
+    device_id text, seq int8, ts_ms int8, seal_id text, event text,
+    lat float8, lon float8, bat float4, received_ms int8
+) ON COMMIT DELETE ROWS;
+CREATE TEMPORARY TABLE IF NOT EXISTS stage_status (
+    device_id text, ts_ms int8, state text, fw text, bat float4, buffered int4, received_ms int8
+) ON COMMIT DELETE ROWS;
+"""
+_FIX_TYPES = ["text", "int8", "int8", "float8", "float8", "float4", "float4", "float4", "float4", "int8"]
+_SEAL_TYPES = ["text", "int8", "int8", "text", "text", "float8", "float8", "float4", "int8"]
+_STATUS_TYPES = ["text", "int8", "text", "text", "float4", "int4", "int8"]
+
+_MS = "to_timestamp({} / 1000.0)"
+
+_INSERT_FIXES = f"""
+INSERT INTO fixes (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at)
+SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}
+FROM stage_fixes ON CONFLICT DO NOTHING
+"""
+_UPSERT_LATEST = f"""
+INSERT INTO latest_positions (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at)
+SELECT DISTINCT ON (device_id) device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat,
+       {_MS.format("received_ms")}
+FROM stage_fixes ORDER BY device_id, ts_ms DESC, seq DESC
+ON CONFLICT (device_id) DO UPDATE SET
+    seq = excluded.seq, ts = excluded.ts, lat = excluded.lat, lon = excluded.lon, spd = excluded.spd,
+    hdg = excluded.hdg, acc = excluded.acc, bat = excluded.bat, received_at = excluded.received_at
+WHERE (latest_positions.ts, latest_positions.seq) < (excluded.ts, excluded.seq)
+"""
+_INSERT_SEALS = f"""
+INSERT INTO seal_events (device_id, seq, ts, seal_id, event, lat, lon, bat, received_at)
+SELECT device_id, seq, {_MS.format("ts_ms")}, seal_id, event, lat, lon, bat, {_MS.format("received_ms")}
+FROM stage_seals ON CONFLICT DO NOTHING
+"""
+_INSERT_STATUS = f"""
+INSERT INTO device_status (device_id, ts, state, fw, bat, buffered, received_at)
+SELECT device_id, {_MS.format("ts_ms")}, state, fw, bat, buffered, {_MS.format("received_ms")}
+FROM stage_status ON CONFLICT DO NOTHING
+"""
+# The device's current state is the status received last (a Last Will carries
+# the fix time of the connect it was registered with, older than later statuses).
+_CURRENT_STATE = f"""
+UPDATE devices d SET state = s.state, state_ts = {_MS.format("s.ts_ms")}, fw = coalesce(s.fw, d.fw),
+       bat = coalesce(s.bat, d.bat), buffered = s.buffered
+FROM (SELECT DISTINCT ON (device_id) * FROM stage_status ORDER BY device_id, received_ms DESC, ts_ms DESC) s
+WHERE d.device_id = s.device_id
+"""
+_UPSERT_DEVICES = f"""
+INSERT INTO devices (device_id, first_seen, last_seen)
+SELECT id, {_MS.format("ms")}, {_MS.format("ms")} FROM unnest(%s::text[], %s::int8[]) AS v(id, ms)
+ON CONFLICT (device_id) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen)
+"""
+_SAVE_ACKS = """
+UPDATE devices SET acked_seq = v.seq
+FROM unnest(%s::text[], %s::int8[]) AS v(id, seq)
+WHERE devices.device_id = v.id AND devices.acked_seq < v.seq
+"""
+_INSERT_DEAD = f"""
+INSERT INTO dead_letters (received_at, topic, device_id, seq, payload, reason, digest)
+VALUES ({_MS.format("%s")}, %s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING
+"""
+_LOAD_WATERMARKS = "SELECT device_id, acked_seq FROM devices WHERE device_id = ANY(%s)"
+_LOAD_STORED_ABOVE = """
+SELECT t.device_id, t.seq FROM devices d
+JOIN LATERAL (
+    SELECT device_id, seq FROM fixes WHERE device_id = d.device_id AND seq > d.acked_seq
+    UNION ALL SELECT device_id, seq FROM seal_events WHERE device_id = d.device_id AND seq > d.acked_seq
+    UNION ALL SELECT device_id, seq FROM dead_letters WHERE device_id = d.device_id AND seq > d.acked_seq
+) t ON true
+WHERE d.device_id = ANY(%s)
+"""
+
+
+class Store:
+    """A single connection that writes batches; reconnects on demand."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: psycopg.Connection | None = None
+
+    def connect(self) -> None:
+        self.close()
+        conn = psycopg.connect(self._url, autocommit=False, application_name="ctt-ingest")
+        conn.execute(_STAGING.encode())
+        conn.commit()
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def write(self, batch: Batch, acks: AckTracker) -> dict[str, int]:
+        """Commit ``batch``; return the devices whose ack watermark advanced (id -> seq).
+
+        Raises one of TRANSIENT_ERRORS when the database is unreachable and one of
+        DATA_ERRORS when it refuses a value; nothing is committed then.
+        """
+        if self._conn is None or self._conn.closed:
+            self.connect()
+        conn = self._conn
+        assert conn is not None
+        try:
+            with conn.cursor() as cur:
+                restored = self._load_acks(cur, batch, acks)
+                self._write_records(cur, batch)
+                plan = acks.plan(batch.seqs)
+                self._save_acks(cur, plan)
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        acks.apply(plan)
+        for device_id in restored:
+            # Re-announce after a restart: the ack of the last run may not have gone out.
+            plan.advanced.setdefault(device_id, acks.watermark(device_id))
+        return {d: s for d, s in plan.advanced.items() if s >= 0}
+
+    def _write_records(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        if batch.last_seen:
+            ids = sorted(batch.last_seen)  # fixed order: concurrent writers cannot deadlock
+            cur.execute(_UPSERT_DEVICES, (ids, [batch.last_seen[i] for i in ids]))
+        if batch.fixes:
+            _copy(cur, "stage_fixes", _FIX_TYPES, batch.fixes)
+            cur.execute(_INSERT_FIXES)
+            cur.execute(_UPSERT_LATEST)
+        if batch.seals:
+            _copy(cur, "stage_seals", _SEAL_TYPES, batch.seals)
+            cur.execute(_INSERT_SEALS)
+        if batch.statuses:
+            _copy(cur, "stage_status", _STATUS_TYPES, batch.statuses)
+            cur.execute(_INSERT_STATUS)
+            cur.execute(_CURRENT_STATE)
+        if batch.rejects:
+            cur.executemany(
+                _INSERT_DEAD,
+                [(ms, r.topic, r.device_id, r.seq, r.payload, r.reason, r.digest) for r, ms in batch.rejects],
+            )
+
+    def _load_acks(self, cur: psycopg.Cursor, batch: Batch, acks: AckTracker) -> list[str]:
+        unknown = acks.unknown(batch.seqs)
+        if not unknown:
+            return []
+        watermarks = dict.fromkeys(unknown, -1)
+        watermarks.update(cur.execute(_LOAD_WATERMARKS, (unknown,)).fetchall())
+        above: dict[str, list[int]] = defaultdict(list)
+        for device_id, seq in cur.execute(_LOAD_STORED_ABOVE, (unknown,)).fetchall():
+            above[device_id].append(seq)
+        for device_id in unknown:
+            acks.load(device_id, watermarks[device_id], above[device_id])
+        return unknown
+
+    def _save_acks(self, cur: psycopg.Cursor, plan: AckPlan) -> None:
+        if plan.advanced:
+            ids = sorted(plan.advanced)
+            cur.execute(_SAVE_ACKS, (ids, [plan.advanced[i] for i in ids]))
+
+
+def _copy(cur: psycopg.Cursor, table: str, types: list[str], rows: list) -> None:  # type: ignore[type-arg]
+    with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)

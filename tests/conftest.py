@@ -1,0 +1,47 @@
+"""Shared fixtures. Services (PostgreSQL+TimescaleDB, Mosquitto) come from the
+set-up command (``./dev test`` runs ``deploy/services.sh``); tests start only
+what they test: ingest processes and simulated devices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ctt.config import OpsSettings
+from ctt.migrate import migrate
+from tests.support import IngestProcess
+
+TEST_DB = "ctt_test"
+
+
+def _admin_url() -> str:
+    return OpsSettings().database_url
+
+
+def _url_for(db: str) -> str:
+    base = _admin_url().rsplit("/", 1)[0]
+    return f"{base}/{db}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated test database for the whole session."""
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
+    url = _url_for(TEST_DB)
+    migrate(url)
+    yield url
+
+
+@pytest.fixture(scope="session")
+def ingest(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestProcess]:
+    """One ingest process shared by tests that do not kill it."""
+    log = Path(tmp_path_factory.mktemp("ingest")) / "ingest.log"
+    proc = IngestProcess(database_url, log).start()
+    yield proc
+    proc.stop()

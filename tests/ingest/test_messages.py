@@ -1,0 +1,109 @@
+"""The payload contract: what is accepted, what is refused and why."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.messages import MIN_TS_MS, Fix, Limits, SealEvent, encode, parse_message
+
+NOW = 1_790_000_000_000
+POS = "ctt/v1/dev/TRK-1/pos"
+
+fixes = st.builds(
+    Fix,
+    seq=st.integers(0, 2**63 - 1),
+    ts=st.integers(MIN_TS_MS, NOW),
+    lat=st.floats(-90, 90),
+    lon=st.floats(-180, 180),
+    spd=st.none() | st.floats(0, 400),
+    hdg=st.none() | st.floats(0, 360),
+)
+
+
+@given(st.binary(max_size=2000))
+def test_any_bytes_yield_records_or_rejects_never_an_exception(payload: bytes) -> None:
+    for topic in (POS, "ctt/v1/dev/TRK-1/seal", "ctt/v1/dev/TRK-1/status"):
+        parsed = parse_message(topic, payload, NOW)
+        assert parsed.fixes or parsed.seals or parsed.statuses or parsed.rejects
+        assert all(r.reason for r in parsed.rejects)
+
+
+@given(st.lists(fixes, min_size=1, max_size=60))
+def test_valid_fixes_round_trip_singly_and_as_arrays(records: list[Fix]) -> None:
+    as_array = parse_message(POS, encode(records), NOW)
+    assert as_array.fixes == records and not as_array.rejects
+    single = parse_message(POS, encode(records[0]), NOW)
+    assert single.fixes == records[:1]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason_part"),
+    [
+        (b'{"seq":1,"ts":1790000000000,"lat":90.5,"lon":0}', "$.lat"),
+        (b'{"seq":1,"ts":1790000000000,"lat":0,"lon":-181}', "$.lon"),
+        (b'{"seq":-1,"ts":1790000000000,"lat":0,"lon":0}', "$.seq"),
+        (b'{"seq":1.5,"ts":1790000000000,"lat":0,"lon":0}', "$.seq"),
+        (b'{"seq":1,"ts":"1790000000000","lat":0,"lon":0}', "$.ts"),
+        (b'{"seq":1,"ts":946684799999,"lat":0,"lon":0}', "$.ts"),
+        (b'{"seq":1,"ts":1790000000000,"lat":NaN,"lon":0}', "malformed"),
+        (b'{"seq":1,"ts":1790000000000,"lat":1e400,"lon":0}', "$.lat"),
+        (b'{"seq":1,"ts":1790000000000,"lat":0,"lon":0,"spd":-3}', "$.spd"),
+        (b'{"seq":1,"ts":1790000000000,"lat":0,"lon":0,"v":2}', "$.v"),
+        (b'{"ts":1790000000000,"lat":0,"lon":0}', "seq"),
+        (b'{"seq":1,"ts":1790000300001,"lat":0,"lon":0}', "clock skew"),
+        (b"[]", "array of 0"),
+        (b"not json", "malformed"),
+    ],
+)
+def test_refused_fix_names_the_bad_value(payload: bytes, reason_part: str) -> None:
+    parsed = parse_message(POS, payload, NOW)
+    assert not parsed.fixes
+    assert len(parsed.rejects) == 1
+    assert reason_part in parsed.rejects[0].reason
+    assert parsed.rejects[0].payload == payload
+
+
+def test_rejected_record_keeps_its_seq_for_acks() -> None:
+    parsed = parse_message(POS, b'{"seq":7,"ts":1790000000000,"lat":99,"lon":0}', NOW)
+    assert parsed.rejects[0].seq == 7
+    assert parsed.seqs() == [7]
+
+
+def test_limits_on_size_and_array_length() -> None:
+    one = encode(Fix(seq=1, ts=NOW, lat=0, lon=0))
+    limits = Limits(max_payload_bytes=len(one) * 3, max_records=2)
+    big = parse_message(POS, b"[" + b",".join([one] * 3) + b"]", NOW, limits)
+    assert "exceeds limit" in big.rejects[0].reason
+    many = parse_message(POS, b"[" + b",".join([one] * 3) + b"]", NOW, Limits(max_records=2))
+    assert "array of 3" in many.rejects[0].reason and not many.fixes
+
+
+def test_deep_nesting_is_refused_not_crashing() -> None:
+    payload = b'{"seq":1,"ts":1790000000000,"lat":0,"lon":0,"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    parsed = parse_message(POS, payload, NOW)
+    assert not parsed.fixes and "recursion" in parsed.rejects[0].reason
+
+
+def test_unknown_topic_is_refused_with_the_topic_named() -> None:
+    parsed = parse_message("ctt/v1/dev/TRK 1/pos", b"{}", NOW)
+    assert parsed.device_id is None
+    assert "'ctt/v1/dev/TRK 1/pos'" in parsed.rejects[0].reason
+
+
+def test_seal_event_validation() -> None:
+    ok = SealEvent(seq=3, ts=NOW, seal_id="KE-1", event="cut", lat=1.0, lon=2.0)
+    assert parse_message("ctt/v1/dev/S1/seal", encode(ok), NOW).seals == [ok]
+    bad = json.dumps({"seq": 3, "ts": NOW, "seal_id": "KE-1", "event": "melted"}).encode()
+    parsed = parse_message("ctt/v1/dev/S1/seal", bad, NOW)
+    assert "$.event" in parsed.rejects[0].reason
+
+
+def test_equal_bad_elements_of_different_messages_have_different_digests() -> None:
+    a = parse_message(POS, b"[null]", NOW).rejects[0]
+    b = parse_message(POS, b"[null,null]", NOW).rejects
+    assert len({a.digest, b[0].digest, b[1].digest}) == 3
+    assert parse_message(POS, b"[null]", NOW).rejects[0].digest == a.digest  # redelivery: same

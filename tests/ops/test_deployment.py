@@ -1,0 +1,62 @@
+"""Deployment files: compose validity, idempotent services step, migrations."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ctt.config import REPO_ROOT
+from ctt.migrate import MigrationError, available, migrate
+from tests.support import scalar
+
+
+def test_docker_compose_file_is_valid() -> None:
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose missing: the test set-up installs Debian's docker-compose"
+    result = subprocess.run([tool, "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    services = subprocess.run([tool, "config", "--services"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert set(services.stdout.split()) >= {"mosquitto", "timescaledb", "ingest", "api"}
+
+
+def test_services_step_is_idempotent_and_quick_when_all_is_up() -> None:
+    started = time.monotonic()
+    result = subprocess.run(["bash", "deploy/services.sh"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "ready:" in result.stderr
+    for action in ("installing", "building", "starting", "restarting"):
+        assert action not in result.stderr, result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_migrations_apply_once_and_refuse_edited_history(database_url: str) -> None:
+    assert migrate(database_url) == []  # the session fixture already migrated
+    versions = scalar(database_url, "SELECT array_agg(version ORDER BY version) FROM schema_migrations")
+    assert versions == [m.version for m in available()]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+    try:
+        with pytest.raises(MigrationError, match="001_foundation was edited"):
+            migrate(database_url)
+    finally:
+        first = available()[0]
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE schema_migrations SET checksum = %s WHERE version = 1", (first.checksum,))
+
+
+def test_fresh_database_gets_hypertables_and_dedup_keys(database_url: str) -> None:
+    hypertables = scalar(database_url, "SELECT array_agg(hypertable_name::text ORDER BY 1)"
+                                       " FROM timescaledb_information.hypertables")
+    assert hypertables == ["device_status", "fixes", "seal_events"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO fixes (device_id, seq, ts, lat, lon, received_at)"
+                     " VALUES ('dd', 1, now(), 0, 0, now())")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO fixes (device_id, seq, ts, lat, lon, received_at)"
+                         " SELECT device_id, seq, ts, lat, lon, received_at FROM fixes WHERE device_id = 'dd'")
+        conn.execute(sql.SQL("DELETE FROM fixes WHERE device_id = 'dd'"))

@@ -1,0 +1,167 @@
+"""Helpers for tests against the real broker and database (no mocks)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ctt.broker_auth import device_password, provision_devices, reload_broker
+from ctt.config import REPO_ROOT, OpsSettings
+from ingest.messages import DeviceAck
+
+BROKER = ("127.0.0.1", 1883)
+TEST_INGEST_USER = "ctt-ingest-test"
+TEST_INGEST_PASSWORD = "ctt-ingest-test-local"
+
+
+def unique_prefix(name: str) -> str:
+    return f"t{name}{uuid.uuid4().hex[:6]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def provision(device_ids: list[str]) -> None:
+    ops = OpsSettings()
+    if provision_devices(ops.broker_password_file, ops.provisioning_secret, device_ids):
+        reload_broker(ops.broker_pid_file)
+        time.sleep(0.3)
+
+
+def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def scalar(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    return query(database_url, sql, params)[0][0]
+
+
+@dataclass
+class Device:
+    """A device connected with its own credentials (client id = username)."""
+
+    device_id: str
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5
+    acks: list[int] = field(default_factory=list)
+    puback_reasons: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=self.protocol)
+        client.username_pw_set(self.device_id, device_password(OpsSettings().provisioning_secret, self.device_id))
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        self._connected = threading.Event()
+        client.on_connect = self._on_connect
+        client.on_message = lambda c, u, m: self.acks.append(msgspec.json.decode(m.payload, type=DeviceAck).seq)
+        client.on_publish = self._on_publish
+        self.client = client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+        client.subscribe(f"ctt/v1/dev/{self.device_id}/ack", 1)
+        self._connected.set()
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        self.puback_reasons[mid] = reason.value
+
+    def __enter__(self) -> Device:
+        self.client.connect(*BROKER, keepalive=30)
+        self.client.loop_start()
+        if not self._connected.wait(10):
+            raise AssertionError(f"device {self.device_id} could not connect")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, kind: str, payload: bytes, topic: str | None = None) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic or f"ctt/v1/dev/{self.device_id}/{kind}", payload, qos=1)
+
+    def publish_all(self, items: list[tuple[str, bytes]]) -> None:
+        """Publish and wait until the broker has every one (PUBACK)."""
+        infos = [self.publish(kind, payload) for kind, payload in items]
+        for info in infos:
+            info.wait_for_publish(timeout=30)
+
+
+class IngestProcess:
+    """``ctt ingest`` as a real process on the test database and test broker account."""
+
+    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+        self.metrics_port = free_port()
+        self.env = {
+            **os.environ,
+            "CTT_DATABASE_URL": database_url,
+            "CTT_BROKER_USERNAME": TEST_INGEST_USER,
+            "CTT_BROKER_PASSWORD": TEST_INGEST_PASSWORD,
+            "CTT_METRICS_PORT": str(self.metrics_port),
+            **env,
+        }
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> IngestProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=self.env,
+                                     stdout=log, stderr=log, cwd=REPO_ROOT)
+        wait_for(lambda: self.metric("ctt_ingest_broker_connected") == 1.0, 30, "ingest to connect")
+        return self
+
+    def metric(self, name: str) -> float | None:
+        """Current value of an unlabelled metric, or None if unreachable."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"ingest exited with {self.proc.returncode}; see {self.log_path}")
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read()
+        except OSError:
+            return None
+        for line in text.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -1,0 +1,1 @@
+"""Tracking API (FastAPI): reads the database, never imports ``ingest``."""

@@ -1,0 +1,73 @@
+"""ASGI app ``tracking_api.main:app``. So far: operations endpoints (health,
+readiness, metrics); the transit resources arrive with the tracking API issue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+
+from tracking_api.config import ApiSettings
+
+API_PREFIX = "/api/v1"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = ApiSettings()
+    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
+    await pool.open(wait=False)
+    app.state.settings, app.state.pool = settings, pool
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=lifespan,
+              openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
+
+
+@app.get(f"{API_PREFIX}/healthz", tags=["operations"], summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get(f"{API_PREFIX}/readyz", tags=["operations"], summary="Database and broker are reachable",
+         responses={503: {"description": "A dependency is unreachable; the body names it"}})
+async def readyz() -> JSONResponse:
+    settings: ApiSettings = app.state.settings
+    checks = {"database": await _database_ok(settings), "broker": await _broker_ok(settings)}
+    ok = all(checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+@app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _database_ok(settings: ApiSettings) -> bool:
+    pool: AsyncConnectionPool = app.state.pool
+    try:
+        async with asyncio.timeout(settings.readiness_timeout_s), pool.connection() as conn:
+            await conn.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+    return True
+
+
+async def _broker_ok(settings: ApiSettings) -> bool:
+    try:
+        async with asyncio.timeout(settings.readiness_timeout_s):
+            _, writer = await asyncio.open_connection(settings.broker_host, settings.broker_port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
