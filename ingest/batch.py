@@ -23,6 +23,8 @@ class Batch:
     rejects: list[tuple[Reject, int]] = field(default_factory=list)
     seqs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     last_seen: dict[str, int] = field(default_factory=dict)
+    # Newest fix per device by (ts, seq): the latest-position upsert needs no sort in SQL.
+    latest: dict[str, FixRow] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -33,8 +35,14 @@ class Batch:
         device = parsed.device_id
         if device is None:
             return
+        newest = self.latest.get(device)
         for f in parsed.fixes:
-            self.fixes.append((device, f.seq, f.ts, f.lat, f.lon, f.spd, f.hdg, f.acc, f.bat, received_ms))
+            row = (device, f.seq, f.ts, f.lat, f.lon, f.spd, f.hdg, f.acc, f.bat, received_ms)
+            self.fixes.append(row)
+            if newest is None or (f.ts, f.seq) > (newest[2], newest[1]):
+                newest = row
+        if newest is not None:
+            self.latest[device] = newest
         for s in parsed.seals:
             self.seals.append((device, s.seq, s.ts, s.seal_id, s.event, s.lat, s.lon, s.bat, received_ms))
         for st in parsed.statuses:

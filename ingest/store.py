@@ -24,6 +24,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS stage_fixes (
     device_id text, seq int8, ts_ms int8, lat float8, lon float8,
     spd float4, hdg float4, acc float4, bat float4, received_ms int8
 ) ON COMMIT DELETE ROWS;
+CREATE TEMPORARY TABLE IF NOT EXISTS stage_latest (LIKE stage_fixes) ON COMMIT DELETE ROWS;
 CREATE TEMPORARY TABLE IF NOT EXISTS stage_seals (
     device_id text, seq int8, ts_ms int8, seal_id text, event text,
     lat float8, lon float8, bat float4, received_ms int8
@@ -45,9 +46,8 @@ FROM stage_fixes ON CONFLICT DO NOTHING
 """
 _UPSERT_LATEST = f"""
 INSERT INTO latest_positions (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at)
-SELECT DISTINCT ON (device_id) device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat,
-       {_MS.format("received_ms")}
-FROM stage_fixes ORDER BY device_id, ts_ms DESC, seq DESC
+SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}
+FROM stage_latest
 ON CONFLICT (device_id) DO UPDATE SET
     seq = excluded.seq, ts = excluded.ts, lat = excluded.lat, lon = excluded.lon, spd = excluded.spd,
     hdg = excluded.hdg, acc = excluded.acc, bat = excluded.bat, received_at = excluded.received_at
@@ -152,6 +152,7 @@ class Store:
         if batch.fixes:
             _copy(cur, "stage_fixes", _FIX_TYPES, batch.fixes)
             cur.execute(_INSERT_FIXES)
+            _copy(cur, "stage_latest", _FIX_TYPES, [batch.latest[d] for d in sorted(batch.latest)])
             cur.execute(_UPSERT_LATEST)
         if batch.seals:
             _copy(cur, "stage_seals", _SEAL_TYPES, batch.seals)

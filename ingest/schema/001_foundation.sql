@@ -32,10 +32,11 @@ CREATE TABLE fixes (
 -- its indexes within memory on a modest server.
 SELECT create_hypertable('fixes', by_range('ts', INTERVAL '1 day'), create_default_indexes => false);
 -- The dedup key (device, seq); TimescaleDB requires the partition column in
--- every unique index, and (device_id, seq) leads so lookups by seq stay cheap.
+-- every unique index. It is also the track index: chunk exclusion picks the
+-- days of a time range and, within a chunk, this index finds one device's rows
+-- (ts is checked in the index). A second (device_id, ts) index would cost a
+-- fifth of the insert rate for no faster track read.
 CREATE UNIQUE INDEX fixes_device_seq ON fixes (device_id, seq, ts);
--- A device's track over a time range.
-CREATE INDEX fixes_device_ts ON fixes (device_id, ts DESC);
 
 CREATE TABLE seal_events (
     device_id    text NOT NULL,

@@ -1,0 +1,199 @@
+"""Ingest throughput against a bare paho subscriber, on the same broker, same run.
+
+(a) bare paho: an MQTT 5 persistent session (same Receive Maximum as ingest)
+    drains N queued QoS 1 messages and acknowledges them; it does nothing else.
+(b) ingest: the real ``ctt ingest`` process drains the same N messages from its
+    own persistent session, validates them and commits them to TimescaleDB.
+
+Both sessions are filled while their consumer is offline, then timed from the
+first message received to the last one drained (a) or committed (b).
+The last line printed is ``ratio=<ingest msgs/s / bare paho msgs/s>``.
+
+    .venv/bin/python -m bench.ingest [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from psycopg import sql
+from rich.console import Console
+from rich.progress import Progress
+
+from ctt.config import OpsSettings
+from ctt.migrate import migrate
+from ingest.config import IngestSettings
+from ingest.messages import Fix, encode
+from ingest.topics import SUBSCRIPTIONS
+from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, Device, IngestProcess, provision
+
+BENCH_DB = "ctt_bench"
+OBSERVER = "ctt-observer"
+console = Console(stderr=True)
+
+
+def bench_database() -> str:
+    admin = OpsSettings().database_url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    url = admin.rsplit("/", 1)[0] + "/" + BENCH_DB
+    migrate(url)
+    return url
+
+
+def reset_session(username: str, password: str, topics: list[str]) -> None:
+    """Start ``username``'s persistent session afresh: subscribed to ``topics``, queue empty.
+
+    With no topics the session is simply removed."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=MQTTProtocolVersion.MQTTv5)
+    client.username_pw_set(username, password)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 0xFFFFFFFF if topics else 0
+    client.connect("127.0.0.1", 1883, clean_start=True, properties=props)
+    client.loop_start()
+    for topic in topics:
+        client.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    client.disconnect()
+    client.loop_stop()
+
+
+class BareSubscriber:
+    """The peer: paho with a persistent session, auto-acknowledging, counting."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: float | None = None
+        self.last = 0.0
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=OBSERVER, protocol=MQTTProtocolVersion.MQTTv5)
+        client.username_pw_set(OBSERVER, OpsSettings().observer_password)
+        client.on_message = self._on_message
+        self.client = client
+
+    def _on_message(self, _c: Any, _u: Any, _m: mqtt.MQTTMessage) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.count += 1
+        self.last = now
+
+    def connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0xFFFFFFFF
+        props.ReceiveMaximum = IngestSettings().receive_maximum
+        self.client.connect("127.0.0.1", 1883, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def disconnect(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def publish(devices: list[str], messages: int, array: int, seq0: int) -> None:
+    """Publish ``messages`` QoS 1 messages of ``array`` fixes each, spread over devices."""
+    now = int(time.time() * 1000)
+    per_device = messages // len(devices)
+
+    def run(device_id: str) -> None:
+        with Device(device_id) as d:
+            infos = []
+            for m in range(per_device):
+                seq = seq0 + m * array
+                fixes = [Fix(seq=seq + k, ts=now - 86_400_000 + (m * array + k) * 10, lat=-1.2 + k * 1e-5, lon=36.8,
+                             spd=62.5, hdg=270.0, acc=5.0, bat=90.0) for k in range(array)]
+                infos.append(d.publish("pos", encode(fixes if array > 1 else fixes[0])))
+            for info in infos:
+                info.wait_for_publish(timeout=120)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def bare_paho_rate(devices: list[str], messages: int, array: int, seq0: int) -> float:
+    sub = BareSubscriber()
+    reset_session(OBSERVER, OpsSettings().observer_password, ["ctt/v1/dev/+/pos"])
+    publish(devices, messages, array, seq0)
+    sub.connect()
+    deadline = time.monotonic() + 600
+    while sub.count < messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sub.disconnect()
+    reset_session(OBSERVER, OpsSettings().observer_password, [])
+    if sub.count < messages or sub.first is None:
+        raise RuntimeError(f"bare subscriber drained {sub.count} of {messages}")
+    return (messages - 1) / (sub.last - sub.first)
+
+
+def ingest_rate(url: str, devices: list[str], messages: int, array: int, seq0: int, log: Path) -> float:
+    proc = IngestProcess(url, log, CTT_LOG_LEVEL="WARNING")
+    reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, list(SUBSCRIPTIONS))
+    publish(devices, messages, array, seq0)
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = conn.execute("SELECT count(*) FROM fixes").fetchone()[0]  # type: ignore[index]
+        target = before + messages * array
+        proc.start()
+        try:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                n = conn.execute("SELECT count(*) FROM fixes").fetchone()[0]  # type: ignore[index]
+                if n >= target:
+                    break
+                time.sleep(0.02)
+            done_wall = time.time()
+        finally:
+            proc.stop()
+        first = conn.execute("SELECT extract(epoch FROM min(received_at)) FROM fixes WHERE seq >= %s",
+                             (seq0,)).fetchone()[0]  # type: ignore[index]
+    if n < target:
+        raise RuntimeError(f"ingest committed {n - before} of {messages * array} fixes")
+    return messages / (done_wall - float(first))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small N: under a minute")
+    parser.add_argument("--messages", type=int, help="single-fix messages (default 200k, quick 30k)")
+    args = parser.parse_args()
+    n_single = args.messages or (30_000 if args.quick else 200_000)
+    n_arrays = max(200, n_single // 50)
+    url = bench_database()
+    devices = [f"bench-{i:03d}" for i in range(20)]
+    provision(devices)
+    log = Path("/tmp/ctt-bench-ingest.log")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("benchmark", total=4)
+        paho_single = bare_paho_rate(devices, n_single, 1, 0)
+        progress.advance(task)
+        ours_single = ingest_rate(url, devices, n_single, 1, 0, log)
+        progress.advance(task)
+        paho_arrays = bare_paho_rate(devices, n_arrays, 50, 10_000_000)
+        progress.advance(task)
+        ours_arrays = ingest_rate(url, devices, n_arrays, 50, 10_000_000, log)
+        progress.advance(task)
+    print(f"single-fix messages: N={n_single}")
+    print(f"  bare paho drain      {paho_single:10.0f} msgs/s")
+    print(f"  ingest commit        {ours_single:10.0f} msgs/s")
+    print(f"arrays of 50 fixes: N={n_arrays} messages ({n_arrays * 50} fixes)")
+    print(f"  bare paho drain      {paho_arrays:10.0f} msgs/s ({paho_arrays * 50:.0f} fixes/s)")
+    print(f"  ingest commit        {ours_arrays:10.0f} msgs/s ({ours_arrays * 50:.0f} fixes/s)")
+    print(f"ratio_arrays={ours_arrays / paho_arrays:.3f} fixes_per_s_arrays={ours_arrays * 50:.0f}")
+    print(f"ratio={ours_single / paho_single:.3f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
