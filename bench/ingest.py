@@ -35,7 +35,7 @@ from ctt.migrate import migrate
 from ingest.config import IngestSettings
 from ingest.messages import Fix, encode
 from ingest.topics import SUBSCRIPTIONS
-from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, Device, IngestProcess, provision
+from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, Device, IngestProcess, provision, reset_session
 
 BENCH_DB = "ctt_bench"
 OBSERVER = "ctt-observer"
@@ -50,23 +50,6 @@ def bench_database() -> str:
     url = admin.rsplit("/", 1)[0] + "/" + BENCH_DB
     migrate(url)
     return url
-
-
-def reset_session(username: str, password: str, topics: list[str]) -> None:
-    """Start ``username``'s persistent session afresh: subscribed to ``topics``, queue empty.
-
-    With no topics the session is simply removed."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=MQTTProtocolVersion.MQTTv5)
-    client.username_pw_set(username, password)
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 0xFFFFFFFF if topics else 0
-    client.connect("127.0.0.1", 1883, clean_start=True, properties=props)
-    client.loop_start()
-    for topic in topics:
-        client.subscribe(topic, qos=1)
-    time.sleep(0.3)
-    client.disconnect()
-    client.loop_stop()
 
 
 class BareSubscriber:

@@ -52,6 +52,24 @@ def migrate() -> None:
 
 
 @app.command()
+def retention(
+    keep_days: Annotated[int, typer.Option(min=1, help="Keep records whose fix time is newer than this.")] = 400,
+) -> None:
+    """Drop whole chunks of records older than --keep-days (TimescaleDB drop_chunks).
+
+    Run it daily from cron or a systemd timer; the Apache-licensed TimescaleDB
+    has no background retention policy.
+    """
+    import psycopg
+
+    with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
+        for table in ("fixes", "seal_events", "device_status"):
+            dropped = conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s * interval '1 day')",
+                                   (table, keep_days)).fetchall()
+            console.print(f"{table}: dropped {len(dropped)} chunks older than {keep_days} days")
+
+
+@app.command()
 def ingest() -> None:
     """Run the MQTT ingest service until SIGINT/SIGTERM."""
     from prometheus_client import start_http_server

@@ -13,7 +13,8 @@ from psycopg import sql
 
 from ctt.config import OpsSettings
 from ctt.migrate import migrate
-from tests.support import IngestProcess
+from ingest.topics import SUBSCRIPTIONS
+from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, IngestProcess, reset_session
 
 TEST_DB = "ctt_test"
 
@@ -40,8 +41,12 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def ingest(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestProcess]:
-    """One ingest process shared by tests that do not kill it."""
+    """The one ingest process of the test session (one client id: one process at a time).
+
+    Tests may stop, kill or restart it; they leave it running."""
     log = Path(tmp_path_factory.mktemp("ingest")) / "ingest.log"
+    # Whatever an aborted earlier run left queued in the test session is dropped.
+    reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, list(SUBSCRIPTIONS))
     proc = IngestProcess(database_url, log).start()
     yield proc
     proc.stop()

@@ -19,6 +19,8 @@ import msgspec
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ctt.broker_auth import device_password, provision_devices, reload_broker
 from ctt.config import REPO_ROOT, OpsSettings
@@ -109,10 +111,31 @@ class Device:
         return self.client.publish(topic or f"ctt/v1/dev/{self.device_id}/{kind}", payload, qos=1)
 
     def publish_all(self, items: list[tuple[str, bytes]]) -> None:
-        """Publish and wait until the broker has every one (PUBACK)."""
-        infos = [self.publish(kind, payload) for kind, payload in items]
-        for info in infos:
-            info.wait_for_publish(timeout=30)
+        """Publish and wait until the broker has every one (PUBACK).
+
+        In windows: paho refuses a publish whose 16-bit packet id is still in use."""
+        window = 20_000
+        for start in range(0, len(items), window):
+            infos = [self.publish(kind, payload) for kind, payload in items[start : start + window]]
+            for info in infos:
+                info.wait_for_publish(timeout=30)
+
+
+def reset_session(username: str, password: str, topics: list[str]) -> None:
+    """Start ``username``'s persistent session afresh: subscribed to ``topics``, queue empty.
+
+    With no topics the session is simply removed."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=MQTTProtocolVersion.MQTTv5)
+    client.username_pw_set(username, password)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 0xFFFFFFFF if topics else 0
+    client.connect("127.0.0.1", 1883, clean_start=True, properties=props)
+    client.loop_start()
+    for topic in topics:
+        client.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    client.disconnect()
+    client.loop_stop()
 
 
 class IngestProcess:
@@ -156,6 +179,16 @@ class IngestProcess:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait()
+
+    def restart_with(self, **env: str) -> None:
+        """Restart with extra environment (an empty value removes the variable)."""
+        self.stop()
+        for key, value in env.items():
+            if value:
+                self.env[key] = value
+            else:
+                self.env.pop(key, None)
+        self.start()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

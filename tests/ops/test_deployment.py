@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import time
 
 import psycopg
@@ -50,7 +52,7 @@ def test_migrations_apply_once_and_refuse_edited_history(database_url: str) -> N
 
 
 def test_fresh_database_gets_hypertables_and_dedup_keys(database_url: str) -> None:
-    hypertables = scalar(database_url, "SELECT array_agg(hypertable_name::text ORDER BY 1)"
+    hypertables = scalar(database_url, "SELECT array_agg(hypertable_name::text ORDER BY hypertable_name)"
                                        " FROM timescaledb_information.hypertables")
     assert hypertables == ["device_status", "fixes", "seal_events"]
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -60,3 +62,16 @@ def test_fresh_database_gets_hypertables_and_dedup_keys(database_url: str) -> No
             conn.execute("INSERT INTO fixes (device_id, seq, ts, lat, lon, received_at)"
                          " SELECT device_id, seq, ts, lat, lon, received_at FROM fixes WHERE device_id = 'dd'")
         conn.execute(sql.SQL("DELETE FROM fixes WHERE device_id = 'dd'"))
+
+
+def test_retention_drops_only_old_chunks(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO fixes (device_id, seq, ts, lat, lon, received_at) VALUES"
+                     " ('ret', 1, now() - interval '500 days', 0, 0, now()),"
+                     " ('ret', 2, now() - interval '2 days', 0, 0, now())")
+    env = {**os.environ, "CTT_DATABASE_URL": database_url}
+    result = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--keep-days", "400"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "fixes: dropped 1 chunks" in result.stderr
+    assert scalar(database_url, "SELECT array_agg(seq) FROM fixes WHERE device_id = 'ret'") == [2]
