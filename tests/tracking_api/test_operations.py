@@ -1,0 +1,43 @@
+"""Operations endpoints of the API against the real database and broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tracking_api.main import app
+
+
+@pytest.fixture
+def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/api/v1/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_checks_database_and_broker(client: TestClient) -> None:
+    response = client.get("/api/v1/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": True, "broker": True}
+
+
+def test_readyz_names_the_unreachable_dependency(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
+    monkeypatch.setenv("CTT_BROKER_PORT", "1")  # nothing listens there
+    with TestClient(app) as c:
+        response = c.get("/api/v1/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": True, "broker": False}
+
+
+def test_metrics_are_prometheus_text(client: TestClient) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "python_info" in response.text
