@@ -142,8 +142,12 @@ install_mosquitto() {
     if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
         apt_install mosquitto mosquitto-clients
         # The package starts the Debian service on 1883; ours takes its place.
-        as_root /etc/init.d/mosquitto stop >/dev/null 2>&1 || true
-        as_root update-rc.d mosquitto disable >/dev/null 2>&1 || true
+        if [ -d /run/systemd/system ]; then
+            as_root systemctl disable --now mosquitto >/dev/null 2>&1 || true
+        else
+            as_root /etc/init.d/mosquitto stop >/dev/null 2>&1 || true
+            as_root update-rc.d mosquitto disable >/dev/null 2>&1 || true
+        fi
     fi
 }
 
@@ -177,6 +181,11 @@ start_mosquitto() {
             kill -HUP "$pid"
         fi
         return 0
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$broker_port") 2>/dev/null; then
+        log "port $broker_port is taken by another process (the Debian mosquitto service, or a broker"
+        log "of another checkout?); stop it or set CTT_BROKER_PORT"
+        return 1
     fi
     log "starting Mosquitto on 127.0.0.1:$broker_port"
     /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
