@@ -35,7 +35,15 @@ from ctt.migrate import migrate
 from ingest.config import IngestSettings
 from ingest.messages import Fix, encode
 from ingest.topics import SUBSCRIPTIONS
-from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, Device, IngestProcess, provision, reset_session
+from tests.support import (
+    BROKER,
+    TEST_INGEST_PASSWORD,
+    TEST_INGEST_USER,
+    Device,
+    IngestProcess,
+    provision,
+    reset_session,
+)
 
 BENCH_DB = "ctt_bench"
 OBSERVER = "ctt-observer"
@@ -75,7 +83,7 @@ class BareSubscriber:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 0xFFFFFFFF
         props.ReceiveMaximum = IngestSettings().receive_maximum
-        self.client.connect("127.0.0.1", 1883, clean_start=False, properties=props)
+        self.client.connect(*BROKER, clean_start=False, properties=props)
         self.client.loop_start()
 
     def disconnect(self) -> None:

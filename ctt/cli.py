@@ -182,8 +182,9 @@ def demo(
     try:
         console.print(f"ingest running (pid {ingest_proc.pid}); metrics on http://127.0.0.1:9108/metrics")
         run_sim(trucks, duration, speedup, 15.0, 1, 8.0, 1, 7, "demo", stop)
-        console.print("simulation finished; ingest keeps running until Ctrl-C")
-        stop.wait()
+        if not stop.is_set():
+            console.print("simulation finished; ingest keeps running until Ctrl-C")
+            stop.wait()
     finally:
         ingest_proc.send_signal(signal.SIGTERM)
         ingest_proc.wait(timeout=30)

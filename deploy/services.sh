@@ -3,7 +3,9 @@
 # machine: PostgreSQL 15 + TimescaleDB and a project-owned Mosquitto instance.
 # Idempotent: with everything installed and running it only checks and exits.
 #
-#   deploy/services.sh [--test-tools]     # --test-tools also installs docker-compose
+#   deploy/services.sh [--test-tools]
+# --test-tools also starts the test suite's own broker (port 1884) and installs
+# docker-compose.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,6 +14,7 @@ state=${CTT_STATE_DIR:-$repo/.ctt}
 pg_version=15
 pg_cluster=main
 broker_port=${CTT_BROKER_PORT:-1883}
+test_broker_port=${CTT_TEST_BROKER_PORT:-1884}
 db_user=${CTT_DB_USER:-ctt}
 db_password=${CTT_DB_PASSWORD:-ctt}
 db_name=${CTT_DB_NAME:-ctt}
@@ -130,10 +133,9 @@ SQL
 # The backend runs its own broker instance (config from deploy/mosquitto, state in
 # $state/mosquitto) rather than the Debian service, so its settings are the
 # project's: persistence, queue limits, per-device passwords and ACL.
-broker_pid() {
-    local pidfile="$state/mosquitto/mosquitto.pid"
+broker_pid() {  # broker_pid DIR
+    local pidfile="$1/mosquitto.pid" pid
     [ -f "$pidfile" ] || return 1
-    local pid
     pid=$(cat "$pidfile")
     kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
@@ -151,13 +153,13 @@ install_mosquitto() {
     fi
 }
 
-configure_mosquitto() {
-    local dir="$state/mosquitto"
+# broker NAME PORT: configure and start (or reload) one instance in $state/NAME.
+broker() {
+    local dir="$state/$1" port=$2 changed=0 pid result
     mkdir -p "$dir/data"
-    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$broker_port|g" -e "s|@USER@|$(id -un)|g" \
+    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$(id -un)|g" \
         "$here/mosquitto/mosquitto.conf.in" >"$dir/mosquitto.conf.new"
     cp "$here/mosquitto/acl" "$dir/acl.new"
-    local changed=0
     for f in mosquitto.conf acl; do
         if ! cmp -s "$dir/$f.new" "$dir/$f"; then mv "$dir/$f.new" "$dir/$f"; changed=1; else rm "$dir/$f.new"; fi
     done
@@ -165,32 +167,25 @@ configure_mosquitto() {
     chmod 0700 "$dir"
     chmod 0600 "$dir/passwd"
     # Backend accounts; devices are added by `ctt devices provision`.
-    local result
     result=$(PYTHONPATH="$repo" "$python" -m ctt.broker_auth --file "$dir/passwd" \
-        "$ingest_user=$ingest_password" "$observer_user=$observer_password" \
-        "ctt-ingest-test=ctt-ingest-test-local")
+        "$ingest_user=$ingest_password" "$observer_user=$observer_password")
     [ "$result" = unchanged ] || changed=1
-    broker_changed=$changed
-}
-
-start_mosquitto() {
-    local dir="$state/mosquitto" pid
-    if pid=$(broker_pid); then
-        if [ "$broker_changed" = 1 ]; then
-            log "reloading Mosquitto"
+    if pid=$(broker_pid "$dir"); then
+        if [ "$changed" = 1 ]; then
+            log "reloading Mosquitto ($1)"
             kill -HUP "$pid"
         fi
         return 0
     fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$broker_port") 2>/dev/null; then
-        log "port $broker_port is taken by another process (the Debian mosquitto service, or a broker"
-        log "of another checkout?); stop it or set CTT_BROKER_PORT"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        log "port $port is taken by another process (the Debian mosquitto service, or a broker"
+        log "of another checkout?); stop it or choose another port"
         return 1
     fi
-    log "starting Mosquitto on 127.0.0.1:$broker_port"
+    log "starting Mosquitto ($1) on 127.0.0.1:$port"
     /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
     for _ in $(seq 1 40); do
-        broker_pid >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$broker_port") 2>/dev/null && return 0
+        broker_pid "$dir" >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.25
     done
     log "Mosquitto did not start; see $dir/mosquitto.log"; return 1
@@ -203,9 +198,13 @@ main() {
     start_postgres
     provision_database
     install_mosquitto
-    configure_mosquitto
-    start_mosquitto
-    if [ $test_tools = 1 ]; then apt_install docker-compose; fi
+    broker mosquitto "$broker_port"
+    if [ $test_tools = 1 ]; then
+        # The tests' own broker: their devices and sessions never reach the
+        # broker a local ingest or demo uses.
+        broker mosquitto-test "$test_broker_port"
+        apt_install docker-compose
+    fi
     log "ready: postgresql://$db_user@127.0.0.1:5432/$db_name, mqtt://127.0.0.1:$broker_port"
 }
 

@@ -1,6 +1,7 @@
-"""Shared fixtures. Services (PostgreSQL+TimescaleDB, Mosquitto) come from the
-set-up command (``./dev test`` runs ``deploy/services.sh``); tests start only
-what they test: ingest processes and simulated devices."""
+"""Shared fixtures. Services (PostgreSQL+TimescaleDB, and the tests' own
+Mosquitto on port 1884) come from the set-up command (``./dev test`` runs
+``deploy/services.sh --test-tools``); tests start only what they test: the
+ingest process and simulated devices."""
 
 from __future__ import annotations
 

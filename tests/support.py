@@ -26,9 +26,12 @@ from ctt.broker_auth import device_password, provision_devices, reload_broker
 from ctt.config import REPO_ROOT, OpsSettings
 from ingest.messages import DeviceAck
 
-BROKER = ("127.0.0.1", 1883)
-TEST_INGEST_USER = "ctt-ingest-test"
-TEST_INGEST_PASSWORD = "ctt-ingest-test-local"
+# The tests' own broker instance (``deploy/services.sh --test-tools``): test
+# devices and sessions never reach the broker a local ingest or demo uses.
+BROKER = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_PORT", "1884")))
+BROKER_STATE = OpsSettings().state_dir / "mosquitto-test"
+TEST_INGEST_USER = "ctt-ingest"
+TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD", "ctt-ingest-local")
 
 
 def unique_prefix(name: str) -> str:
@@ -55,8 +58,8 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 
 def provision(device_ids: list[str]) -> None:
     ops = OpsSettings()
-    if provision_devices(ops.broker_password_file, ops.provisioning_secret, device_ids):
-        reload_broker(ops.broker_pid_file)
+    if provision_devices(BROKER_STATE / "passwd", ops.provisioning_secret, device_ids):
+        reload_broker(BROKER_STATE / "mosquitto.pid")
         time.sleep(0.3)
 
 
@@ -129,7 +132,7 @@ def reset_session(username: str, password: str, topics: list[str]) -> None:
     client.username_pw_set(username, password)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 0xFFFFFFFF if topics else 0
-    client.connect("127.0.0.1", 1883, clean_start=True, properties=props)
+    client.connect(*BROKER, clean_start=True, properties=props)
     client.loop_start()
     for topic in topics:
         client.subscribe(topic, qos=1)
@@ -146,6 +149,7 @@ class IngestProcess:
         self.env = {
             **os.environ,
             "CTT_DATABASE_URL": database_url,
+            "CTT_BROKER_PORT": str(BROKER[1]),
             "CTT_BROKER_USERNAME": TEST_INGEST_USER,
             "CTT_BROKER_PASSWORD": TEST_INGEST_PASSWORD,
             "CTT_METRICS_PORT": str(self.metrics_port),

@@ -8,7 +8,7 @@ from firmware_sim.corridors import NORTHERN_CORRIDOR
 from firmware_sim.fleet import FleetSpec, build_fleet
 from firmware_sim.link import Link
 from firmware_sim.runner import SimClock, Simulation
-from tests.support import IngestProcess, provision, query, unique_prefix
+from tests.support import BROKER, IngestProcess, provision, query, unique_prefix
 
 
 def test_fleet_records_all_land_including_backlog_after_coverage_gaps(ingest: IngestProcess,
@@ -21,7 +21,7 @@ def test_fleet_records_all_land_including_backlog_after_coverage_gaps(ingest: In
     fleet = build_fleet(NORTHERN_CORRIDOR, spec, clock.start_ms, duration_s)
     provision([d.device_id for d in fleet])
     secret = OpsSettings().provisioning_secret
-    sim = Simulation(fleet, clock, end_ms, lambda d: Link(d, device_password(secret, d), "127.0.0.1", 1883))
+    sim = Simulation(fleet, clock, end_ms, lambda d: Link(d, device_password(secret, d), *BROKER))
     stats = sim.run(drain_s=20)
 
     stored = dict(query(database_url,

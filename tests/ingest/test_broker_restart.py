@@ -9,9 +9,9 @@ import time
 
 import psycopg
 
-from ctt.config import REPO_ROOT, OpsSettings
+from ctt.config import REPO_ROOT
 from ingest.messages import Fix, encode
-from tests.support import Device, IngestProcess, provision, scalar, unique_prefix, wait_for
+from tests.support import BROKER_STATE, Device, IngestProcess, provision, scalar, unique_prefix, wait_for
 
 
 def test_broker_restart_while_ingest_holds_unacked_messages_loses_nothing(ingest: IngestProcess,
@@ -35,7 +35,7 @@ def test_broker_restart_while_ingest_holds_unacked_messages_loses_nothing(ingest
         wait_for(lambda: scalar(database_url, "SELECT count(*) FROM pg_locks WHERE NOT granted"), 20,
                  "ingest to wait on its first commit")
         # The broker goes away while ingest holds received, unacknowledged messages.
-        pid = int(OpsSettings().broker_pid_file.read_text())
+        pid = int((BROKER_STATE / "mosquitto.pid").read_text())
         os.kill(pid, signal.SIGTERM)  # mosquitto saves its sessions on SIGTERM
         wait_for(lambda: not _alive(pid), 20, "the broker to stop")
         wait_for(lambda: ingest.metric("ctt_ingest_broker_connected") == 0.0, 10, "ingest to notice")
@@ -43,7 +43,7 @@ def test_broker_restart_while_ingest_holds_unacked_messages_loses_nothing(ingest
     # That batch commits, but its PUBACKs have no connection to go to.
     wait_for(lambda: stored() > 0, 20, "the held batch to commit")
     assert stored() < total
-    subprocess.run(["bash", "deploy/services.sh"], cwd=REPO_ROOT, check=True, capture_output=True)
+    subprocess.run(["bash", "deploy/services.sh", "--test-tools"], cwd=REPO_ROOT, check=True, capture_output=True)
     wait_for(lambda: ingest.metric("ctt_ingest_broker_connected") == 1.0, 60, "ingest to reconnect")
     wait_for(lambda: stored() == total, 60, f"all {total} fixes")
     time.sleep(0.5)

@@ -8,7 +8,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.messages import Fix, encode
-from tests.support import Device, IngestProcess, provision, scalar, unique_prefix, wait_for
+from tests.support import BROKER, Device, IngestProcess, provision, scalar, unique_prefix, wait_for
 
 NOT_AUTHORIZED = 0x87
 
@@ -52,7 +52,7 @@ def test_wrong_password_and_foreign_client_id_are_refused() -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=dev, protocol=MQTTProtocolVersion.MQTTv5)
     client.username_pw_set(dev, "not-the-password")
     client.on_connect = lambda c, u, f, rc, p: refused.append(str(rc))
-    client.connect("127.0.0.1", 1883)
+    client.connect(*BROKER)
     client.loop_start()
     try:
         wait_for(lambda: refused, 5, "CONNACK")

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support import BROKER
 from tracking_api.main import app
 
 
 @pytest.fixture
 def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("CTT_DATABASE_URL", database_url)
+    monkeypatch.setenv("CTT_BROKER_PORT", str(BROKER[1]))
     with TestClient(app) as c:
         yield c
 
