@@ -81,7 +81,7 @@ class Simulation:
         for device, link in zip(self.devices, self.links, strict=True):
             link.close(min(self.clock.now_ms(), self.end_ms))
             self._take_acks(device, link)
-        final = self._snapshot(self.end_ms)
+        final = self._snapshot(min(self.clock.now_ms(), self.end_ms))
         if on_progress:
             on_progress(final)
         return final

@@ -40,7 +40,7 @@ class Pipeline:
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set."""
         while not stop.is_set():
-            messages = self._collect(stop)
+            messages = self._collect()
             if messages:
                 self.process(messages, stop)
 
@@ -58,21 +58,20 @@ class Pipeline:
             self._source.publish(ack_topic(device_id), encode(DeviceAck(seq)), retain=True)
         self._observe(messages, batch, started)
 
-    def _collect(self, stop: threading.Event) -> list[Inbound]:
+    def _collect(self) -> list[Inbound]:
+        """A batch: wait up to the batch time for more messages, then take what is
+        already queued, up to the batch size. Empty after 0.2 s of silence."""
         inbox = self._source.inbox
         try:
             messages = [inbox.get(timeout=0.2)]
         except queue.Empty:
             return []
         deadline = time.monotonic() + self._settings.batch_max_wait_ms / 1000
-        limit = self._settings.batch_max_messages
-        while len(messages) < limit and not stop.is_set():
+        while len(messages) < self._settings.batch_max_messages:
             remaining = deadline - time.monotonic()
             try:
-                messages.append(inbox.get_nowait() if remaining <= 0 else inbox.get(timeout=remaining))
+                messages.append(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
             except queue.Empty:
-                break
-            if remaining <= 0 and inbox.empty():
                 break
         return messages
 

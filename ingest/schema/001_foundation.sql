@@ -67,18 +67,7 @@ SELECT create_hypertable('device_status', by_range('ts', INTERVAL '7 days'), cre
 CREATE UNIQUE INDEX device_status_device_ts ON device_status (device_id, ts, state);
 
 -- Kept current by ingest: one row per device, the fix with the newest ts.
-CREATE TABLE latest_positions (
-    device_id    text PRIMARY KEY,
-    seq          bigint NOT NULL,
-    ts           timestamptz NOT NULL,
-    lat          double precision NOT NULL,
-    lon          double precision NOT NULL,
-    spd          real,
-    hdg          real,
-    acc          real,
-    bat          real,
-    received_at  timestamptz NOT NULL
-);
+CREATE TABLE latest_positions (LIKE fixes INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (device_id));
 
 CREATE TABLE dead_letters (
     id           bigserial PRIMARY KEY,
