@@ -23,6 +23,7 @@ from ingest.store import DATA_ERRORS, TRANSIENT_ERRORS, Store
 from ingest.topics import ack_topic
 
 log = structlog.get_logger("ingest.pipeline")
+SUMMARY_EVERY_S = 60.0
 
 
 class Pipeline:
@@ -36,6 +37,8 @@ class Pipeline:
             max_records=settings.max_records_per_message,
             max_future_ms=int(settings.max_future_s * 1000),
         )
+        self._summary = Counter[str]()
+        self._summary_at = time.monotonic()
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set."""
@@ -131,6 +134,12 @@ class Pipeline:
         metrics.DEAD_LETTERS.inc(len(batch.rejects))
         if batch.fixes:
             metrics.FIX_AGE_SECONDS.observe(now - batch.fixes[-1][2] / 1000)
+        self._summary.update(messages=len(messages), fixes=len(batch.fixes), seal_events=len(batch.seals),
+                             statuses=len(batch.statuses), dead_letters=len(batch.rejects), batches=1)
+        if time.monotonic() - self._summary_at >= SUMMARY_EVERY_S:
+            log.info("ingest summary", period_s=round(time.monotonic() - self._summary_at), **self._summary)
+            self._summary.clear()
+            self._summary_at = time.monotonic()
 
 
 def run_service(settings: IngestSettings, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:

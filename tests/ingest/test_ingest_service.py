@@ -125,14 +125,14 @@ _junk = st.one_of(
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
-@given(junk=st.lists(_junk, min_size=1, max_size=8))
+@given(junk=st.lists(st.tuples(st.sampled_from(["pos", "seal", "status"]), _junk), min_size=1, max_size=8))
 def test_junk_never_stops_ingest_and_lands_in_dead_letters(ingest: IngestProcess, database_url: str,
-                                                           junk: list[bytes]) -> None:
+                                                           junk: list[tuple[str, bytes]]) -> None:
     devices = [unique_prefix("junk") for _ in junk]
     provision(devices)
-    for dev, payload in zip(devices, junk, strict=True):
+    for dev, (kind, payload) in zip(devices, junk, strict=True):
         with Device(dev) as d:
-            d.publish_all([("pos", payload), ("pos", encode(fix(0)))])  # junk, then a good record
+            d.publish_all([(kind, payload), ("pos", encode(fix(0)))])  # junk, then a good record
     for dev in devices:
         # The good record behind the junk is stored: the junk did not stop ingest.
         wait_for(partial(_has_fixes, database_url, dev, 1), 15, f"the good fix of {dev}")
