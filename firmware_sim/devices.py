@@ -6,7 +6,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from firmware_sim.firmware import Firmware, Gap, Outgoing
+from firmware_sim.firmware import Firmware, Outgoing
 from firmware_sim.motion import Motion
 from firmware_sim.route import RouteLine
 from ingest.messages import Fix, SealEvent, SealEventName
@@ -111,10 +111,6 @@ class ESeal:
     def device_id(self) -> str:
         return self.firmware.device_id
 
-    @property
-    def end_ms(self) -> int:
-        return max([self.truck.arrival_ms, *(e.at_ms for e in self.events)])
-
     def tick(self, t_ms: int, can_send: bool) -> list[Outgoing]:
         """Record the events due by ``t_ms``; return what to publish now (if ``can_send``)."""
         while self.events and self.events[0].at_ms <= t_ms:
@@ -129,4 +125,3 @@ class ESeal:
 
 
 Device = Tracker | ESeal
-__all__ = ["Device", "ESeal", "Gap", "GpsNoise", "PlannedSealEvent", "Tracker", "Truck"]

@@ -54,7 +54,6 @@ class Firmware:
         self.backlog_newest_first = backlog_newest_first
         self.capacity = capacity
         self.next_seq = 0
-        self.acked_seq = -1
         self.overflowed = 0
         self._unsent: OrderedDict[int, Record] = OrderedDict()
         self._sent: OrderedDict[int, tuple[Record, int]] = OrderedDict()
@@ -79,7 +78,6 @@ class Firmware:
 
     def on_ack(self, seq: int) -> None:
         """The backend stored every record up to ``seq``: forget them."""
-        self.acked_seq = max(self.acked_seq, seq)
         for book in (self._sent, self._unsent):
             for s in [s for s in book if s <= seq]:
                 del book[s]

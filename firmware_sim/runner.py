@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from firmware_sim.devices import ESeal, Tracker
+from firmware_sim.devices import Device
 from firmware_sim.link import Link
 
-Device = Tracker | ESeal
 RETRY_CONNECT_MS = 5_000
 
 

@@ -9,7 +9,6 @@ messages the broker sends us, which bounds memory while the database is down.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ class MqttSource:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
-        self.connected = threading.Event()
         self._settings = settings
         self._generation = 0
         client = mqtt.Client(
@@ -101,11 +99,9 @@ class MqttSource:
         self._generation += 1
         client.subscribe([(t, 1) for t in SUBSCRIPTIONS])
         metrics.MQTT_CONNECTED.set(1)
-        self.connected.set()
         log.info("connected to broker", session_present=flags.session_present, generation=self._generation)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self.connected.clear()
         metrics.MQTT_CONNECTED.set(0)
         log.warning("disconnected from broker", reason=str(reason))
 

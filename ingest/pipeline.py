@@ -59,6 +59,7 @@ class Pipeline:
         self._source.ack(messages)
         for device_id, seq in advanced.items():
             self._source.publish(ack_topic(device_id), encode(DeviceAck(seq)), retain=True)
+        metrics.DEVICE_ACKS.inc(len(advanced))
         self._observe(messages, batch, started)
 
     def _collect(self) -> list[Inbound]:

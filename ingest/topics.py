@@ -32,6 +32,3 @@ def record_topic(device_id: str, kind: RecordKind) -> str:
 def ack_topic(device_id: str) -> str:
     return f"{PREFIX}{device_id}/ack"
 
-
-def alert_topic(alert_type: str) -> str:
-    return f"ctt/v1/alerts/{alert_type}"
