@@ -23,5 +23,8 @@ FIX_AGE_SECONDS = Histogram(
 )
 DB_UP = Gauge("ctt_ingest_database_up", "1 while the last database write succeeded")
 DB_ERRORS = Counter("ctt_ingest_database_errors_total", "Failed batch writes", ["kind"])
+HELD_MESSAGES = Gauge(
+    "ctt_ingest_held_messages", "Messages received and not yet acknowledged (at most Receive Maximum)"
+)
 MQTT_CONNECTED = Gauge("ctt_ingest_broker_connected", "1 while connected to the broker")
 DEVICE_ACKS = Counter("ctt_ingest_device_acks_total", "Ack messages published to devices")

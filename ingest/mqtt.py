@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +48,10 @@ class MqttSource:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._settings = settings
         self._generation = 0
+        # Each counter has one writer thread, so their difference needs no lock.
+        self._received = 0
+        self._released = 0
+        metrics.HELD_MESSAGES.set_function(self.held)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.broker_username,
@@ -80,12 +83,17 @@ class MqttSource:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def ack(self, messages: Iterable[Inbound]) -> None:
+    def held(self) -> int:
+        """Messages received and not yet released by ``ack``: ingest's memory bound."""
+        return self._received - self._released
+
+    def ack(self, messages: list[Inbound]) -> None:
         """PUBACK messages in the order received (those of the current connection)."""
         generation = self._generation
         for m in messages:
             if m.qos > 0 and m.generation == generation:
                 self._client.ack(m.mid, m.qos)
+        self._released += len(messages)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """QoS 1 publish; paho queues it while the broker is away."""
@@ -106,6 +114,7 @@ class MqttSource:
         log.warning("disconnected from broker", reason=str(reason))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._received += 1
         self.inbox.put(
             Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, int(time.time() * 1000))
         )

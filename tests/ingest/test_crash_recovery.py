@@ -111,3 +111,30 @@ def test_database_restart_mid_run_loses_nothing(ingest: IngestProcess, database_
     assert 0 < counts[0] < total, counts
     errors = ingest.metric('ctt_ingest_database_errors_total{kind="transient"}')
     assert errors is not None and errors > errors_before, "ingest never saw the outage"
+
+
+def test_database_outage_holds_at_most_receive_maximum_in_memory(ingest: IngestProcess, database_url: str) -> None:
+    dev = unique_prefix("mem")
+    provision([dev])
+    window, total = 200, 5_000
+    now = int(time.time() * 1000)
+    records = [("pos", encode(Fix(seq=s, ts=now - 3_600_000 + s * 100, lat=0.1, lon=33.0))) for s in range(total)]
+    ingest.restart_with(CTT_RECEIVE_MAXIMUM=str(window))
+    try:
+        subprocess.run(_as_root("pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "stop", "-m", "fast"),
+                       check=True)
+        try:
+            with Device(dev) as d:
+                d.publish_all(records)
+            held = []
+            for _ in range(30):
+                held.append(ingest.metric("ctt_ingest_held_messages") or 0.0)
+                time.sleep(0.1)
+        finally:
+            subprocess.run(_as_root("pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"), check=True)
+        # It took what the broker may send and no more; the broker keeps the rest.
+        assert 0 < max(held) <= window, held
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM fixes WHERE device_id = %s", (dev,)) == total,
+                 60, f"all {total} fixes after the outage")
+    finally:
+        ingest.restart_with(CTT_RECEIVE_MAXIMUM="")
