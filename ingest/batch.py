@@ -26,10 +26,6 @@ class Batch:
     # Newest fix per device by (ts, seq): the latest-position upsert needs no sort in SQL.
     latest: dict[str, FixRow] = field(default_factory=dict)
 
-    @property
-    def records(self) -> int:
-        return len(self.fixes) + len(self.seals) + len(self.statuses)
-
     def add(self, parsed: Parsed, received_ms: int) -> None:
         self.rejects.extend((r, received_ms) for r in parsed.rejects)
         device = parsed.device_id

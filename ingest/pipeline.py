@@ -9,7 +9,6 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import structlog
 
@@ -17,7 +16,7 @@ from ingest import metrics
 from ingest.acks import AckTracker
 from ingest.batch import Batch
 from ingest.config import IngestSettings
-from ingest.messages import DeviceAck, Limits, Reject, encode, parse_message
+from ingest.messages import DeviceAck, Limits, Parsed, Reject, encode, parse_message
 from ingest.mqtt import Inbound, MqttSource
 from ingest.store import DATA_ERRORS, TRANSIENT_ERRORS, Store
 from ingest.topics import ack_topic
@@ -50,10 +49,11 @@ class Pipeline:
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         started = time.monotonic()
         now_ms = int(time.time() * 1000)
+        parsed = [(m, parse_message(m.topic, m.payload, now_ms, self._limits)) for m in messages]
         batch = Batch()
-        for m in messages:
-            batch.add(parse_message(m.topic, m.payload, now_ms, self._limits), m.received_ms)
-        advanced = self._commit(batch, messages, stop)
+        for m, p in parsed:
+            batch.add(p, m.received_ms)
+        advanced = self._commit(batch, parsed, stop)
         if advanced is None:
             return  # stopping while the database is down: the broker keeps the messages
         self._source.ack(messages)
@@ -79,12 +79,13 @@ class Pipeline:
                 break
         return messages
 
-    def _commit(self, batch: Batch, messages: list[Inbound], stop: threading.Event) -> dict[str, int] | None:
+    def _commit(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]],
+                stop: threading.Event) -> dict[str, int] | None:
         """Write ``batch``, retrying while the database is down; None if stopped first."""
         delay = 0.25
         while not stop.is_set():
             try:
-                advanced = self._write(batch, messages)
+                advanced = self._write(batch, parsed)
             except TRANSIENT_ERRORS as exc:
                 metrics.DB_UP.set(0)
                 metrics.DB_ERRORS.labels("transient").inc()
@@ -97,29 +98,33 @@ class Pipeline:
             return advanced
         return None
 
-    def _write(self, batch: Batch, messages: list[Inbound]) -> dict[str, int]:
+    def _write(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]]) -> dict[str, int]:
         try:
             return self._store.write(batch, self._acks)
         except DATA_ERRORS as exc:
             metrics.DB_ERRORS.labels("data").inc()
             log.warning("database refused a batch; writing its messages one by one", error=str(exc).strip())
         advanced: dict[str, int] = {}
-        for m in messages:
-            advanced.update(self._write_one(m))
+        for m, p in parsed:
+            advanced.update(self._write_one(m, p))
         return advanced
 
-    def _write_one(self, m: Inbound) -> dict[str, int]:
+    def _write_one(self, m: Inbound, parsed: Parsed) -> dict[str, int]:
         """Write one message alone; if the database refuses it, dead-letter it."""
         single = Batch()
-        parsed = parse_message(m.topic, m.payload, int(time.time() * 1000), self._limits)
         single.add(parsed, m.received_ms)
         try:
             return self._store.write(single, self._acks)
         except DATA_ERRORS as exc:
             reason = f"database refused: {str(exc).strip()}"
-            refused = Batch()
             digest = hashlib.sha256(b"refused\x00" + m.topic.encode() + b"\x00" + m.payload).digest()
-            refused.rejects.append((Reject(m.topic, parsed.device_id, None, m.payload, reason, digest), m.received_ms))
+            seqs = parsed.seqs()
+            reject = Reject(m.topic, parsed.device_id, seqs[0] if len(seqs) == 1 else None, m.payload, reason, digest)
+            refused = Batch()
+            refused.add(Parsed(parsed.device_id, rejects=[reject]), m.received_ms)
+            if parsed.device_id is not None:
+                # Dead-lettered whole, every record of it is durably kept: acks move on.
+                refused.seqs[parsed.device_id] = seqs
             return self._store.write(refused, self._acks)
 
     def _observe(self, messages: list[Inbound], batch: Batch, started: float) -> None:
@@ -143,15 +148,13 @@ class Pipeline:
             self._summary_at = time.monotonic()
 
 
-def run_service(settings: IngestSettings, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
+def run_service(settings: IngestSettings, stop: threading.Event) -> None:
     """Connect to broker and database and ingest until ``stop`` is set."""
     source = MqttSource(settings)
     store = Store(settings.database_url)
     pipeline = Pipeline(settings, source, store)
     source.start()
     log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}")
-    if on_ready is not None:
-        on_ready()
     try:
         pipeline.run(stop)
     finally:

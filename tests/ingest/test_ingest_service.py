@@ -6,6 +6,7 @@ import json
 import time
 from functools import partial
 
+import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,3 +140,26 @@ def test_junk_never_stops_ingest_and_lands_in_dead_letters(ingest: IngestProcess
         reasons = [r for (r,) in query(database_url, "SELECT reason FROM dead_letters WHERE device_id = %s", (dev,))]
         assert reasons, f"no dead letter for {dev}"
         assert all(r.strip() for r in reasons)
+
+
+def test_message_the_database_refuses_is_dead_lettered_and_its_batch_mates_stored(
+        ingest: IngestProcess, database_url: str) -> None:
+    # Validation keeps such values out today; a constraint added by an operator
+    # stands in for any value the database refuses that the validator let through.
+    dev = unique_prefix("refuse")
+    provision([dev])
+    events = [SealEvent(seq=s, ts=NOW_MS - 60_000 + s, seal_id="REFUSED" if s == 1 else "KE-9", event="closed")
+              for s in range(3)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE seal_events ADD CONSTRAINT test_refuse CHECK (seal_id <> 'REFUSED')")
+    try:
+        with Device(dev) as d:
+            d.publish_all([("seal", encode(e)) for e in events])
+            wait_for(lambda: 2 in d.acks, 15, "ack of seq 2")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE seal_events DROP CONSTRAINT test_refuse")
+    stored = scalar(database_url, "SELECT array_agg(seq ORDER BY seq) FROM seal_events WHERE device_id = %s", (dev,))
+    assert stored == [0, 2]
+    (reason,) = query(database_url, "SELECT reason FROM dead_letters WHERE device_id = %s", (dev,))[0]
+    assert reason.startswith("database refused:") and "test_refuse" in reason
