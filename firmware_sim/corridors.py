@@ -50,4 +50,13 @@ NORTHERN_CORRIDOR = Corridor(
     borders=("Malaba", "Katuna"),
 )
 
-CORRIDORS = {"northern": NORTHERN_CORRIDOR}
+# Its first 150 km, a few hours' drive: long enough for every alert case, short
+# enough for a test. The weighbridge town of Mariakani is the rest stop.
+MOMBASA_VOI = Corridor(
+    name="Mombasa-Voi",
+    waypoints=NORTHERN_CORRIDOR.waypoints[:3],
+    rest_areas=("Mariakani",),
+    borders=(),
+)
+
+CORRIDORS = {"northern": NORTHERN_CORRIDOR, "mombasa-voi": MOMBASA_VOI}

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass, field
 
 from firmware_sim.firmware import Firmware, Outgoing
-from firmware_sim.motion import Motion
-from firmware_sim.route import RouteLine
+from firmware_sim.motion import Detour, Motion, Stop
+from firmware_sim.route import RouteLine, moved
 from ingest.messages import Fix, SealEvent, SealEventName
 
 M_PER_DEG_LAT = 111_320.0
@@ -16,11 +16,24 @@ M_PER_DEG_LAT = 111_320.0
 
 @dataclass(frozen=True)
 class GpsNoise:
-    """Gaussian horizontal error (sigma, metres) and rare multipath jumps."""
+    """Gaussian horizontal error (sigma per axis, metres), rare multipath jumps
+    (``jump_m`` metres in a random direction), and fixes never recorded at all
+    (no satellite lock), each with its probability per fix."""
 
     sigma_m: float = 8.0
     jump_probability: float = 0.0
     jump_m: float = 300.0
+    dropout_probability: float = 0.0
+
+    @classmethod
+    def from_2drms(cls, two_drms_m: float, jump_probability: float = 0.0, jump_m: float = 300.0,
+                   dropout_probability: float = 0.0) -> GpsNoise:
+        """Noise whose 2DRMS (metres; about 95 % of fixes fall within it) is ``two_drms_m``."""
+        return cls(two_drms_m / (2 * math.sqrt(2)), jump_probability, jump_m, dropout_probability)
+
+    @property
+    def two_drms_m(self) -> float:
+        return 2 * math.sqrt(2) * self.sigma_m
 
 
 @dataclass
@@ -30,16 +43,35 @@ class Truck:
     route: RouteLine
     motion: Motion
     departure_ms: int
+    detours: tuple[Detour, ...] = ()
 
     def at(self, t_ms: int) -> tuple[float, float, float, float]:
-        """(lat, lon, speed km/h, heading degrees) without GPS error."""
-        s, v = self.motion.at((t_ms - self.departure_ms) / 1000)
+        """(lat, lon, speed km/h, heading degrees) without GPS error.
+
+        Speed and heading stay those along the route during a detour: a
+        parallel track runs the same way, and a tracker's course is noisy anyway.
+        """
+        t = (t_ms - self.departure_ms) / 1000
+        s, v = self.motion.at(t)
         lat, lon, hdg = self.route.position_at(s)
+        offset = sum(d.offset_at(t) for d in self.detours)
+        if offset:
+            h = math.radians(hdg)
+            lat, lon = moved(lat, lon, -offset * math.sin(h), offset * math.cos(h))
         return lat, lon, v * 3.6, hdg
 
     @property
     def arrival_ms(self) -> int:
         return self.departure_ms + int(self.motion.duration_s * 1000)
+
+    def halt_ms(self, stop: Stop) -> float:
+        """Epoch ms (fractional) when the truck comes to rest at ``stop``, one of its motion's stops."""
+        return self.departure_ms + self.motion.halt_s(stop) * 1000
+
+    def beyond_ms(self, detour: Detour, distance_m: float) -> float:
+        """Epoch ms (fractional) after which ``detour`` first takes the truck more than
+        ``distance_m`` metres off the route (exact on a straight stretch of route)."""
+        return self.departure_ms + detour.first_beyond_s(distance_m) * 1000
 
 
 class Tracker:
@@ -67,11 +99,17 @@ class Tracker:
     def tick(self, t_ms: int, can_send: bool) -> list[Outgoing]:
         """Record the fixes due by ``t_ms``; return what to publish now (if ``can_send``)."""
         while self.next_ms <= min(t_ms, self.end_ms):
-            self.firmware.store(self._fix(self.next_ms))
+            if not self._dropped():
+                self.firmware.store(self._fix(self.next_ms))
             self.next_ms += self.interval_ms
         if self.next_ms > self.end_ms:
             self.next_ms = t_ms + self.firmware.resend_after_ms  # keep flushing until acked
         return self.firmware.flush(t_ms) if can_send else []
+
+    def _dropped(self) -> bool:
+        # No draw without dropouts, so such fleets replay exactly as before they existed.
+        p = self.noise.dropout_probability
+        return p > 0 and self.rng.random() < p
 
     def _fix(self, t_ms: int) -> Fix:
         lat, lon, kmh, hdg = self.truck.at(t_ms)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from firmware_sim.corridors import Corridor
 from firmware_sim.devices import ESeal, GpsNoise, PlannedSealEvent, Tracker, Truck
@@ -18,6 +18,8 @@ class FleetSpec:
     interval_s: float = 15.0
     seals_per_truck: int = 1
     noise: GpsNoise = field(default_factory=GpsNoise)
+    # Per-truck receivers: 2DRMS (metres) drawn from this range; None: noise.sigma_m for all.
+    noise_2drms_m: tuple[float, float] | None = None
     # Coverage gaps per truck and their length range (minutes).
     gaps_per_truck: int = 1
     gap_minutes: tuple[float, float] = (5.0, 45.0)
@@ -26,10 +28,16 @@ class FleetSpec:
     seed: int = 7
 
 
-def build_fleet(corridor: Corridor, spec: FleetSpec, start_ms: int, duration_s: float) -> list[Tracker | ESeal]:
-    """Trucks spread over the corridor at ``start_ms``: some mid-trip, some departing later."""
+def build_fleet(corridor: Corridor, spec: FleetSpec, start_ms: int, duration_s: float,
+                routes: tuple[RouteLine, RouteLine] | None = None) -> list[Tracker | ESeal]:
+    """Trucks spread over the corridor at ``start_ms``: some mid-trip, some departing later.
+
+    Even-numbered trucks drive ``routes[0]`` (the corridor's direction), odd ones
+    ``routes[1]`` (reverse); both are made from ``corridor`` unless given.
+    """
     rng = random.Random(spec.seed)
-    routes = [RouteLine.from_corridor(corridor), RouteLine.from_corridor(corridor, reverse=True)]
+    if routes is None:
+        routes = (RouteLine.from_corridor(corridor), RouteLine.from_corridor(corridor, reverse=True))
     devices: list[Tracker | ESeal] = []
     for i in range(spec.trucks):
         route = routes[i % 2]
@@ -41,7 +49,10 @@ def build_fleet(corridor: Corridor, spec: FleetSpec, start_ms: int, duration_s: 
         tracker_id = f"{spec.prefix}-trk-{i:05d}"
         gaps = _gaps(rng, spec, max(start_ms, departure_ms), truck.arrival_ms)
         firmware = Firmware(tracker_id, "pos", gaps, backlog_newest_first=spec.backlog_newest_first)
-        devices.append(Tracker(firmware, truck, spec.interval_s, spec.noise, random.Random(rng.random()),
+        noise = spec.noise
+        if spec.noise_2drms_m is not None:
+            noise = replace(noise, sigma_m=GpsNoise.from_2drms(rng.uniform(*spec.noise_2drms_m)).sigma_m)
+        devices.append(Tracker(firmware, truck, spec.interval_s, noise, random.Random(rng.random()),
                                power_on_ms=start_ms))
         for k in range(spec.seals_per_truck):
             seal_id = f"{spec.prefix}-seal-{i:05d}-{k}"

@@ -8,6 +8,7 @@ Evaluating a phase is closed-form, so a 20-hour trip costs nothing to sample.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass
 
 ACCEL_MS2 = 0.4  # loaded truck, m/s^2
@@ -29,8 +30,45 @@ class Phase:
 
 @dataclass(frozen=True)
 class Stop:
-    at_m: float
+    at_m: float  # metres along the route
     duration_s: float
+
+
+@dataclass(frozen=True)
+class Detour:
+    """The truck leaves the route sideways (a parallel track, a yard off the road)
+    and comes back, while its progress along the route goes on.
+
+    Times in seconds from departure: the offset ramps linearly from 0 to
+    ``offset_m`` metres (positive to the right of travel) over ``ramp_s``, holds
+    for ``hold_s``, and ramps back over ``ramp_s``.
+    """
+
+    start_s: float
+    ramp_s: float
+    hold_s: float
+    offset_m: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + 2 * self.ramp_s + self.hold_s
+
+    def offset_at(self, t: float) -> float:
+        """Signed lateral offset (m) at ``t`` seconds from departure."""
+        u = t - self.start_s
+        if u <= 0 or t >= self.end_s:
+            return 0.0
+        if u < self.ramp_s:
+            return self.offset_m * u / self.ramp_s
+        if u <= self.ramp_s + self.hold_s:
+            return self.offset_m
+        return self.offset_m * (self.end_s - t) / self.ramp_s
+
+    def first_beyond_s(self, distance_m: float) -> float:
+        """Seconds from departure after which the offset first exceeds ``distance_m`` metres."""
+        if abs(self.offset_m) <= distance_m:
+            raise ValueError(f"a detour of {self.offset_m} m never goes beyond {distance_m} m")
+        return self.start_s + self.ramp_s * distance_m / abs(self.offset_m)
 
 
 class Motion:
@@ -40,11 +78,14 @@ class Motion:
         if len(cruise_ms) != len(stops) + 1:
             raise ValueError(f"need {len(stops) + 1} cruise speeds for {len(stops)} stops, got {len(cruise_ms)}")
         self.phases: list[Phase] = []
+        self.stops = tuple(stops)
+        self._halts: list[float] = []
         t, s = 0.0, 0.0
         ends = [st.at_m for st in stops] + [length_m]
         for end, v, stop in zip(ends, cruise_ms, [*stops, None], strict=True):
             t, s = self._leg(t, s, end, v)
             if stop is not None:
+                self._halts.append(t)
                 self.phases.append(Phase(t, s, 0.0, 0.0, t + stop.duration_s))
                 t += stop.duration_s
         self.duration_s = t
@@ -74,3 +115,20 @@ class Motion:
             return self.length_m, 0.0
         i = bisect.bisect_right(self._starts, t) - 1
         return self.phases[i].at(t)
+
+    def halt_s(self, stop: Stop) -> float:
+        """Seconds from departure when the truck comes to rest at ``stop`` (one of its stops)."""
+        return self._halts[self.stops.index(stop)]
+
+    def time_at(self, s: float) -> float:
+        """Seconds from departure when the truck first reaches ``s`` metres along the route."""
+        if s <= 0:
+            return 0.0
+        for p in self.phases:
+            if (p.v0 > 0 or p.a > 0) and s <= p.at(p.t1)[0]:
+                ds = s - p.s0
+                if p.a == 0:
+                    return p.t0 + ds / p.v0
+                # The earlier root of s0 + v0 dt + a dt^2 / 2 = s, for braking too.
+                return p.t0 + (math.sqrt(max(p.v0 * p.v0 + 2 * p.a * ds, 0.0)) - p.v0) / p.a
+        return self.duration_s

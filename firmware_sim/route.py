@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from numpy.typing import NDArray
 from firmware_sim.corridors import Corridor
 
 EARTH_RADIUS_M = 6_371_008.8
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180  # along a meridian, on the sphere haversine_m uses
 
 
 def haversine_m(lat1: NDArray[np.float64], lon1: NDArray[np.float64],
@@ -20,6 +22,13 @@ def haversine_m(lat1: NDArray[np.float64], lon1: NDArray[np.float64],
     dp, dl = p2 - p1, np.radians(lon2 - lon1)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a)), dtype=np.float64)
+
+
+def moved(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float, float]:
+    """(lat, lon) in degrees shifted by a few km north and east (metres), on the same
+    sphere as ``haversine_m`` so that the shift measures back as given."""
+    lat2 = lat + north_m / M_PER_DEG
+    return lat2, lon + east_m / (M_PER_DEG * math.cos(math.radians((lat + lat2) / 2)))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ class Batch:
     """Rows of one transaction. Times are epoch milliseconds."""
 
     fixes: list[FixRow] = field(default_factory=list)
+    # Parallel to fixes/seals: the record came in a store-and-forward array.
+    fix_backlog: list[bool] = field(default_factory=list)
     seals: list[SealRow] = field(default_factory=list)
+    seal_backlog: list[bool] = field(default_factory=list)
     statuses: list[StatusRow] = field(default_factory=list)
     rejects: list[tuple[Reject, int]] = field(default_factory=list)
     seqs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
@@ -32,6 +35,7 @@ class Batch:
         if device is None:
             return
         newest = self.latest.get(device)
+        self.fix_backlog.extend([len(parsed.fixes) > 1] * len(parsed.fixes))
         for f in parsed.fixes:
             row = (device, f.seq, f.ts, f.lat, f.lon, f.spd, f.hdg, f.acc, f.bat, received_ms)
             self.fixes.append(row)
@@ -39,6 +43,7 @@ class Batch:
                 newest = row
         if newest is not None:
             self.latest[device] = newest
+        self.seal_backlog.extend([len(parsed.seals) > 1] * len(parsed.seals))
         for s in parsed.seals:
             self.seals.append((device, s.seq, s.ts, s.seal_id, s.event, s.lat, s.lon, s.bat, received_ms))
         for st in parsed.statuses:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geofence.rules import Rules
+
 
 class IngestSettings(BaseSettings):
     """Defaults match the local services started by ``deploy/services.sh``."""
@@ -31,3 +33,19 @@ class IngestSettings(BaseSettings):
     db_retry_max_s: float = Field(default=10.0, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: no metrics endpoint
+    # Geofence engine (thresholds: CONTRACT.md defaults; see geofence/rules.py)
+    geofence: bool = True
+    sweep_interval_s: float = Field(default=30.0, gt=0)
+    deviation_enter_s: float = Field(default=60.0, gt=0)
+    deviation_exit_s: float = Field(default=60.0, gt=0)
+    stop_max_diameter_m: float = Field(default=150.0, gt=0)
+    stop_min_duration_s: float = Field(default=900.0, gt=0)
+    spike_m: float = Field(default=100.0, gt=0)
+    signal_lost_s: float = Field(default=900.0, gt=0)
+
+    def rules(self) -> Rules:
+        return Rules(
+            deviation_enter_s=self.deviation_enter_s, deviation_exit_s=self.deviation_exit_s,
+            stop_max_diameter_m=self.stop_max_diameter_m, stop_min_duration_s=self.stop_min_duration_s,
+            spike_m=self.spike_m, signal_lost_s=self.signal_lost_s,
+        )

@@ -14,6 +14,7 @@ import structlog
 
 from ingest import metrics
 from ingest.acks import AckTracker
+from ingest.alerting import Alerting, Outcome
 from ingest.batch import Batch
 from ingest.config import IngestSettings
 from ingest.messages import DeviceAck, Limits, Parsed, Reject, encode, parse_message
@@ -26,10 +27,13 @@ SUMMARY_EVERY_S = 60.0
 
 
 class Pipeline:
-    def __init__(self, settings: IngestSettings, source: MqttSource, store: Store) -> None:
+    def __init__(self, settings: IngestSettings, source: MqttSource, store: Store,
+                 alerting: Alerting | None = None) -> None:
         self._settings = settings
         self._source = source
         self._store = store
+        self._alerting = alerting
+        self._swept_at = 0.0
         self._acks = AckTracker()
         self._limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
@@ -45,6 +49,8 @@ class Pipeline:
             messages = self._collect()
             if messages:
                 self.process(messages, stop)
+            if self._alerting and time.monotonic() - self._swept_at >= self._settings.sweep_interval_s:
+                self._sweep(self._alerting)
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         started = time.monotonic()
@@ -53,9 +59,15 @@ class Pipeline:
         batch = Batch()
         for m, p in parsed:
             batch.add(p, m.received_ms)
-        advanced = self._commit(batch, parsed, stop)
-        if advanced is None:
+        committed = self._commit(batch, parsed, stop)
+        if committed is None:
             return  # stopping while the database is down: the broker keeps the messages
+        advanced, outcome = committed
+        if self._alerting is not None:
+            if outcome is not None:
+                self._alerting.adopt(outcome)
+            else:  # evaluation failed or was skipped: these trackers are replayed next time
+                self._alerting.forget(list(batch.last_seen))
         self._source.ack(messages)
         for device_id, seq in advanced.items():
             self._source.publish(ack_topic(device_id), encode(DeviceAck(seq)), retain=True)
@@ -80,7 +92,7 @@ class Pipeline:
         return messages
 
     def _commit(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]],
-                stop: threading.Event) -> dict[str, int] | None:
+                stop: threading.Event) -> tuple[dict[str, int], Outcome | None] | None:
         """Write ``batch``, retrying while the database is down; None if stopped first."""
         delay = 0.25
         while not stop.is_set():
@@ -98,23 +110,27 @@ class Pipeline:
             return advanced
         return None
 
-    def _write(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]]) -> dict[str, int]:
+    def _write(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]]) -> tuple[dict[str, int], Outcome | None]:
+        alerting = self._alerting
         try:
-            return self._store.write(batch, self._acks)
+            if alerting is None:
+                return self._store.write(batch, self._acks)
+            return self._store.write(batch, self._acks,
+                                     lambda cur, fixes, seals: alerting.on_batch(cur, batch, fixes, seals))
         except DATA_ERRORS as exc:
             metrics.DB_ERRORS.labels("data").inc()
             log.warning("database refused a batch; writing its messages one by one", error=str(exc).strip())
         advanced: dict[str, int] = {}
         for m, p in parsed:
             advanced.update(self._write_one(m, p))
-        return advanced
+        return advanced, None
 
     def _write_one(self, m: Inbound, parsed: Parsed) -> dict[str, int]:
         """Write one message alone; if the database refuses it, dead-letter it."""
         single = Batch()
         single.add(parsed, m.received_ms)
         try:
-            return self._store.write(single, self._acks)
+            return self._store.write(single, self._acks)[0]
         except DATA_ERRORS as exc:
             reason = f"database refused: {str(exc).strip()}"
             digest = hashlib.sha256(b"refused\x00" + m.topic.encode() + b"\x00" + m.payload).digest()
@@ -125,7 +141,18 @@ class Pipeline:
             if parsed.device_id is not None:
                 # Dead-lettered whole, every record of it is durably kept: acks move on.
                 refused.seqs[parsed.device_id] = seqs
-            return self._store.write(refused, self._acks)
+            return self._store.write(refused, self._acks)[0]
+
+    def _sweep(self, alerting: Alerting) -> None:
+        """Wall-clock rules; a database outage just postpones them."""
+        self._swept_at = time.monotonic()
+        try:
+            outcome = self._store.transact(alerting.sweep)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("alert sweep postponed: database unavailable", error=str(exc).strip())
+            self._store.close()
+            return
+        alerting.adopt(outcome)
 
     def _observe(self, messages: list[Inbound], batch: Batch, started: float) -> None:
         now = time.time()
@@ -152,7 +179,8 @@ def run_service(settings: IngestSettings, stop: threading.Event) -> None:
     """Connect to broker and database and ingest until ``stop`` is set."""
     source = MqttSource(settings)
     store = Store(settings.database_url)
-    pipeline = Pipeline(settings, source, store)
+    alerting = Alerting(settings.rules(), source.publish) if settings.geofence else None
+    pipeline = Pipeline(settings, source, store, alerting)
     source.start()
     log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}")
     try:

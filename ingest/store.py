@@ -8,11 +8,21 @@ message is stored once. Device ack watermarks are saved in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
+import structlog
 
+from ingest import metrics
 from ingest.acks import AckPlan, AckTracker
 from ingest.batch import Batch
+
+log = structlog.get_logger("ingest.store")
+T = TypeVar("T")
+# Runs in the batch's transaction after the records are written, with the
+# (device_id, seq) keys of the fixes and seal events this batch newly stored.
+Hook = Callable[[psycopg.Cursor[Any], set[tuple[str, int]], set[tuple[str, int]]], T]
 
 # A batch failing with these is retried as it is: the database or the network is down.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
@@ -44,6 +54,7 @@ INSERT INTO fixes (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at
 SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}
 FROM stage_fixes ON CONFLICT DO NOTHING
 """
+_RETURN_KEYS = " RETURNING device_id, seq"
 _UPSERT_LATEST = f"""
 INSERT INTO latest_positions (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at)
 SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}
@@ -118,8 +129,9 @@ class Store:
             finally:
                 self._conn = None
 
-    def write(self, batch: Batch, acks: AckTracker) -> dict[str, int]:
-        """Commit ``batch``; return the devices whose ack watermark advanced (id -> seq).
+    def write(self, batch: Batch, acks: AckTracker, hook: Hook[T] | None = None) -> tuple[dict[str, int], T | None]:
+        """Commit ``batch``; return the devices whose ack watermark advanced (id -> seq)
+        and what ``hook`` returned (None if it failed: the records commit anyway).
 
         Raises one of TRANSIENT_ERRORS when the database is unreachable and one of
         DATA_ERRORS when it refuses a value; nothing is committed then.
@@ -131,7 +143,8 @@ class Store:
         try:
             with conn.cursor() as cur:
                 restored = self._load_acks(cur, batch, acks)
-                self._write_records(cur, batch)
+                new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
+                extra = None if hook is None else _guarded(conn, cur, hook, new_fixes, new_seals)
                 plan = acks.plan(batch.seqs)
                 self._save_acks(cur, plan)
             conn.commit()
@@ -143,20 +156,43 @@ class Store:
         for device_id in restored:
             # Re-announce after a restart: the ack of the last run may not have gone out.
             plan.advanced.setdefault(device_id, acks.watermark(device_id))
-        return {d: s for d, s in plan.advanced.items() if s >= 0}
+        return {d: s for d, s in plan.advanced.items() if s >= 0}, extra
 
-    def _write_records(self, cur: psycopg.Cursor, batch: Batch) -> None:
+    def transact(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        """Run ``work`` in one transaction of the writer connection and commit."""
+        if self._conn is None or self._conn.closed:
+            self.connect()
+        conn = self._conn
+        assert conn is not None
+        try:
+            with conn.cursor() as cur:
+                result = work(cur)
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        return result
+
+    def _write_records(self, cur: psycopg.Cursor, batch: Batch,
+                       returning: bool) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+        new_fixes: set[tuple[str, int]] = set()
+        new_seals: set[tuple[str, int]] = set()
         if batch.last_seen:
             ids = sorted(batch.last_seen)  # fixed order: concurrent writers cannot deadlock
             cur.execute(_UPSERT_DEVICES, (ids, [batch.last_seen[i] for i in ids]))
         if batch.fixes:
             _copy(cur, "stage_fixes", _FIX_TYPES, batch.fixes)
-            cur.execute(_INSERT_FIXES)
+            cur.execute(_INSERT_FIXES + _RETURN_KEYS if returning else _INSERT_FIXES)
+            if returning:
+                new_fixes.update(cur.fetchall())
             _copy(cur, "stage_latest", _FIX_TYPES, [batch.latest[d] for d in sorted(batch.latest)])
             cur.execute(_UPSERT_LATEST)
         if batch.seals:
             _copy(cur, "stage_seals", _SEAL_TYPES, batch.seals)
-            cur.execute(_INSERT_SEALS)
+            cur.execute(_INSERT_SEALS + _RETURN_KEYS if returning else _INSERT_SEALS)
+            if returning:
+                new_seals.update(cur.fetchall())
         if batch.statuses:
             _copy(cur, "stage_status", _STATUS_TYPES, batch.statuses)
             cur.execute(_INSERT_STATUS)
@@ -166,6 +202,7 @@ class Store:
                 _INSERT_DEAD,
                 [(ms, r.topic, r.device_id, r.seq, r.payload, r.reason, r.digest) for r, ms in batch.rejects],
             )
+        return new_fixes, new_seals
 
     def _load_acks(self, cur: psycopg.Cursor, batch: Batch, acks: AckTracker) -> list[str]:
         unknown = acks.unknown(batch.seqs)
@@ -184,6 +221,21 @@ class Store:
         if plan.advanced:
             ids = sorted(plan.advanced)
             cur.execute(_SAVE_ACKS, (ids, [plan.advanced[i] for i in ids]))
+
+
+def _guarded(conn: psycopg.Connection, cur: psycopg.Cursor, hook: Hook[T], new_fixes: set[tuple[str, int]],
+             new_seals: set[tuple[str, int]]) -> T | None:
+    """Run ``hook`` in a savepoint: if it fails for any reason but the database
+    going away, its writes are undone and the records still commit."""
+    try:
+        with conn.transaction():
+            return hook(cur, new_fixes, new_seals)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        metrics.GEOFENCE_ERRORS.inc()
+        log.exception("geofence evaluation failed; records kept, trackers will be replayed")
+        return None
 
 
 def _copy(cur: psycopg.Cursor, table: str, types: list[str], rows: list) -> None:  # type: ignore[type-arg]

@@ -15,7 +15,7 @@ from psycopg import sql
 from ctt.config import OpsSettings
 from ctt.migrate import migrate
 from ingest.topics import SUBSCRIPTIONS
-from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, IngestProcess, reset_session
+from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, AlertListener, IngestProcess, reset_session
 
 TEST_DB = "ctt_test"
 
@@ -51,3 +51,11 @@ def ingest(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     proc = IngestProcess(database_url, log).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def listener() -> Iterator[AlertListener]:
+    """An officers' app: every alert message published while the test runs."""
+    obs = AlertListener()
+    yield obs
+    obs.close()

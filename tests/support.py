@@ -68,6 +68,11 @@ def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tup
         return conn.execute(sql, params).fetchall()
 
 
+def execute(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql, params)
+
+
 def scalar(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
     return query(database_url, sql, params)[0][0]
 
@@ -202,3 +207,36 @@ class IngestProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class AlertListener:
+    """The officers' side: every message on ctt/v1/alerts/#."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._ready = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique_prefix("obs"),
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        client.username_pw_set("ctt-observer", OpsSettings().observer_password)
+        client.on_connect = self._on_connect
+        client.on_message = lambda c, u, m: self.messages.append(msgspec.json.decode(m.payload))
+        client.connect(*BROKER)
+        client.loop_start()
+        assert self._ready.wait(10)
+        time.sleep(0.2)  # the SUBACK
+        self.client = client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, _r: Any, _p: Any) -> None:
+        client.subscribe("ctt/v1/alerts/#", qos=1)
+        self._ready.set()
+
+    def of(self, device_id: str) -> list[tuple[str, str]]:
+        return [(m["event"], m["type"]) for m in self.messages if m["device"] == device_id]
+
+    def latest(self, device_id: str) -> dict[int, dict[str, Any]]:
+        """The last message about each alert of ``device_id``, by alert id."""
+        return {m["id"]: m for m in self.messages if m["device"] == device_id}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware_sim.corridors import NORTHERN_CORRIDOR
-from firmware_sim.motion import ACCEL_MS2, BRAKE_MS2, Motion, Stop
+from firmware_sim.motion import ACCEL_MS2, BRAKE_MS2, Detour, Motion, Stop
 from firmware_sim.route import RouteLine, haversine_m
 
 
@@ -54,3 +54,33 @@ def test_corridor_length_and_named_stops() -> None:
     lat, lon, _ = route.position_at(route.stops["Malaba"])
     assert (lat, lon) == pytest.approx((0.6350, 34.2817), abs=1e-6)
     assert route.position_at(-5) == route.position_at(0)
+
+
+def test_halt_time_is_when_the_truck_comes_to_rest() -> None:
+    v = 20.0
+    stop = Stop(8_000.0, 1800.0)
+    motion = Motion(20_000.0, [v, v], [stop])
+    expected = v / ACCEL_MS2 + (8_000 - v * v / (2 * ACCEL_MS2) - v * v / (2 * BRAKE_MS2)) / v + v / BRAKE_MS2
+    assert motion.halt_s(stop) == pytest.approx(expected)
+    assert motion.at(motion.halt_s(stop) - 1)[1] == pytest.approx(BRAKE_MS2 * 1.0)  # one second of braking left
+    assert motion.at(motion.halt_s(stop) + 1799) == (8_000.0, 0.0)
+    with pytest.raises(ValueError):
+        motion.halt_s(Stop(9_000.0, 1800.0))
+
+
+@given(st.floats(0, 30_000))
+def test_time_at_inverts_the_distance(s: float) -> None:
+    motion = Motion(30_000.0, [22.0, 15.0], [Stop(12_000.0, 600.0)])
+    t = motion.time_at(s)
+    assert motion.at(t)[0] == pytest.approx(s, abs=1e-6)
+    assert t <= 1e-9 or motion.at(t - 0.5)[0] < s  # the first time there, not after the stop
+
+
+def test_detour_ramps_holds_and_returns() -> None:
+    d = Detour(start_s=100.0, ramp_s=120.0, hold_s=600.0, offset_m=-2000.0)
+    assert [d.offset_at(t) for t in (100, 160, 220, 520, 820, 880, 940, 2000)] == [
+        0.0, -1000.0, -2000.0, -2000.0, -2000.0, -1000.0, 0.0, 0.0]
+    assert d.first_beyond_s(500.0) == pytest.approx(130.0)
+    assert abs(d.offset_at(129.9)) < 500.0 < abs(d.offset_at(130.1))
+    with pytest.raises(ValueError):
+        d.first_beyond_s(2000.0)

@@ -1,0 +1,1 @@
+"""Geofence engine: pure computation on arrays (no IO, no environment)."""

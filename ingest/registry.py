@@ -1,0 +1,113 @@
+"""What the geofence engine needs from the database: routes and zones as a
+Network, in-transit shipments as bindings of trackers and e-seals, and saved
+detector states. Reloaded when the counters in ``geofence_version`` move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import psycopg
+import structlog
+
+from geofence.engine import Binding
+from geofence.geometry import GeometryError, Network, RouteInput, ZoneInput, check_route, check_zone
+from geofence.state import DeviceState, loads
+
+log = structlog.get_logger("ingest.registry")
+
+_ZONES = "SELECT id, kind, geometry FROM zones ORDER BY id"
+_ROUTES = """
+SELECT r.id, r.geometry, r.corridor_m, coalesce(array_agg(rz.zone_id) FILTER (WHERE rz.zone_id IS NOT NULL), '{}')
+FROM routes r LEFT JOIN route_stop_zones rz ON rz.route_id = r.id
+GROUP BY r.id ORDER BY r.id
+"""
+_IN_TRANSIT = """
+SELECT s.id, s.reference, s.tracker_id, s.route_id, z.id, (extract(epoch FROM s.departed_at) * 1000)::int8
+FROM shipments s LEFT JOIN zones z ON z.office_code = s.office_of_destination
+WHERE s.status = 'in_transit'
+"""
+_SEALS = """
+SELECT ss.seal_id, s.id FROM shipment_seals ss JOIN shipments s ON s.id = ss.shipment_id
+WHERE s.status = 'in_transit'
+"""
+_STATES = "SELECT device_id, shipment_id, state FROM geofence_state WHERE device_id = ANY(%s)"
+
+
+@dataclass(frozen=True)
+class Shipment:
+    id: int
+    reference: str
+    tracker_id: str
+    binding: Binding | None  # None when its route could not be built
+
+
+@dataclass
+class Registry:
+    network: Network
+    shipments: dict[int, Shipment] = field(default_factory=dict)
+    trackers: dict[str, Shipment] = field(default_factory=dict)
+    seals: dict[str, Shipment] = field(default_factory=dict)  # e-seal device id -> shipment
+
+
+def load_network(cur: psycopg.Cursor[Any]) -> Network:
+    """All routes and zones. A route or zone that cannot be built is logged and left out."""
+    zones = [_zone(key, kind, geometry) for key, kind, geometry in cur.execute(_ZONES).fetchall()]
+    good_zones = [z for z in zones if z is not None]
+    zone_keys = {z.key for z in good_zones}
+    routes = []
+    for key, geometry, corridor_m, stop_zones in cur.execute(_ROUTES).fetchall():
+        coords = geometry.get("coordinates") or []
+        try:
+            lon = [float(c[0]) for c in coords]
+            lat = [float(c[1]) for c in coords]
+            route = RouteInput(key, lon, lat, float(corridor_m), tuple(z for z in stop_zones if z in zone_keys))
+            check_route(route)
+        except (GeometryError, TypeError, IndexError, ValueError) as exc:
+            log.error("route left out of the geofence", route_id=key, error=str(exc))
+            continue
+        routes.append(route)
+    return Network.build(routes, good_zones)
+
+
+def _zone(key: int, kind: str, geometry: dict[str, Any]) -> ZoneInput | None:
+    try:
+        rings = [([float(c[0]) for c in ring], [float(c[1]) for c in ring]) for ring in geometry["coordinates"]]
+        zone = ZoneInput(key, rings, office=kind == "office")
+        check_zone(zone)
+    except (GeometryError, TypeError, IndexError, KeyError, ValueError) as exc:
+        log.error("zone left out of the geofence", zone_id=key, error=str(exc))
+        return None
+    return zone
+
+
+def load_registry(cur: psycopg.Cursor[Any], network: Network) -> Registry:
+    """In-transit shipments bound to ``network``."""
+    registry = Registry(network)
+    for sid, reference, tracker, route_id, dest_zone, departed_ms in cur.execute(_IN_TRANSIT).fetchall():
+        route = network.route_index.get(route_id)
+        binding = None if route is None else Binding(
+            shipment_id=sid, route=route, destination_zone=network.zone_index.get(dest_zone, -1),
+            departed_ms=departed_ms,
+        )
+        shipment = Shipment(sid, reference, tracker, binding)
+        registry.shipments[sid] = shipment
+        registry.trackers[tracker] = shipment
+    for seal_id, sid in cur.execute(_SEALS).fetchall():
+        registry.seals[seal_id] = registry.shipments[sid]
+    return registry
+
+
+def load_states(cur: psycopg.Cursor[Any], registry: Registry) -> dict[str, DeviceState]:
+    """Saved states of in-transit trackers; a state of an earlier shipment is dropped."""
+    states: dict[str, DeviceState] = {}
+    for device_id, shipment_id, data in cur.execute(_STATES, (list(registry.trackers),)).fetchall():
+        if registry.trackers[device_id].id != shipment_id:
+            continue
+        try:
+            states[device_id] = loads(bytes(data))
+        except msgspec.DecodeError as exc:  # replayed from the database instead
+            log.error("saved geofence state unreadable", device_id=device_id, error=str(exc))
+    return states
