@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,9 @@ from ctt import logs
 from ctt.config import REPO_ROOT, OpsSettings
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+    from firmware_sim.devices import Device
     from firmware_sim.runner import SimStats
 
 app = typer.Typer(help="Cargo track-and-trace backend.", no_args_is_help=True, add_completion=False)
@@ -107,43 +111,63 @@ def provision(
     console.print(f"{len(device_ids)} devices provisioned ({'updated' if changed else 'unchanged'})")
 
 
+SCENARIOS = ("fleet", "ground-truth", "corridor")
+
+
 @app.command()
 def sim(
+    scenario: Annotated[str, typer.Option(help="fleet: trucks only, no shipments; ground-truth: one truck per "
+                                               "alert case (3.6 h, alerts expected); corridor: trucks with "
+                                               "in-transit shipments and no incidents.")] = "fleet",
     trucks: Annotated[int, typer.Option(help="Trucks (each with a tracker and e-seals).")] = 20,
-    duration: Annotated[float, typer.Option(help="Simulated duration, hours.")] = 2.0,
+    duration: Annotated[float, typer.Option(help="Simulated duration, hours (ground-truth: its own).")] = 2.0,
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
     interval: Annotated[float, typer.Option(help="Tracker reporting interval, seconds.")] = 15.0,
-    seals: Annotated[int, typer.Option(help="E-seals per truck.")] = 1,
-    noise: Annotated[float, typer.Option(help="GPS error sigma, metres.")] = 8.0,
-    gaps: Annotated[int, typer.Option(help="Coverage gaps per truck.")] = 1,
+    seals: Annotated[int, typer.Option(help="E-seals per truck (fleet).")] = 1,
+    noise: Annotated[float, typer.Option(help="GPS error sigma, metres (fleet).")] = 8.0,
+    gaps: Annotated[int, typer.Option(help="Coverage gaps per truck (fleet).")] = 1,
     seed: Annotated[int, typer.Option()] = 7,
     prefix: Annotated[str, typer.Option(help="Device id prefix.")] = "sim",
 ) -> None:
-    """Drive simulated trucks over MQTT (provisions their broker accounts first)."""
-    stats = run_sim(trucks, duration, speedup, interval, seals, noise, gaps, seed, prefix, _stop_on_signals())
+    """Drive simulated trucks over MQTT (provisions their broker accounts and, for
+    scenarios, registers their routes, zones and shipments first)."""
+    if scenario not in SCENARIOS:
+        raise typer.BadParameter(f"scenario {scenario!r} is not one of {', '.join(SCENARIOS)}")
+    fleet = FleetOptions(trucks, interval, seals, noise, gaps, seed)
+    stats = run_sim([scenario], fleet, duration, speedup, prefix, _stop_on_signals())
     console.print(
         f"published {stats.messages} messages ({stats.records} records); "
         f"still buffered on devices: {stats.buffered}; lost to full buffers: {stats.overflowed}"
     )
 
 
-def run_sim(trucks: int, duration_h: float, speedup: float, interval_s: float, seals: int, noise_m: float,
-            gaps: int, seed: int, prefix: str, stop: threading.Event) -> SimStats:
+@dataclass(frozen=True)
+class FleetOptions:
+    trucks: int = 20
+    interval_s: float = 15.0
+    seals: int = 1
+    noise_m: float = 8.0
+    gaps: int = 1
+    seed: int = 7
+
+
+def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedup: float, prefix: str,
+            stop: threading.Event) -> SimStats:
+    """Run the named scenarios together on one simulated clock ending now."""
     from ctt.broker_auth import device_password, provision_devices, reload_broker
     from firmware_sim.config import SimSettings
-    from firmware_sim.corridors import CORRIDORS
-    from firmware_sim.devices import GpsNoise
-    from firmware_sim.fleet import FleetSpec, build_fleet
     from firmware_sim.link import Link
     from firmware_sim.runner import SimClock, Simulation
+    from firmware_sim.scenarios import ground_truth
 
     ops, settings = OpsSettings(), SimSettings()
     duration_s = duration_h * 3600
+    if "ground-truth" in scenarios:
+        probe = ground_truth(0)
+        duration_s = (probe.end_ms - probe.start_ms) / 1000
     clock = SimClock.ending_now(duration_s, speedup)
-    spec = FleetSpec(trucks=trucks, interval_s=interval_s, seals_per_truck=seals, noise=GpsNoise(noise_m),
-                     gaps_per_truck=gaps, prefix=prefix, seed=seed)
-    fleet = build_fleet(CORRIDORS[settings.corridor], spec, clock.start_ms, duration_s)
-    ids = [d.device_id for d in fleet]
+    devices = _devices(scenarios, fleet, clock.start_ms, duration_s, prefix, settings.corridor, ops.database_url)
+    ids = [d.device_id for d in devices]
     if provision_devices(ops.broker_password_file, settings.provisioning_secret, ids):
         reload_broker(ops.broker_pid_file)
         time.sleep(0.5)  # let the broker re-read its password file
@@ -152,7 +176,7 @@ def run_sim(trucks: int, duration_h: float, speedup: float, interval_s: float, s
         password = device_password(settings.provisioning_secret, device_id)
         return Link(device_id, password, settings.broker_host, settings.broker_port)
 
-    simulation = Simulation(fleet, clock, clock.start_ms + int(duration_s * 1000), link_for)
+    simulation = Simulation(devices, clock, clock.start_ms + int(duration_s * 1000), link_for)
     total = int(duration_s)
     with Progress(TextColumn("[bold]sim"), BarColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=console) as progress:
@@ -162,32 +186,106 @@ def run_sim(trucks: int, duration_h: float, speedup: float, interval_s: float, s
             when = datetime.fromtimestamp(s.sim_ms / 1000, UTC).strftime("%H:%M")
             progress.update(task, completed=min(total, (s.sim_ms - clock.start_ms) / 1000),
                             description=f"{when}Z {s.messages} msgs {s.records} recs "
-                                        f"{s.connected}/{len(fleet)} online {s.buffered} buffered")
+                                        f"{s.connected}/{len(devices)} online {s.buffered} buffered")
 
         return simulation.run(stop, report)
 
 
+def _devices(scenarios: list[str], fleet: FleetOptions, start_ms: int, duration_s: float, prefix: str,
+             corridor: str, database_url: str) -> list[Device]:
+    import psycopg
+
+    from ctt.transit import register
+    from firmware_sim.corridors import CORRIDORS
+    from firmware_sim.devices import GpsNoise
+    from firmware_sim.fleet import FleetSpec, build_fleet
+    from firmware_sim.scenarios import ground_truth, quiet_fleet
+
+    devices: list[Device] = []
+    for name in scenarios:
+        if name == "fleet":
+            spec = FleetSpec(trucks=fleet.trucks, interval_s=fleet.interval_s, seals_per_truck=fleet.seals,
+                             noise=GpsNoise(fleet.noise_m), gaps_per_truck=fleet.gaps, prefix=prefix,
+                             seed=fleet.seed)
+            devices.extend(build_fleet(CORRIDORS[corridor], spec, start_ms, duration_s))
+            continue
+        scenario = (ground_truth(start_ms, prefix=f"{prefix}-gt") if name == "ground-truth" else
+                    quiet_fleet(start_ms, duration_s, fleet.trucks, prefix=prefix, interval_s=fleet.interval_s,
+                                seed=fleet.seed))
+        with psycopg.connect(database_url) as conn:
+            register(conn, scenario)
+        console.print(f"{name}: registered {len(scenario.shipments)} in-transit shipments"
+                      + (f", {len(scenario.expected)} alerts expected" if scenario.expected else ""))
+        devices.extend(scenario.devices)
+    return devices
+
+
 @app.command()
 def demo(
-    trucks: Annotated[int, typer.Option()] = 40,
-    duration: Annotated[float, typer.Option(help="Simulated hours.")] = 6.0,
+    trucks: Annotated[int, typer.Option(help="Trucks on the corridor besides the ground-truth cases.")] = 40,
     speedup: Annotated[float, typer.Option()] = 30.0,
 ) -> None:
-    """Services, migrations, ingest and the simulator together, until Ctrl-C."""
+    """Services, migrations, ingest and the simulator together, until Ctrl-C.
+
+    The ground-truth trucks (detour, unauthorised stop, seal breach, a coverage
+    gap) raise alerts within minutes; the other trucks run the Northern Corridor
+    with in-transit shipments. Alerts are printed as ingest publishes them.
+    """
     if subprocess.call(["bash", str(REPO_ROOT / "deploy" / "services.sh")]) != 0:
         raise typer.Exit(1)
     migrate()
     stop = _stop_on_signals()
     ingest_proc = subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=os.environ.copy())
+    watcher = _print_alerts()
     try:
         console.print(f"ingest running (pid {ingest_proc.pid}); metrics on http://127.0.0.1:9108/metrics")
-        run_sim(trucks, duration, speedup, 15.0, 1, 8.0, 1, 7, "demo", stop)
+        # A fresh prefix per run: shipments of an earlier demo keep their own trackers.
+        run_id = datetime.now(UTC).strftime("%m%d%H%M")
+        run_sim(["ground-truth", "corridor"], FleetOptions(trucks=trucks, interval_s=30.0), 0.0, speedup,
+                f"demo{run_id}", stop)
         if not stop.is_set():
             console.print("simulation finished; ingest keeps running until Ctrl-C")
             stop.wait()
     finally:
+        watcher.disconnect()
+        watcher.loop_stop()
         ingest_proc.send_signal(signal.SIGTERM)
         ingest_proc.wait(timeout=30)
+
+
+@app.command()
+def alerts() -> None:
+    """Print alerts as ingest publishes them on ctt/v1/alerts/#, until Ctrl-C."""
+    watcher = _print_alerts()
+    _stop_on_signals().wait()
+    watcher.disconnect()
+    watcher.loop_stop()
+
+
+def _print_alerts() -> mqtt.Client:
+    """Subscribe to the alert topics with the observer account; print one line per alert change."""
+    import msgspec
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    from firmware_sim.config import SimSettings
+
+    settings, ops = SimSettings(), OpsSettings()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.username_pw_set("ctt-observer", ops.observer_password)
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        a = msgspec.json.decode(msg.payload)
+        style = "bold red" if a.get("severity") == "critical" else "yellow"
+        console.print(f"[{style}]{a.get('event')} {a.get('type')}[/] {a.get('reference')} {a.get('device')} "
+                      f"started {a.get('started_at')} at {a.get('lat')}, {a.get('lon')}"
+                      + (" (late)" if a.get("late") else ""))
+
+    client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe("ctt/v1/alerts/#", qos=1)
+    client.on_message = on_message
+    client.connect_async(settings.broker_host, settings.broker_port)
+    client.loop_start()
+    return client
 
 
 def _stop_on_signals() -> threading.Event:
