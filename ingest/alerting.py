@@ -84,11 +84,13 @@ _TRACK = """
 SELECT (extract(epoch FROM ts) * 1000)::int8, lon, lat, seq FROM fixes
 WHERE device_id = %s AND ts >= to_timestamp(%s / 1000.0) ORDER BY ts, seq
 """
-_SAVE_STATES = """
-INSERT INTO geofence_state (device_id, shipment_id, state, updated_at)
-SELECT * , now() FROM unnest(%s::text[], %s::int8[], %s::bytea[])
+_SAVE_STATES = f"""
+INSERT INTO geofence_state (device_id, shipment_id, state, chainage_m, distance_m, last_fix_at, updated_at)
+SELECT id, sid, st, ch, dist, {_MS.format("ts")}, now()
+FROM unnest(%s::text[], %s::int8[], %s::bytea[], %s::float8[], %s::float8[], %s::int8[]) AS v(id, sid, st, ch, dist, ts)
 ON CONFLICT (device_id) DO UPDATE SET shipment_id = excluded.shipment_id, state = excluded.state,
-                                      updated_at = excluded.updated_at
+    chainage_m = excluded.chainage_m, distance_m = excluded.distance_m, last_fix_at = excluded.last_fix_at,
+    updated_at = excluded.updated_at
 """
 _TRACKER_AT = f"""
 SELECT lon, lat FROM fixes
@@ -236,9 +238,10 @@ class Alerting:
         self._seal_events(cur, batch, new_seals, registry, out)
         self._signal_back(cur, batch, registry, out)
         if out.states:
-            ids = sorted(out.states)
-            cur.execute(_SAVE_STATES, (ids, [out.states[i].shipment_id for i in ids],
-                                       [dumps(out.states[i]) for i in ids]))
+            states = [out.states[i] for i in sorted(out.states)]
+            cur.execute(_SAVE_STATES, (sorted(out.states), [s.shipment_id for s in states],
+                                       [dumps(s) for s in states], [s.chainage_m for s in states],
+                                       [s.distance_m for s in states], [s.last_ts for s in states]))
         return out
 
     def adopt(self, out: Outcome) -> None:

@@ -136,22 +136,15 @@ class Store:
         Raises one of TRANSIENT_ERRORS when the database is unreachable and one of
         DATA_ERRORS when it refuses a value; nothing is committed then.
         """
-        if self._conn is None or self._conn.closed:
-            self.connect()
-        conn = self._conn
-        assert conn is not None
-        try:
-            with conn.cursor() as cur:
-                restored = self._load_acks(cur, batch, acks)
-                new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
-                extra = None if hook is None else _guarded(conn, cur, hook, new_fixes, new_seals)
-                plan = acks.plan(batch.seqs)
-                self._save_acks(cur, plan)
-            conn.commit()
-        except BaseException:
-            if not conn.closed:
-                conn.rollback()
-            raise
+        def work(cur: psycopg.Cursor[Any]) -> tuple[list[str], AckPlan, T | None]:
+            restored = self._load_acks(cur, batch, acks)
+            new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
+            extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals)
+            plan = acks.plan(batch.seqs)
+            self._save_acks(cur, plan)
+            return restored, plan, extra
+
+        restored, plan, extra = self.transact(work)
         acks.apply(plan)
         for device_id in restored:
             # Re-announce after a restart: the ack of the last run may not have gone out.
@@ -223,12 +216,12 @@ class Store:
             cur.execute(_SAVE_ACKS, (ids, [plan.advanced[i] for i in ids]))
 
 
-def _guarded(conn: psycopg.Connection, cur: psycopg.Cursor, hook: Hook[T], new_fixes: set[tuple[str, int]],
+def _guarded(cur: psycopg.Cursor[Any], hook: Hook[T], new_fixes: set[tuple[str, int]],
              new_seals: set[tuple[str, int]]) -> T | None:
     """Run ``hook`` in a savepoint: if it fails for any reason but the database
     going away, its writes are undone and the records still commit."""
     try:
-        with conn.transaction():
+        with cur.connection.transaction():
             return hook(cur, new_fixes, new_seals)
     except TRANSIENT_ERRORS:
         raise

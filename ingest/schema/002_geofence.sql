@@ -104,6 +104,11 @@ CREATE TABLE geofence_state (
     device_id    text PRIMARY KEY,
     shipment_id  bigint NOT NULL REFERENCES shipments ON DELETE CASCADE,
     state        bytea NOT NULL,  -- msgpack of geofence.state.DeviceState
+    -- Readable copies for the API: progress along the route (metres from its
+    -- start, at the newest fix inside the corridor) and distance from it.
+    chainage_m   double precision,
+    distance_m   double precision,
+    last_fix_at  timestamptz,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 

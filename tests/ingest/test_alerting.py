@@ -161,7 +161,12 @@ def test_restart_mid_trip_neither_loses_nor_repeats_an_alert(
         acked(dev, records[-1].seq)
     wait_for(lambda: alerts(database_url, tr.shipment_id) == expected_for(start, False, tr.tracker), 10,
              "the alerts after the restart")
-    assert query(database_url, "SELECT count(*) FROM geofence_state WHERE device_id = %s", (tr.tracker,)) == [(1,)]
+    # Progress along the route is readable next to the saved state.
+    ((chainage, distance, last_fix),) = query(
+        database_url, "SELECT chainage_m, distance_m, (extract(epoch FROM last_fix_at) * 1000)::int8"
+                      " FROM geofence_state WHERE device_id = %s", (tr.tracker,))
+    assert chainage == pytest.approx((records[-1].lon - 30.0) * M_PER_DEG, rel=2e-3)
+    assert distance < 1.0 and last_fix == records[-1].ts
 
 
 def test_seal_breach_mid_route_but_not_at_the_destination_office(
