@@ -8,6 +8,7 @@ nothing. Seal events and wall-clock rules are plain functions below.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -17,7 +18,7 @@ import numpy as np
 from geofence import kernels
 from geofence.geometry import Network
 from geofence.rules import Rules
-from geofence.state import DeviceState
+from geofence.state import CONTEXT, DeviceState
 from geofence.types import BoolArray, FloatArray, IntArray
 
 AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost"]
@@ -103,46 +104,83 @@ def evaluate(network: Network, rules: Rules, items: Mapping[str, tuple[Binding, 
     """Run the corridor and stop detectors over new fixes of many trackers in one kernel call.
 
     Every fix must be newer than its state's ``last_ts`` (older fixes need a
-    replay from a fresh state); fixes before departure are ignored.
+    replay from a fresh state); fixes before departure are ignored. Returns
+    the transitions, in fix-time order per tracker, and the new state of every
+    tracker that had fixes to evaluate.
     """
-    ids: list[str] = []
-    parts: list[tuple[Binding, DeviceState, Track]] = []
-    for device_id, (binding, state, track) in items.items():
-        fresh = track.sorted()
-        keep = fresh.t >= binding.departed_ms
-        fresh = Track(fresh.t[keep], fresh.lon[keep], fresh.lat[keep], fresh.backlog[keep])
-        if len(fresh.t) == 0:
-            continue
-        if fresh.t[0] <= state.last_ts:
-            raise TrackError(f"device {device_id}: fix at {fresh.t[0]} ms is not newer than {state.last_ts} ms; "
-                             "replay it from a fresh state")
-        ids.append(device_id)
-        parts.append((binding, state, fresh))
-    if not ids:
+    if not items:
         return [], {}
-    return _run(network, rules, ids, parts)
+    ids = list(items)
+    fresh = _Fresh.of(ids, items)
+    if len(fresh.t) == 0:
+        return [], {}
+    present = np.flatnonzero(fresh.counts)
+    if len(present) < len(ids):
+        ids = [ids[d] for d in present]
+        fresh = _Fresh.of(ids, items)
+    parts = [items[d] for d in ids]
+    last = np.array([s.last_ts for _, s, _ in parts], dtype=np.int64)
+    firsts = fresh.t[np.cumsum(fresh.counts) - fresh.counts]
+    stale = np.flatnonzero(firsts <= last)
+    if len(stale):
+        d = int(stale[0])
+        raise TrackError(f"device {ids[d]}: fix at {firsts[d]} ms is not newer than {last[d]} ms; "
+                         "replay it from a fresh state")
+    return _run(network, rules, ids, parts, fresh)
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """New fixes of many trackers, sorted by tracker then fix time, none before departure."""
+
+    t: IntArray
+    lon: FloatArray
+    lat: FloatArray
+    backlog: BoolArray
+    counts: IntArray  # per tracker, in the order of ``ids``
+
+    @classmethod
+    def of(cls, ids: list[str], items: Mapping[str, tuple[Binding, DeviceState, Track]]) -> _Fresh:
+        tracks = [items[d][2] for d in ids]
+        sizes = np.array([len(tr.t) for tr in tracks], dtype=np.int64)
+        dev = np.repeat(np.arange(len(ids)), sizes)
+        t = np.concatenate([tr.t for tr in tracks]).astype(np.int64, copy=False)
+        departed = np.array([items[d][0].departed_ms for d in ids], dtype=np.int64)
+        order = np.lexsort((t, dev))
+        order = order[t[order] >= departed[dev[order]]]
+        return cls(t[order], np.concatenate([tr.lon for tr in tracks])[order],
+                   np.concatenate([tr.lat for tr in tracks])[order],
+                   np.concatenate([tr.backlog for tr in tracks])[order],
+                   np.bincount(dev[order], minlength=len(ids)).astype(np.int64))
 
 
 def _run(network: Network, rules: Rules, ids: list[str], parts: list[tuple[Binding, DeviceState, Track]],
-         ) -> tuple[list[Transition], dict[str, DeviceState]]:
-    n_dev = len(ids)
-    t = np.concatenate([np.concatenate([np.asarray(s.ctx_t, dtype=np.int64), tr.t]) for _, s, tr in parts])
-    lon = np.concatenate([np.concatenate([np.asarray(s.ctx_lon), tr.lon]) for _, s, tr in parts])
-    lat = np.concatenate([np.concatenate([np.asarray(s.ctx_lat), tr.lat]) for _, s, tr in parts])
-    backlog = np.concatenate([np.concatenate([np.asarray(s.ctx_backlog, dtype=np.bool_), tr.backlog])
-                              for _, s, tr in parts])
-    sizes = np.array([len(s.ctx_t) + len(tr.t) for _, s, tr in parts], dtype=np.int64)
+         fresh: _Fresh) -> tuple[list[Transition], dict[str, DeviceState]]:
+    states_in = [s for _, s, _ in parts]
+    n_ctx = np.array([s.n_context for s in states_in], dtype=np.int64)
+    sizes = n_ctx + fresh.counts
     dev_end = np.cumsum(sizes)
     dev_start = dev_end - sizes
+    # Positions in the combined arrays: each tracker's context, then its new fixes.
+    ctx_pos = np.repeat(dev_start, n_ctx) + _ranges(n_ctx)
+    new_pos = np.repeat(dev_start + n_ctx, fresh.counts) + _ranges(fresh.counts)
     route = np.array([b.route for b, _, _ in parts], dtype=np.int64)
-    x, y = network.project(np.repeat(route, sizes), lon, lat)
-    st = _StateArrays([s for _, s, _ in parts])
-    win = np.zeros(len(t), dtype=np.int64)
-    win_n = np.zeros(n_dev, dtype=np.int64)
+    total = int(dev_end[-1])
+    pts = np.empty(total, dtype=CONTEXT)
+    pts[ctx_pos] = np.frombuffer(b"".join(s.context for s in states_in), dtype=CONTEXT)
+    new = pts[new_pos]
+    new["t"], new["lon"], new["lat"], new["backlog"] = fresh.t, fresh.lon, fresh.lat, fresh.backlog
+    # Only new fixes are projected: the context keeps its projected coordinates.
+    new["x"], new["y"] = network.project(np.repeat(route, fresh.counts), fresh.lon, fresh.lat)
+    pts[new_pos] = new
+    t, lon, lat, x, y = (np.ascontiguousarray(pts[f]) for f in ("t", "lon", "lat", "x", "y"))
+    backlog = np.ascontiguousarray(pts["backlog"])
+    st = _StateArrays(states_in)
+    win = np.zeros(total, dtype=np.int64)
+    win_n = np.zeros(len(ids), dtype=np.int64)
     events = kernels.evaluate_devices(  # type: ignore[call-arg]
-        t, x, y, lon, lat, dev_start, dev_end,
-        np.array([s.n_window for _, s, _ in parts], dtype=np.int64),
-        np.array([len(s.ctx_t) for _, s, _ in parts], dtype=np.int64), route,
+        t, x, y, lon, lat, dev_start, dev_end, np.array([s.n_window for s in states_in], dtype=np.int64),
+        n_ctx, route,
         st.dev_open, st.out_since, st.out_lon, st.out_lat, st.last_out, st.in_since,
         st.stopped, st.stop_alert, st.chainage, st.dist, win, win_n,
         network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.half_width,
@@ -154,18 +192,24 @@ def _run(network: Network, rules: Rules, ids: list[str], parts: list[tuple[Bindi
     )
     transitions = [
         Transition(event, kind, ids[d], parts[d][0].shipment_id,
-                   int(start) if start >= 0 else None, int(end) if end >= 0 else None, int(cross),
-                   float(elon), float(elat), bool(backlog[point]))
+                   start if start >= 0 else None, end if end >= 0 else None, cross, elon, elat, bool(backlog[point]))
         for d, k, start, end, cross, elon, elat, point in zip(*(a.tolist() for a in events), strict=True)
         for event, kind in [_KIND[k]]
     ]
-    states = {}
-    for d, device_id in enumerate(ids):
-        a, b = int(dev_start[d]), int(dev_end[d])
-        keep = np.append(win[a:a + win_n[d]], b - 1)  # the window, then the held-back newest fix
-        states[device_id] = st.state(d, parts[d][0].shipment_id, int(t[b - 1]), int(win_n[d]),
-                                     t[keep], lon[keep], lat[keep], backlog[keep])
-    return transitions, states
+    # Each new state keeps its stop window, then the held-back newest fix.
+    keep_n = win_n + 1
+    keep_off = np.cumsum(keep_n) - keep_n
+    keep = np.empty(int(keep_n.sum()), dtype=np.int64)
+    keep[np.repeat(keep_off, win_n) + _ranges(win_n)] = win[np.repeat(dev_start, win_n) + _ranges(win_n)]
+    keep[keep_off + win_n] = dev_end - 1
+    blob = pts[keep].tobytes()
+    return transitions, st.states(ids, parts, (dev_end - 1).tolist(), t, blob, keep_off.tolist(),
+                                  keep_n.tolist(), win_n.tolist())
+
+
+def _ranges(counts: IntArray) -> IntArray:
+    """0..c-1 for each count c, concatenated."""
+    return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 class _StateArrays:
@@ -183,18 +227,27 @@ class _StateArrays:
         self.chainage = np.array([np.nan if s.chainage_m is None else s.chainage_m for s in states])
         self.dist = np.array([np.inf if s.distance_m is None else s.distance_m for s in states])
 
-    def state(self, d: int, shipment_id: int, last_ts: int, n_window: int, t: IntArray, lon: FloatArray,
-              lat: FloatArray, backlog: BoolArray) -> DeviceState:
-        chain, dist = float(self.chainage[d]), float(self.dist[d])
-        return DeviceState(
-            shipment_id=shipment_id, last_ts=last_ts, deviation_open=bool(self.dev_open[d]),
-            out_since=int(self.out_since[d]), out_lon=float(self.out_lon[d]), out_lat=float(self.out_lat[d]),
-            last_out=int(self.last_out[d]), in_since=int(self.in_since[d]),
-            distance_m=dist if np.isfinite(dist) else None, chainage_m=chain if np.isfinite(chain) else None,
-            stopped=bool(self.stopped[d]), stop_alert=int(self.stop_alert[d]),
-            ctx_t=t.tolist(), ctx_lon=lon.tolist(), ctx_lat=lat.tolist(), ctx_backlog=backlog.tolist(),
-            n_window=n_window,
-        )
+    def states(self, ids: list[str], parts: list[tuple[Binding, DeviceState, Track]], newest: list[int],
+               t: IntArray, blob: bytes, offsets: list[int], counts: list[int],
+               win_n: list[int]) -> dict[str, DeviceState]:
+        """The new states; ``blob`` holds their contexts one after the other."""
+        chain, dist = self.chainage.tolist(), self.dist.tolist()
+        dev_open, stopped = self.dev_open.tolist(), self.stopped.tolist()
+        out_since, out_lon, out_lat = self.out_since.tolist(), self.out_lon.tolist(), self.out_lat.tolist()
+        last_out, in_since, stop_alert = self.last_out.tolist(), self.in_since.tolist(), self.stop_alert.tolist()
+        size = CONTEXT.itemsize
+        last_ts = t[newest].tolist()
+        out = {}
+        for d, device_id in enumerate(ids):
+            out[device_id] = DeviceState(
+                shipment_id=parts[d][0].shipment_id, last_ts=last_ts[d], deviation_open=bool(dev_open[d]),
+                out_since=out_since[d], out_lon=out_lon[d], out_lat=out_lat[d], last_out=last_out[d],
+                in_since=in_since[d], distance_m=dist[d] if math.isfinite(dist[d]) else None,
+                chainage_m=chain[d] if math.isfinite(chain[d]) else None,
+                stopped=bool(stopped[d]), stop_alert=stop_alert[d],
+                context=blob[offsets[d] * size:(offsets[d] + counts[d]) * size], n_window=win_n[d],
+            )
+        return out
 
 
 def is_breach(network: Network, binding: Binding, event: str, lon: float | None, lat: float | None) -> bool:

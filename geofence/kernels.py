@@ -171,9 +171,15 @@ def _cross(ox, oy, ax, ay, bx, by):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def mrr_diagonal(x, y, idx, n):  # type: ignore[no-untyped-def]
-    """Diagonal (m) of the minimum-area rectangle around points ``idx[:n]``, as
-    GEOS's minimum rotated rectangle measures it (movingpandas' stop diameter)."""
+def mrr(x, y, idx, n):  # type: ignore[no-untyped-def]
+    """(area m², diagonal m, rectangles tied for the least area) of the minimum-area
+    rectangle around points ``idx[:n]``, GEOS's minimum rotated rectangle.
+
+    When several rectangles have the least area (three points forming an acute
+    triangle give three), GEOS's choice rests on its hull order and rounding;
+    this takes the smallest diagonal of them. A hull of one or two points is a
+    degenerate rectangle: its diagonal is the distance between the points.
+    """
     # Convex hull by monotone chain on the points sorted by (x, y).
     xs = np.empty(n)
     ys = np.empty(n)
@@ -200,11 +206,12 @@ def mrr_diagonal(x, y, idx, n):  # type: ignore[no-untyped-def]
         m += 1
     m -= 1  # the last point repeats the first
     if m <= 1:
-        return 0.0
+        return 0.0, 0.0, 1
     if m == 2:
-        return math.hypot(hx[1] - hx[0], hy[1] - hy[0])
+        return 0.0, math.hypot(hx[1] - hx[0], hy[1] - hy[0]), 1
     best_area = np.inf
     best_diag = 0.0
+    ties = 0
     for e in range(m):
         ax, ay = hx[e], hy[e]
         bx, by = hx[(e + 1) % m], hy[(e + 1) % m]
@@ -220,10 +227,19 @@ def mrr_diagonal(x, y, idx, n):  # type: ignore[no-untyped-def]
             hi_u = max(hi_u, du)
             hi_v = max(hi_v, abs(dv))
         area = (hi_u - lo_u) * hi_v
-        if area < best_area:
-            best_area = area
-            best_diag = math.hypot(hi_u - lo_u, hi_v)
-    return best_diag
+        diag = math.hypot(hi_u - lo_u, hi_v)
+        if area < best_area * (1.0 - 1e-12):
+            best_area, best_diag, ties = area, diag, 1
+        elif area <= best_area * (1.0 + 1e-12):
+            best_diag = min(best_diag, diag)
+            ties += 1
+    return best_area, best_diag, ties
+
+
+@njit(cache=True)
+def mrr_diagonal(x, y, idx, n):  # type: ignore[no-untyped-def]
+    """Diagonal (m) of the minimum rotated rectangle of points ``idx[:n]``: the stop diameter of movingpandas."""
+    return mrr(x, y, idx, n)[1]
 
 
 @njit(cache=True)

@@ -7,6 +7,12 @@ alert is neither lost nor raised twice.
 from __future__ import annotations
 
 import msgspec
+import numpy as np
+
+# A fix the detectors keep: time (epoch ms), degrees, metres in the route's
+# projection, and whether it came as backlog. Packed, little-endian: a state is
+# the same bytes on every machine.
+CONTEXT = np.dtype([("t", "<i8"), ("lon", "<f8"), ("lat", "<f8"), ("x", "<f8"), ("y", "<f8"), ("backlog", "?")])
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
@@ -27,11 +33,12 @@ class DeviceState(msgspec.Struct, kw_only=True):
     # until its successor shows whether it is a multipath jump
     stopped: bool = False
     stop_alert: int = 0  # kernels.STOP_NONE / STOP_ALERTED / STOP_AUTHORISED
-    ctx_t: list[int] = msgspec.field(default_factory=list)
-    ctx_lon: list[float] = msgspec.field(default_factory=list)
-    ctx_lat: list[float] = msgspec.field(default_factory=list)
-    ctx_backlog: list[bool] = msgspec.field(default_factory=list)
+    context: bytes = b""  # those fixes as packed CONTEXT records
     n_window: int = 0
+
+    @property
+    def n_context(self) -> int:
+        return len(self.context) // CONTEXT.itemsize
 
 
 _encoder = msgspec.msgpack.Encoder()
