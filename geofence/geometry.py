@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyproj import CRS, Transformer
 
+from geofence import kernels
 from geofence.types import BoolArray, FloatArray, IntArray
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -130,6 +131,28 @@ def _grid(minx: FloatArray, miny: FloatArray, maxx: FloatArray, maxy: FloatArray
     return _Grid(x0, y0, cell, nx, ny, unique.astype(np.int64), offsets, items.astype(np.int64))
 
 
+def _route_grid(x: FloatArray, y: FloatArray, half_width: float) -> _Grid:
+    """Each segment filed in every cell its bounding box, padded by the half-width,
+    touches; within a cell the segments nearest its centre come first.
+
+    Cells of twice the half-width were fastest measured (bench/RESULTS.md):
+    smaller ones file a segment in more cells, larger ones hold more segments.
+    """
+    ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
+    pad = half_width
+    g = _grid(np.minimum(ax, bx) - pad, np.minimum(ay, by) - pad, np.maximum(ax, bx) + pad,
+              np.maximum(ay, by) + pad, max(2 * pad, 50.0))
+    dist = kernels.centre_distances(g.keys, g.offsets, g.items, g.x0, g.y0, g.cell, g.ny, ax, ay, bx, by)
+    cell_of = np.repeat(np.arange(len(g.keys)), np.diff(g.offsets))
+    g.items = g.items[np.lexsort((dist, cell_of))]
+    return g
+
+
+def _columns(g: _Grid) -> IntArray:
+    """Where each grid column's cells start among the sorted cell keys (nx + 1 entries)."""
+    return np.searchsorted(g.keys, np.arange(g.nx + 1, dtype=np.int64) * g.ny).astype(np.int64)
+
+
 @dataclass
 class Network:
     """All routes and zones, packed for the kernels. Build with ``Network.build``."""
@@ -152,7 +175,9 @@ class Network:
     grid_cell: FloatArray
     grid_nx: IntArray
     grid_ny: IntArray
-    cell_off: IntArray  # route r's cells are cell_keys[cell_off[r]:cell_off[r + 1]]
+    # Route r's cells in grid column ix are cell_keys[col_off[col_base[r] + ix]:col_off[col_base[r] + ix + 1]].
+    col_base: IntArray
+    col_off: IntArray
     cell_keys: IntArray
     cell_seg_off: IntArray
     cell_segs: IntArray
@@ -191,10 +216,7 @@ class Network:
             seg_len = np.hypot(np.diff(x), np.diff(y))
             s0 = np.concatenate([[0.0], np.cumsum(seg_len)[:-1]])
             segs.append((x[:-1], y[:-1], x[1:], y[1:], s0))
-            pad = route.half_width_m
-            grids.append(_grid(np.minimum(x[:-1], x[1:]) - pad, np.minimum(y[:-1], y[1:]) - pad,
-                               np.maximum(x[:-1], x[1:]) + pad, np.maximum(y[:-1], y[1:]) + pad,
-                               max(pad, 50.0)))
+            grids.append(_route_grid(x, y, route.half_width_m))
             transformers.append(tr)
             lons.append(lon)
             lats.append(lat)
@@ -206,8 +228,8 @@ class Network:
                 allowed[r, zone_index[key]] = True
         seg_counts = [len(s[0]) for s in segs]
         seg_base = np.concatenate([[0], np.cumsum(seg_counts)]).astype(np.int64)
-        cell_counts = [len(g.keys) for g in grids]
-        cell_off = np.concatenate([[0], np.cumsum(cell_counts)]).astype(np.int64)
+        cell_base = np.concatenate([[0], np.cumsum([len(g.keys) for g in grids])]).astype(np.int64)
+        col_base = np.concatenate([[0], np.cumsum([g.nx + 1 for g in grids])]).astype(np.int64)
         item_base = np.concatenate([[0], np.cumsum([len(g.items) for g in grids])]).astype(np.int64)
         cat = _concat
         return cls(
@@ -222,7 +244,8 @@ class Network:
             grid_cell=np.array([g.cell for g in grids], dtype=np.float64),
             grid_nx=np.array([g.nx for g in grids], dtype=np.int64),
             grid_ny=np.array([g.ny for g in grids], dtype=np.int64),
-            cell_off=cell_off,
+            col_base=col_base[:-1].copy(),
+            col_off=cat([_columns(g) + cell_base[i] for i, g in enumerate(grids)], np.int64),
             cell_keys=cat([g.keys for g in grids], np.int64),
             cell_seg_off=np.append(cat([g.offsets[:-1] + item_base[i] for i, g in enumerate(grids)], np.int64),
                                    item_base[-1]).astype(np.int64),
@@ -254,8 +277,8 @@ class Network:
     def route_args(self) -> tuple[object, ...]:
         """Route arrays in the order the kernels take them (after the per-point arrays)."""
         return (self.seg_ax, self.seg_ay, self.seg_bx, self.seg_by, self.half_width, self.grid_x0, self.grid_y0,
-                self.grid_cell, self.grid_nx, self.grid_ny, self.cell_off, self.cell_keys, self.cell_seg_off,
-                self.cell_segs)
+                self.grid_cell, self.grid_nx, self.grid_ny, self.col_base, self.col_off, self.cell_keys,
+                self.cell_seg_off, self.cell_segs)
 
     def zone_args(self) -> tuple[object, ...]:
         return (self.zone_ring_off, self.ring_off, self.vx, self.vy, self.zmin_x, self.zmin_y, self.zmax_x,

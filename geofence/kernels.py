@@ -16,7 +16,7 @@ from numba import njit
 # ---------------------------------------------------------------- distances
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def segment_distance(px, py, ax, ay, bx, by):  # type: ignore[no-untyped-def]
     """Distance (m) from P to segment AB, computed the way GEOS does, so that a
     point exactly as far as shapely says is classified exactly as shapely does."""
@@ -34,7 +34,7 @@ def segment_distance(px, py, ax, ay, bx, by):  # type: ignore[no-untyped-def]
     return abs(s) * math.sqrt(len2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _find_cell(keys, lo, hi, key):  # type: ignore[no-untyped-def]
     """Index of ``key`` in the sorted ``keys[lo:hi]``, or -1."""
     while lo < hi:
@@ -49,20 +49,41 @@ def _find_cell(keys, lo, hi, key):  # type: ignore[no-untyped-def]
     return -1
 
 
-@njit(cache=True)
-def _route_cell(r, x, y, grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys):  # type: ignore[no-untyped-def]
-    """The grid cell (index into cell_keys) of point (x, y) on route r, or -1."""
+@njit(cache=True, inline="always")
+def _route_cell(r, x, y, grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off, cell_keys):  # type: ignore[no-untyped-def]
+    """The grid cell (index into cell_keys) of point (x, y) on route r, or -1.
+
+    A route's cells are sorted by (column, row) and indexed by column, so the
+    search runs over one column's few cells, not the route's thousands.
+    """
     fx = (x - grid_x0[r]) / grid_cell[r]
     fy = (y - grid_y0[r]) / grid_cell[r]
     if not (fx >= 0.0 and fy >= 0.0 and fx < grid_nx[r] and fy < grid_ny[r]):
         return -1  # also rejects NaN
-    key = np.int64(fx) * grid_ny[r] + np.int64(fy)
-    return _find_cell(cell_keys, cell_off[r], cell_off[r + 1], key)
+    ix = np.int64(fx)
+    col = col_base[r] + ix
+    return _find_cell(cell_keys, col_off[col], col_off[col + 1], ix * grid_ny[r] + np.int64(fy))
+
+
+@njit(cache=True)
+def centre_distances(keys, offsets, items, x0, y0, cell, ny, ax, ay, bx, by):  # type: ignore[no-untyped-def]
+    """For each (cell, segment) pair of a grid, the distance (m) from the cell's
+    centre to the segment: cells list their nearest segments first, so a point
+    inside the corridor usually stops at the first one."""
+    out = np.empty(items.shape[0])
+    for c in range(keys.shape[0]):
+        cx = x0 + (keys[c] // ny + 0.5) * cell
+        cy = y0 + (keys[c] % ny + 0.5) * cell
+        for k in range(offsets[c], offsets[c + 1]):
+            s = items[k]
+            out[k] = segment_distance(cx, cy, ax[s], ay[s], bx[s], by[s])
+    return out
 
 
 @njit(cache=True)
 def within_routes(route_of, x, y, seg_ax, seg_ay, seg_bx, seg_by, half_width,  # type: ignore[no-untyped-def]
-                  grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys, cell_seg_off, cell_segs):
+                  grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off, cell_keys, cell_seg_off,
+                  cell_segs):
     """For each point i: is it within ``half_width[route_of[i]]`` metres of that route?
 
     Every segment is registered in each grid cell its padded bounding box
@@ -72,7 +93,13 @@ def within_routes(route_of, x, y, seg_ax, seg_ay, seg_bx, seg_by, half_width,  #
     out = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         r = route_of[i]
-        c = _route_cell(r, x[i], y[i], grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys)
+        fx = (x[i] - grid_x0[r]) / grid_cell[r]
+        fy = (y[i] - grid_y0[r]) / grid_cell[r]
+        if not (fx >= 0.0 and fy >= 0.0 and fx < grid_nx[r] and fy < grid_ny[r]):
+            continue  # also NaN
+        ix = np.int64(fx)
+        col = col_base[r] + ix
+        c = _find_cell(cell_keys, col_off[col], col_off[col + 1], ix * grid_ny[r] + np.int64(fy))
         if c < 0:
             continue
         d = half_width[r]
@@ -86,11 +113,12 @@ def within_routes(route_of, x, y, seg_ax, seg_ay, seg_bx, seg_by, half_width,  #
 
 @njit(cache=True)
 def locate_on_route(r, px, py, seg_ax, seg_ay, seg_bx, seg_by, seg_s0,  # type: ignore[no-untyped-def]
-                    grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys, cell_seg_off, cell_segs):
+                    grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off, cell_keys, cell_seg_off,
+                    cell_segs):
     """(distance m, chainage m) of P to route r; (inf, nan) when nothing is in reach."""
     best = np.inf
     chain = np.nan
-    c = _route_cell(r, px, py, grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys)
+    c = _route_cell(r, px, py, grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off, cell_keys)
     if c < 0:
         return best, chain
     for k in range(cell_seg_off[c], cell_seg_off[c + 1]):
@@ -171,16 +199,10 @@ def _cross(ox, oy, ax, ay, bx, by):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def mrr(x, y, idx, n):  # type: ignore[no-untyped-def]
-    """(area m², diagonal m, rectangles tied for the least area) of the minimum-area
-    rectangle around points ``idx[:n]``, GEOS's minimum rotated rectangle.
-
-    When several rectangles have the least area (three points forming an acute
-    triangle give three), GEOS's choice rests on its hull order and rounding;
-    this takes the smallest diagonal of them. A hull of one or two points is a
-    degenerate rectangle: its diagonal is the distance between the points.
-    """
-    # Convex hull by monotone chain on the points sorted by (x, y).
+def convex_hull(x, y, idx, n, out):  # type: ignore[no-untyped-def]
+    """Monotone chain hull of points ``idx[:n]``: writes its vertices (indices,
+    counter-clockwise from the least (x, y), collinear points dropped) to
+    ``out`` and returns how many. ``out`` needs room for n + 1."""
     xs = np.empty(n)
     ys = np.empty(n)
     for k in range(n):
@@ -188,41 +210,56 @@ def mrr(x, y, idx, n):  # type: ignore[no-untyped-def]
         ys[k] = y[idx[k]]
     order = np.argsort(ys, kind="mergesort")
     order = order[np.argsort(xs[order], kind="mergesort")]  # stable: sorted by (x, y)
-    hx = np.empty(2 * n + 1)
-    hy = np.empty(2 * n + 1)
+    chain = np.empty(2 * n + 1, dtype=np.int64)
     m = 0
     for k in range(n):
-        px, py = xs[order[k]], ys[order[k]]
-        while m >= 2 and _cross(hx[m - 2], hy[m - 2], hx[m - 1], hy[m - 1], px, py) <= 0.0:
+        p = idx[order[k]]
+        while m >= 2 and _cross(x[chain[m - 2]], y[chain[m - 2]], x[chain[m - 1]], y[chain[m - 1]], x[p], y[p]) <= 0:
             m -= 1
-        hx[m], hy[m] = px, py
+        chain[m] = p
         m += 1
     lower = m + 1
     for k in range(n - 2, -1, -1):
-        px, py = xs[order[k]], ys[order[k]]
-        while m >= lower and _cross(hx[m - 2], hy[m - 2], hx[m - 1], hy[m - 1], px, py) <= 0.0:
+        p = idx[order[k]]
+        while m >= lower and _cross(x[chain[m - 2]], y[chain[m - 2]], x[chain[m - 1]], y[chain[m - 1]],
+                                    x[p], y[p]) <= 0:
             m -= 1
-        hx[m], hy[m] = px, py
+        chain[m] = p
         m += 1
-    m -= 1  # the last point repeats the first
+    m = max(m - 1, 1)  # the last vertex repeats the first
+    for k in range(m):
+        out[k] = chain[k]
+    return m
+
+
+@njit(cache=True)
+def hull_rectangle(x, y, hull, m):  # type: ignore[no-untyped-def]
+    """(area m², diagonal m, rectangles tied for the least area) of the minimum-area
+    rectangle around the convex hull ``hull[:m]`` (rotating calipers, as GEOS).
+
+    When several rectangles have the least area (three points forming an acute
+    triangle give three), GEOS's choice rests on its hull order and rounding;
+    this takes the smallest diagonal of them. A hull of one or two points is a
+    degenerate rectangle: its diagonal is the distance between the points.
+    """
     if m <= 1:
         return 0.0, 0.0, 1
     if m == 2:
-        return 0.0, math.hypot(hx[1] - hx[0], hy[1] - hy[0]), 1
+        return 0.0, math.hypot(x[hull[1]] - x[hull[0]], y[hull[1]] - y[hull[0]]), 1
     best_area = np.inf
     best_diag = 0.0
     ties = 0
     for e in range(m):
-        ax, ay = hx[e], hy[e]
-        bx, by = hx[(e + 1) % m], hy[(e + 1) % m]
+        ax, ay = x[hull[e]], y[hull[e]]
+        bx, by = x[hull[(e + 1) % m]], y[hull[(e + 1) % m]]
         ln = math.hypot(bx - ax, by - ay)
         if ln == 0.0:
             continue
         ux, uy = (bx - ax) / ln, (by - ay) / ln
         lo_u, hi_u, hi_v = 0.0, 0.0, 0.0
         for k in range(m):
-            du = (hx[k] - ax) * ux + (hy[k] - ay) * uy
-            dv = -(hx[k] - ax) * uy + (hy[k] - ay) * ux
+            du = (x[hull[k]] - ax) * ux + (y[hull[k]] - ay) * uy
+            dv = -(x[hull[k]] - ax) * uy + (y[hull[k]] - ay) * ux
             lo_u = min(lo_u, du)
             hi_u = max(hi_u, du)
             hi_v = max(hi_v, abs(dv))
@@ -237,23 +274,50 @@ def mrr(x, y, idx, n):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def mrr(x, y, idx, n):  # type: ignore[no-untyped-def]
+    """(area, diagonal, ties) of GEOS's minimum rotated rectangle of points ``idx[:n]``; see hull_rectangle."""
+    hull = np.empty(n + 1, dtype=np.int64)
+    return hull_rectangle(x, y, hull, convex_hull(x, y, idx, n, hull))
+
+
+@njit(cache=True)
 def mrr_diagonal(x, y, idx, n):  # type: ignore[no-untyped-def]
     """Diagonal (m) of the minimum rotated rectangle of points ``idx[:n]``: the stop diameter of movingpandas."""
     return mrr(x, y, idx, n)[1]
 
 
 @njit(cache=True)
-def stop_step(t, x, y, win, n, stopped, max_diameter, min_duration):  # type: ignore[no-untyped-def]
+def _strictly_inside(x, y, hull, m, p):  # type: ignore[no-untyped-def]
+    if m < 3:
+        return False
+    for e in range(m):
+        a = hull[e]
+        b = hull[(e + 1) % m]
+        if _cross(x[a], y[a], x[b], y[b], x[p], y[p]) <= 0.0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def stop_step(t, x, y, win, n, stopped, hull, hull_n, scratch,  # type: ignore[no-untyped-def]
+              max_diameter, min_duration):
     """Add the point ``win[n-1]`` to the stop window ``win[:n]`` (indices into t, x, y).
 
     One step of movingpandas' TrajectoryStopDetector: while not stopped the
     window is trimmed to under ``min_duration`` (ms); the points are a stop
     while the window's minimum rotated rectangle has a diagonal under
     ``max_diameter`` (m). Returns (new n, stopped, ended stop begin index or -1,
-    ended stop end index or -1); the window is compacted in place.
+    ended stop end index or -1, new hull_n); the window is compacted in place.
+
+    While stopped the window only grows, and its rectangle depends on its
+    convex hull alone: ``hull[:hull_n]`` keeps that hull (hull_n -1: not known),
+    so a fix inside it costs nothing and one outside it costs a rectangle over
+    the hull's few corners, not over hours of parked fixes. ``scratch`` needs
+    room for n + 2 indices.
     """
-    first = 0
+    p = win[n - 1]
     if not stopped:
+        first = 0
         while n - first > 2 and t[win[n - 1]] - t[win[first]] >= min_duration:
             first += 1
         if first:
@@ -261,21 +325,38 @@ def stop_step(t, x, y, win, n, stopped, max_diameter, min_duration):  # type: ig
                 win[k] = win[k + first]
             n -= first
     now_stopped = False
+    new_hull_n = -1
     if n > 1:
-        minx, maxx, miny, maxy = np.inf, -np.inf, np.inf, -np.inf
-        for k in range(n):
-            minx = min(minx, x[win[k]])
-            maxx = max(maxx, x[win[k]])
-            miny = min(miny, y[win[k]])
-            maxy = max(maxy, y[win[k]])
-        if math.hypot(maxx - minx, maxy - miny) < max_diameter * 1.5 and mrr_diagonal(x, y, win, n) < max_diameter:
-            now_stopped = True
+        if stopped and hull_n >= 3 and _strictly_inside(x, y, hull, hull_n, p):
+            now_stopped = True  # the same hull, the same rectangle
+            new_hull_n = hull_n
+        else:
+            if stopped and hull_n >= 1:
+                cand = hull[:hull_n + 1]
+                cand[hull_n] = p
+                n_cand = hull_n + 1
+            else:
+                cand = win
+                n_cand = n
+            minx, maxx, miny, maxy = np.inf, -np.inf, np.inf, -np.inf
+            for k in range(n_cand):
+                minx = min(minx, x[cand[k]])
+                maxx = max(maxx, x[cand[k]])
+                miny = min(miny, y[cand[k]])
+                maxy = max(maxy, y[cand[k]])
+            if math.hypot(maxx - minx, maxy - miny) < max_diameter * 1.5:
+                m = convex_hull(x, y, cand, n_cand, scratch)
+                if hull_rectangle(x, y, scratch, m)[1] < max_diameter:
+                    now_stopped = True
+                    for k in range(m):
+                        hull[k] = scratch[k]
+                    new_hull_n = m
     begin, end = -1, -1
     if not now_stopped and stopped and n > 1 and t[win[n - 2]] - t[win[0]] >= min_duration:
         begin, end = win[0], win[n - 2]
         win[0] = win[n - 1]
         n = 1
-    return n, now_stopped, begin, end
+    return n, now_stopped, begin, end, new_hull_n
 
 
 @njit(cache=True)
@@ -286,14 +367,18 @@ def detect_stops(t, x, y, max_diameter, min_duration):  # type: ignore[no-untype
     """
     n_pts = t.shape[0]
     win = np.empty(n_pts, dtype=np.int64)
+    hull = np.empty(n_pts + 2, dtype=np.int64)
+    scratch = np.empty(n_pts + 2, dtype=np.int64)
     begins = np.empty(n_pts, dtype=np.int64)
     ends = np.empty(n_pts, dtype=np.int64)
     found = 0
     n = 0
+    hull_n = -1
     stopped = False
     for i in range(n_pts):
         win[n] = i
-        n, stopped, b, e = stop_step(t, x, y, win, n + 1, stopped, max_diameter, min_duration)
+        n, stopped, b, e, hull_n = stop_step(t, x, y, win, n + 1, stopped, hull, hull_n, scratch, max_diameter,
+                                             min_duration)
         if b >= 0:
             begins[found], ends[found] = b, e
             found += 1
@@ -334,8 +419,8 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
                      s_stopped, s_stop_alert, s_chainage, s_dist,
                      win, win_n,
                      seg_ax, seg_ay, seg_bx, seg_by, seg_s0, half_width,
-                     grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys, cell_seg_off, cell_segs,
-                     route_zone_allowed, zone_ring_off, ring_off, vx, vy, zmin_x, zmin_y, zmax_x, zmax_y,
+                     grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off, cell_keys, cell_seg_off,
+                     cell_segs, route_zone_allowed, zone_ring_off, ring_off, vx, vy, zmin_x, zmin_y, zmax_x, zmax_y,
                      zgrid, zcell_keys, zcell_off, zcell_zones,
                      enter_ms, exit_ms, max_diameter, min_duration, spike_m):
     """Route deviation and unscheduled stops for many devices on many routes in one call.
@@ -358,6 +443,11 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
     ev_lon = np.empty(cap)
     ev_lat = np.empty(cap)
     ev_point = np.empty(cap, dtype=np.int64)
+    longest = 0
+    for d in range(dev_start.shape[0]):
+        longest = max(longest, dev_end[d] - dev_start[d])
+    hull = np.empty(longest + 2, dtype=np.int64)
+    scratch = np.empty(longest + 2, dtype=np.int64)
     ne = 0
     for d in range(dev_start.shape[0]):
         a = dev_start[d]
@@ -365,8 +455,8 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
         r = route[d]
         for i in range(a + n_ctx_dev[d], b):
             dist, chain = locate_on_route(r, x[i], y[i], seg_ax, seg_ay, seg_bx, seg_by, seg_s0,
-                                          grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, cell_off, cell_keys,
-                                          cell_seg_off, cell_segs)
+                                          grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off,
+                                          cell_keys, cell_seg_off, cell_segs)
             s_dist[d] = dist
             if dist > half_width[r]:
                 s_in_since[d] = -1
@@ -397,11 +487,13 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
         for k in range(n):
             w[k] = a + k
         stopped = s_stopped[d] == 1
+        hull_n = -1
         for i in range(a + n_ctx_stop[d], b - 1):
             if is_spike(x, y, w[n - 1] if n > 0 else -1, i, i + 1, spike_m):
                 continue
             w[n] = i
-            n, stopped, begin, end = stop_step(t, x, y, w, n + 1, stopped, max_diameter, min_duration)
+            n, stopped, begin, end, hull_n = stop_step(t, x, y, w, n + 1, stopped, hull, hull_n, scratch,
+                                                       max_diameter, min_duration)
             if not stopped and s_stop_alert[d] != STOP_NONE:
                 if s_stop_alert[d] == STOP_ALERTED:
                     last = end if begin >= 0 else w[n - 1]

@@ -238,10 +238,10 @@ class Alerting:
         self._seal_events(cur, batch, new_seals, registry, out)
         self._signal_back(cur, batch, registry, out)
         if out.states:
-            states = [out.states[i] for i in sorted(out.states)]
-            cur.execute(_SAVE_STATES, (sorted(out.states), [s.shipment_id for s in states],
-                                       [dumps(s) for s in states], [s.chainage_m for s in states],
-                                       [s.distance_m for s in states], [s.last_ts for s in states]))
+            saved = [out.states[i] for i in sorted(out.states)]
+            cur.execute(_SAVE_STATES, (sorted(out.states), [s.shipment_id for s in saved],
+                                       [dumps(s) for s in saved], [s.chainage_m for s in saved],
+                                       [s.distance_m for s in saved], [s.last_ts for s in saved]))
         return out
 
     def adopt(self, out: Outcome) -> None:
