@@ -8,6 +8,8 @@
 Both sessions are filled while their consumer is offline, then timed from the
 first message received to the last one drained (a) or committed (b).
 The last line printed is ``ratio=<ingest msgs/s / bare paho msgs/s>``.
+With ``--in-transit`` every device is the tracker of an in-transit shipment,
+so the geofence engine evaluates every fix in ingest's transaction.
 
     .venv/bin/python -m bench.ingest [--quick]
 """
@@ -32,6 +34,8 @@ from rich.progress import Progress
 
 from ctt.config import OpsSettings
 from ctt.migrate import migrate
+from ctt.transit import register
+from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
 from ingest.config import IngestSettings
 from ingest.messages import Fix, encode
 from ingest.topics import SUBSCRIPTIONS
@@ -93,7 +97,8 @@ class BareSubscriber:
 
 def publish(devices: list[str], messages: int, array: int, seq0: int) -> None:
     """Publish ``messages`` QoS 1 messages of ``array`` fixes each, spread over devices."""
-    now = int(time.time() * 1000)
+    # Each workload's fix times follow the previous one's (an hour per seq0 block), as a tracker's would.
+    start = int(time.time() * 1000) - 86_400_000 + seq0 // 10_000_000 * 3_600_000
     per_device = messages // len(devices)
 
     def run(device_id: str) -> None:
@@ -101,7 +106,7 @@ def publish(devices: list[str], messages: int, array: int, seq0: int) -> None:
             infos = []
             for m in range(per_device):
                 seq = seq0 + m * array
-                fixes = [Fix(seq=seq + k, ts=now - 86_400_000 + (m * array + k) * 10, lat=-1.2 + k * 1e-5, lon=36.8,
+                fixes = [Fix(seq=seq + k, ts=start + (m * array + k) * 10, lat=-1.2 + k * 1e-5, lon=36.8,
                              spd=62.5, hdg=270.0, acc=5.0, bat=90.0) for k in range(array)]
                 infos.append(d.publish("pos", encode(fixes if array > 1 else fixes[0])))
             for info in infos:
@@ -154,16 +159,33 @@ def ingest_rate(url: str, devices: list[str], messages: int, array: int, seq0: i
     return messages / (done_wall - float(first))
 
 
+def register_transit(url: str, devices: list[str]) -> None:
+    """A shipment in transit for each device, on a route through where the bench's fixes are."""
+    start = int(time.time() * 1000) - 2 * 86_400_000
+    office = (("Nairobi ICD", "KENBO", 36.80), ("Thika office", "KETHK", 36.90))
+    corners = ((-0.01, -0.01), (0.01, -0.01), (0.01, 0.01), (-0.01, 0.01), (-0.01, -0.01))
+    zones = [ZoneSpec(name, "office", tuple((lon + dx, -1.3 + dy) for dx, dy in corners), code)
+             for name, code, lon in office]
+    route = RouteSpec("bench-route", ((36.80, -1.30), (36.80, -1.10), (36.90, -1.10), (36.90, -1.30)))
+    shipments = [ShipmentSpec(f"26BENCH{i:010d}", route.name, d, (), "KENBO", "KETHK", start,
+                              start + 30 * 86_400_000) for i, d in enumerate(devices)]
+    with psycopg.connect(url) as conn:
+        register(conn, Scenario("bench", [], zones, [route], shipments, [], start, start, 15.0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small N: under a minute")
     parser.add_argument("--messages", type=int, help="single-fix messages (default 200k, quick 30k)")
+    parser.add_argument("--in-transit", action="store_true", help="devices are trackers of in-transit shipments")
     args = parser.parse_args()
     n_single = args.messages or (30_000 if args.quick else 200_000)
     n_arrays = max(200, n_single // 50)
     url = bench_database()
     devices = [f"bench-{i:03d}" for i in range(20)]
     provision(devices)
+    if args.in_transit:
+        register_transit(url, devices)
     log = Path("/tmp/ctt-bench-ingest.log")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("benchmark", total=4)

@@ -360,6 +360,29 @@ def stop_step(t, x, y, win, n, stopped, hull, hull_n, scratch,  # type: ignore[n
 
 
 @njit(cache=True)
+def compress_window(t, win, n, hull, hull_n, min_duration):  # type: ignore[no-untyped-def]
+    """Shrink a stopped window that already spans ``min_duration`` to its first fix,
+    its hull and its last fix; returns the new length.
+
+    From then on the stop can only grow or end (and ending resets the window),
+    and both depend on nothing else: the rectangle on the hull, the stop's
+    times on its first and last fixes. A truck parked for a day keeps a state
+    of a few dozen fixes, not thousands.
+    """
+    if hull_n < 1 or n <= 2 * hull_n + 8 or t[win[n - 1]] - t[win[0]] < min_duration:
+        return n
+    first = win[0]
+    last = win[n - 1]
+    m = 1
+    for k in range(hull_n):
+        if hull[k] != first and hull[k] != last:
+            win[m] = hull[k]
+            m += 1
+    win[m] = last
+    return m + 1
+
+
+@njit(cache=True)
 def detect_stops(t, x, y, max_diameter, min_duration):  # type: ignore[no-untyped-def]
     """Stops of one track in one pass: arrays of (first index, last index).
 
@@ -379,6 +402,8 @@ def detect_stops(t, x, y, max_diameter, min_duration):  # type: ignore[no-untype
         win[n] = i
         n, stopped, b, e, hull_n = stop_step(t, x, y, win, n + 1, stopped, hull, hull_n, scratch, max_diameter,
                                              min_duration)
+        if stopped:
+            n = compress_window(t, win, n, hull, hull_n, min_duration)
         if b >= 0:
             begins[found], ends[found] = b, e
             found += 1
@@ -518,6 +543,8 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
                     ev_dev[ne], ev_kind[ne], ev_start[ne], ev_end[ne] = d, STOP_OPENED, t[w[0]], -1
                     ev_cross[ne], ev_lon[ne], ev_lat[ne], ev_point[ne] = t[i], clon, clat, i
                     ne += 1
+            if stopped and s_stop_alert[d] != STOP_NONE:  # decided: the centroid is no longer needed
+                n = compress_window(t, w, n, hull, hull_n, min_duration)
         s_stopped[d] = 1 if stopped else 0
         win_n[d] = n
     return (ev_dev[:ne], ev_kind[:ne], ev_start[:ne], ev_end[:ne], ev_cross[:ne], ev_lon[:ne], ev_lat[:ne],

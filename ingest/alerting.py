@@ -218,6 +218,11 @@ class Alerting:
     def on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
                  new_seals: set[tuple[str, int]]) -> Outcome:
         """Evaluate the records this batch newly stored; write alerts and states (no commit)."""
+        with metrics.GEOFENCE_SECONDS.time():
+            return self._on_batch(cur, batch, new_fixes, new_seals)
+
+    def _on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
+                  new_seals: set[tuple[str, int]]) -> Outcome:
         registry = self.refresh(cur)
         out = Outcome()
         tracks = _tracks(batch, new_fixes, registry)
@@ -327,22 +332,25 @@ class Alerting:
 
 
 def _tracks(batch: Batch, new_fixes: set[tuple[str, int]], registry: Registry) -> dict[str, Track]:
-    t: dict[str, list[int]] = defaultdict(list)
-    lon: dict[str, list[float]] = defaultdict(list)
-    lat: dict[str, list[float]] = defaultdict(list)
-    backlog: dict[str, list[bool]] = defaultdict(list)
-    for row, flag in zip(batch.fixes, batch.fix_backlog, strict=True):
-        device_id = row[0]
+    """The newly stored fixes of in-transit trackers, per tracker (whole messages at a time)."""
+    runs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for device_id, a, b in batch.fix_runs:
         shipment = registry.trackers.get(device_id)
-        if shipment is None or shipment.binding is None or (device_id, row[1]) not in new_fixes:
-            continue
-        if row[2] < shipment.binding.departed_ms:
-            continue
-        t[device_id].append(row[2])
-        lat[device_id].append(row[3])
-        lon[device_id].append(row[4])
-        backlog[device_id].append(flag)
-    return {d: Track.of(t[d], lon[d], lat[d], backlog[d]) for d in t}
+        if shipment is not None and shipment.binding is not None:
+            runs[device_id].append((a, b))
+    if not runs:
+        return {}
+    rows = batch.fixes
+    every_row_new = len(new_fixes) == len(rows)  # the usual case: no duplicate to skip
+    out = {}
+    for device_id, spans in runs.items():
+        picked = [rows[i] for a, b in spans for i in range(a, b)
+                  if every_row_new or (device_id, rows[i][1]) in new_fixes]
+        flags = [batch.fix_backlog[i] for a, b in spans for i in range(a, b)
+                 if every_row_new or (device_id, rows[i][1]) in new_fixes]
+        if picked:
+            out[device_id] = Track.of([r[2] for r in picked], [r[4] for r in picked], [r[3] for r in picked], flags)
+    return out
 
 
 def _rows(cur: psycopg.Cursor[Any], sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:

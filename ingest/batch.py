@@ -20,6 +20,8 @@ class Batch:
     fixes: list[FixRow] = field(default_factory=list)
     # Parallel to fixes/seals: the record came in a store-and-forward array.
     fix_backlog: list[bool] = field(default_factory=list)
+    # Each message's fixes are a run of rows: (device, first row, end row).
+    fix_runs: list[tuple[str, int, int]] = field(default_factory=list)
     seals: list[SealRow] = field(default_factory=list)
     seal_backlog: list[bool] = field(default_factory=list)
     statuses: list[StatusRow] = field(default_factory=list)
@@ -36,6 +38,8 @@ class Batch:
             return
         newest = self.latest.get(device)
         self.fix_backlog.extend([len(parsed.fixes) > 1] * len(parsed.fixes))
+        if parsed.fixes:
+            self.fix_runs.append((device, len(self.fixes), len(self.fixes) + len(parsed.fixes)))
         for f in parsed.fixes:
             row = (device, f.seq, f.ts, f.lat, f.lon, f.spd, f.hdg, f.acc, f.bat, received_ms)
             self.fixes.append(row)
