@@ -357,7 +357,7 @@ def corridor(world: World, scale: Scale, repeat: int) -> tuple[float, float, int
     t_contains, inside = runs(repeat, lambda: peer_contains(buffers, route, x, y))
     mismatches = int((ours != theirs).sum())
     disagree = int((ours != inside).sum())
-    km = float(network.length_m.mean()) / 1000
+    km = float(np.hypot(network.seg_bx - network.seg_ax, network.seg_by - network.seg_ay).sum()) / scale.routes / 1000
     print(f"corridor: {scale.routes} routes x {scale.vertices:,} vertices (mean {km:,.0f} km, "
           f"{len(network.seg_ax):,} segments), {n:,} fixes from {scale.devices:,} devices, "
           f"half-width {HALF_WIDTH_M:.0f} m")

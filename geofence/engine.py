@@ -73,10 +73,6 @@ class Track:
             raise TrackError(f"track arrays differ in length: t={n}, lon={len(lon)}, lat={len(lat)}")
         return track
 
-    def sorted(self) -> Track:
-        order = np.argsort(self.t, kind="stable")
-        return Track(self.t[order], self.lon[order], self.lat[order], self.backlog[order])
-
 
 @dataclass(frozen=True)
 class Transition:
@@ -260,7 +256,3 @@ def is_breach(network: Network, binding: Binding, event: str, lon: float | None,
     return not kernels.in_polygon(binding.destination_zone, lon, lat, network.zone_ring_off, network.ring_off,
                                   network.vx, network.vy)
 
-
-def signal_lost(last_seen_ms: int, now_ms: int, rules: Rules) -> bool:
-    """No record for ``rules.signal_lost_s`` of wall time (both in epoch ms)."""
-    return now_ms - last_seen_ms >= rules.signal_lost_s * 1000

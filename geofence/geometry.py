@@ -160,8 +160,6 @@ class Network:
     route_keys: list[int]
     zone_keys: list[int]
     transformers: list[Transformer]
-    route_lon: list[FloatArray]  # densified vertices, degrees
-    route_lat: list[FloatArray]
     # segments (metres in their route's projection) and chainage at their start
     seg_ax: FloatArray
     seg_ay: FloatArray
@@ -181,7 +179,6 @@ class Network:
     cell_keys: IntArray
     cell_seg_off: IntArray
     cell_segs: IntArray
-    length_m: FloatArray
     # zones
     zone_ring_off: IntArray
     ring_off: IntArray
@@ -208,7 +205,7 @@ class Network:
         offices = np.array([z.office for z in zones], dtype=np.bool_)
         segs: list[tuple[FloatArray, ...]] = []
         grids: list[_Grid] = []
-        transformers, lons, lats, lengths = [], [], [], []
+        transformers = []
         for r, route in enumerate(routes):
             lon, lat = densify(*check_route(route))
             tr = projection(lon, lat)
@@ -218,9 +215,6 @@ class Network:
             segs.append((x[:-1], y[:-1], x[1:], y[1:], s0))
             grids.append(_route_grid(x, y, route.half_width_m))
             transformers.append(tr)
-            lons.append(lon)
-            lats.append(lat)
-            lengths.append(float(seg_len.sum()))
             allowed[r] = offices
             for key in route.stop_zones:
                 if key not in zone_index:
@@ -234,7 +228,6 @@ class Network:
         cat = _concat
         return cls(
             route_keys=[r.key for r in routes], zone_keys=[z.key for z in zones], transformers=transformers,
-            route_lon=lons, route_lat=lats,
             seg_ax=cat([s[0] for s in segs]), seg_ay=cat([s[1] for s in segs]),
             seg_bx=cat([s[2] for s in segs]), seg_by=cat([s[3] for s in segs]), seg_s0=cat([s[4] for s in segs]),
             route_seg_off=seg_base,
@@ -250,7 +243,6 @@ class Network:
             cell_seg_off=np.append(cat([g.offsets[:-1] + item_base[i] for i, g in enumerate(grids)], np.int64),
                                    item_base[-1]).astype(np.int64),
             cell_segs=cat([g.items + seg_base[i] for i, g in enumerate(grids)], np.int64),
-            length_m=np.array(lengths, dtype=np.float64),
             route_zone_allowed=allowed,
             route_index={r.key: i for i, r in enumerate(routes)},
             zone_index=zone_index,
