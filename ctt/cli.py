@@ -221,6 +221,31 @@ def _devices(scenarios: list[str], fleet: FleetOptions, start_ms: int, duration_
 
 
 @app.command()
+def token(
+    role: Annotated[str, typer.Option(help="admin, operator, officer or integrator.")],
+    subject: Annotated[str, typer.Option(help="Who the token is for (user or system name).")] = "local-user",
+    region: Annotated[str | None, typer.Option(help="Region code (required for officers).")] = None,
+    hours: Annotated[float, typer.Option(help="Validity, hours.")] = 12.0,
+) -> None:
+    """Mint a bearer token for local use (signed with CTT_JWT_SECRET) and record it in the audit log."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from tracking_api.auth import TokenError, mint
+    from tracking_api.config import ApiSettings
+
+    try:
+        signed = mint(ApiSettings(), subject, role, region, int(hours * 3600))
+    except TokenError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit_log (actor, role, action, object_type, object_id, detail)"
+                     " VALUES (%s, %s, 'token.minted', 'principal', %s, %s)",
+                     (subject, role, subject, Jsonb({"region": region, "hours": hours})))
+    print(signed)
+
+
+@app.command()
 def demo(
     trucks: Annotated[int, typer.Option(help="Trucks on the corridor besides the ground-truth cases.")] = 40,
     speedup: Annotated[float, typer.Option()] = 30.0,

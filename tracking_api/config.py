@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,3 +13,8 @@ class ApiSettings(BaseSettings):
     broker_host: str = "127.0.0.1"
     broker_port: int = 1883
     readiness_timeout_s: float = 2.0
+    # Bearer tokens: HS256 with this secret; exp, iss and aud are required. Change the secret in production.
+    jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me", min_length=16)
+    jwt_issuer: str = "ctt"
+    jwt_audience: str = "ctt-api"
+    token_ttl_s: int = Field(default=12 * 3600, gt=0)

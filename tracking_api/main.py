@@ -1,5 +1,5 @@
-"""ASGI app ``tracking_api.main:app``. So far: operations endpoints (health,
-readiness, metrics); the transit resources arrive with the tracking API issue."""
+"""ASGI app ``tracking_api.main:app``: transit resources under ``/api/v1``
+(routers in ``tracking_api/routers/``), health, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.config import ApiSettings
+from tracking_api.routers import alerts, geography, shipments
 
 API_PREFIX = "/api/v1"
 
@@ -31,6 +32,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=lifespan,
               openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
+for module in (geography, shipments, alerts):
+    app.include_router(module.router, prefix=API_PREFIX)
 
 
 @app.get(f"{API_PREFIX}/healthz", tags=["operations"], summary="The process is up")

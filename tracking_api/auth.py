@@ -1,0 +1,66 @@
+"""Bearer tokens: who is calling, in which role, for which region.
+
+One algorithm (HS256), and ``exp``, ``iss``, ``aud`` required: a token
+without them, signed otherwise or for another audience is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import jwt
+
+from tracking_api.config import ApiSettings
+
+Role = Literal["admin", "operator", "officer", "integrator"]
+ROLES: tuple[Role, ...] = get_args(Role)
+ALGORITHM = "HS256"
+
+
+class TokenError(ValueError):
+    """A token that cannot be accepted; the message says why."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller. ``region`` (a region code) limits what an officer sees and does."""
+
+    subject: str
+    role: Role
+    region: str | None = None
+
+
+def mint(settings: ApiSettings, subject: str, role: str, region: str | None = None,
+         ttl_s: int | None = None) -> str:
+    """A signed token for ``subject`` in ``role``, valid ``ttl_s`` seconds (default from settings)."""
+    if role not in ROLES:
+        raise TokenError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if role == "officer" and not region:
+        raise TokenError("an officer's token needs a region")
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": subject, "role": role, "iss": settings.jwt_issuer,
+                                 "aud": settings.jwt_audience, "iat": now,
+                                 "exp": now + (ttl_s if ttl_s is not None else settings.token_ttl_s)}
+    if region:
+        claims["region"] = region
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def verify(settings: ApiSettings, token: str) -> Principal:
+    """The principal of a valid token; raises TokenError naming what is wrong."""
+    try:
+        claims = jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM], audience=settings.jwt_audience,
+                            issuer=settings.jwt_issuer, options={"require": ["exp", "iss", "aud", "sub"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"invalid token: {exc}") from exc
+    role = claims.get("role")
+    if role not in ROLES:
+        raise TokenError(f"invalid token: role {role!r} is not one of {', '.join(ROLES)}")
+    region = claims.get("region")
+    if role == "officer" and not isinstance(region, str):
+        raise TokenError("invalid token: an officer's token has no region")
+    return Principal(str(claims["sub"]), role, region if isinstance(region, str) else None)
