@@ -181,6 +181,8 @@ class Store:
                 new_fixes.update(cur.fetchall())
             _copy(cur, "stage_latest", _FIX_TYPES, [batch.latest[d] for d in sorted(batch.latest)])
             cur.execute(_UPSERT_LATEST)
+            # Wakes the API's live stream at commit (one notification per transaction).
+            cur.execute("SELECT pg_notify('ctt_positions', '')")
         if batch.seals:
             _copy(cur, "stage_seals", _SEAL_TYPES, batch.seals)
             cur.execute(_INSERT_SEALS + _RETURN_KEYS if returning else _INSERT_SEALS)

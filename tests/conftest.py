@@ -5,6 +5,7 @@ ingest process and simulated devices."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from ctt.migrate import migrate
 from ingest.topics import SUBSCRIPTIONS
 from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, AlertListener, IngestProcess, reset_session
 
-TEST_DB = "ctt_test"
+# Overridable so that two checkouts can run their suites side by side.
+TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test")
 
 
 def _admin_url() -> str:

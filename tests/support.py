@@ -240,3 +240,81 @@ class AlertListener:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class ApiServer:
+    """``uvicorn tracking_api.main:app`` as a real process on the test database and broker."""
+
+    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.env = {**os.environ, "CTT_DATABASE_URL": database_url, "CTT_BROKER_PORT": str(BROKER[1]), **env}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApiServer:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tracking_api.main:app", "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--log-level", "warning"],
+                                     env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT)
+        wait_for(self._ready, 30, "the API to be ready")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"API exited with {self.proc.returncode}; see {self.log_path}")
+        try:
+            return urllib.request.urlopen(f"{self.url}/readyz", timeout=2).status == 200  # type: ignore[no-any-return]
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@dataclass
+class SseEvent:
+    kind: str
+    data: dict[str, Any]
+    id: int | None
+
+
+class EventStream:
+    """A client of ``GET /stream``: a thread reads events into ``events`` (and comments into ``comments``)."""
+
+    def __init__(self, url: str, token: str, last_event_id: int | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self._response = urllib.request.urlopen(urllib.request.Request(f"{url}/stream", headers=headers), timeout=30)
+        self.events: list[SseEvent] = []
+        self.comments = 0
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            for raw in self._response:
+                line = raw.decode().rstrip("\n")
+                if not line:
+                    if "data" in fields:
+                        self.events.append(SseEvent(fields.get("event", "message"), msgspec.json.decode(fields["data"]),
+                                                    int(fields["id"]) if "id" in fields else None))
+                    fields = {}
+                elif line.startswith(":"):
+                    self.comments += 1
+                else:
+                    name, _, value = line.partition(": ")
+                    fields[name] = value
+        except (OSError, ValueError, AttributeError):
+            return  # closed (http.client drops its file object on close, hence AttributeError)
+
+    def of(self, kind: str) -> list[SseEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+    def close(self) -> None:
+        self._response.close()

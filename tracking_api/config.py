@@ -14,7 +14,9 @@ class ApiSettings(BaseSettings):
     broker_port: int = 1883
     readiness_timeout_s: float = 2.0
     # Bearer tokens: HS256 with this secret; exp, iss and aud are required. Change the secret in production.
-    jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me", min_length=16)
+    jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me-in-production", min_length=32)
     jwt_issuer: str = "ctt"
     jwt_audience: str = "ctt-api"
     token_ttl_s: int = Field(default=12 * 3600, gt=0)
+    # A comment line this often keeps proxies from closing an idle event stream.
+    stream_keepalive_s: float = Field(default=15.0, gt=0)

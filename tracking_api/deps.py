@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from tracking_api.auth import Principal, Role, TokenError, verify
 from tracking_api.config import ApiSettings
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `ctt token --role ROLE`")
+bearer = HTTPBearer(auto_error=False, description="A token from `ctt token --role ROLE`")
 
 
 def settings(request: Request) -> ApiSettings:
@@ -30,7 +30,7 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]
 
 
 def principal(request: Request,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """The caller, from ``Authorization: Bearer <token>``; 401 without a valid token."""
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",

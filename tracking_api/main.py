@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.config import ApiSettings
-from tracking_api.routers import alerts, geography, shipments
+from tracking_api.routers import alerts, geography, shipments, stream, tracks
+from tracking_api.schemas.errors import validation_error_handler
+from tracking_api.stream import Hub
 
 API_PREFIX = "/api/v1"
 
@@ -23,16 +26,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = ApiSettings()
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
     await pool.open(wait=False)
-    app.state.settings, app.state.pool = settings, pool
+    hub = Hub(settings.database_url, pool)
+    hub.start()
+    app.state.settings, app.state.pool, app.state.hub = settings, pool, hub
     try:
         yield
     finally:
+        await hub.stop()
         await pool.close()
 
 
 app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=lifespan,
               openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
-for module in (geography, shipments, alerts):
+app.add_exception_handler(RequestValidationError, validation_error_handler)
+for module in (geography, shipments, tracks, alerts, stream):
     app.include_router(module.router, prefix=API_PREFIX)
 
 
@@ -41,11 +48,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get(f"{API_PREFIX}/readyz", tags=["operations"], summary="Database and broker are reachable",
+@app.get(f"{API_PREFIX}/readyz", tags=["operations"],
+         summary="Database and broker are reachable, and the live stream is listening",
          responses={503: {"description": "A dependency is unreachable; the body names it"}})
 async def readyz() -> JSONResponse:
     settings: ApiSettings = app.state.settings
-    checks = {"database": await _database_ok(settings), "broker": await _broker_ok(settings)}
+    hub: Hub = app.state.hub
+    checks = {"database": await _database_ok(settings), "broker": await _broker_ok(settings),
+              "stream": hub.ready.is_set()}
     ok = all(checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

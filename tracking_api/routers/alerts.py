@@ -1,7 +1,196 @@
-"""(being written)"""
+"""``/alerts``: what the geofence engine raised, and the officers' workflow on it
+(open -> acknowledged -> resolved, or open -> resolved), each step audited."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+import re
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
+from psycopg import sql
+
+from tracking_api import access, audit
+from tracking_api.auth import Principal
+from tracking_api.deps import Caller, Conn
+from tracking_api.schemas.alerts import (
+    ALERT_STATUSES,
+    ALERT_TYPES,
+    AckRequest,
+    Alert,
+    AlertPage,
+    AlertStatus,
+    AlertType,
+    ResolveRequest,
+    one_of,
+)
+from tracking_api.schemas.errors import UNAUTHORIZED, error, invalid, validation
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+MAX_LIMIT = 500
+_BIGINT_MAX = 2**63 - 1
+_SHIPMENT_OF_ALERT = sql.SQL("a.shipment_id")
+
+_SELECT = sql.SQL("""
+SELECT a.id, a.type, a.shipment_id AS shipment, s.reference, a.device_id AS device, a.started_at, a.ended_at,
+       a.crossed_at, a.lat, a.lon, a.severity, a.status, a.late, a.acknowledged_by, a.acknowledged_at,
+       a.resolved_by, a.resolved_at, a.note, a.created_at, a.updated_at, a.detail ? 'withdrawn' AS withdrawn
+FROM alerts a JOIN shipments s ON s.id = a.shipment_id
+""")
+_LOCK = sql.SQL("SELECT a.status FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
+_ACKNOWLEDGE = """
+UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, acknowledged_at = now(),
+                  note = coalesce(%s, note), updated_at = now()
+WHERE id = %s
+"""
+_RESOLVE = """
+UPDATE alerts SET status = 'resolved', resolved_by = %s, resolved_at = now(), note = %s, updated_at = now()
+WHERE id = %s
+"""
+
+# Which status each action may start from; anything else is a 409.
+_FROM: dict[str, tuple[str, ...]] = {"acknowledged": ("open",), "resolved": ("open", "acknowledged")}
+
+_NOT_FOUND = error(404, "No such alert, or one the caller may not see", "alert 42 not found")
+_INVALID_QUERY = validation("A filter, limit or cursor is invalid", ["query", "status"],
+                            "Value error, status 'closed' is not one of open, acknowledged, resolved")
+_ACTION_ERRORS = {
+    **UNAUTHORIZED,
+    **error(403, "Integrators cannot act on alerts", "integrators cannot act on alerts"),
+    **_NOT_FOUND,
+    **error(409, "The alert's status does not allow this step; the message names it",
+            "alert 42 is resolved; only an open alert can be acknowledged"),
+    **validation("The body is invalid: an unknown field, a missing, blank or too long note", ["body", "note"],
+                 "Field required"),
+}
+
+
+def actor(caller: Caller) -> Principal:
+    """Admins, operators and officers act on alerts; integrators only read them."""
+    if caller.role == "integrator":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "integrators cannot act on alerts")
+    return caller
+
+
+Actor = Annotated[Principal, Depends(actor)]
+AlertId = Annotated[int, Path(ge=1, le=_BIGINT_MAX, description="Alert id")]
+
+
+def encode_cursor(last_id: int) -> str:
+    """Opaque to clients: the id the next page starts below."""
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError):
+        raw = ""
+    match = re.fullmatch(r"id:(\d{1,19})", raw)
+    if match is None or int(match[1]) > _BIGINT_MAX:
+        # The same shape as every other invalid parameter.
+        raise invalid((("query", "cursor"), f"cursor {cursor!r} is not a cursor from this API"))
+    return int(match[1])
+
+
+@router.get("", summary="List alerts, newest first", response_model=AlertPage,
+            responses={**UNAUTHORIZED, **_INVALID_QUERY})
+async def list_alerts(
+    conn: Conn,
+    caller: Caller,
+    shipment: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Shipment id")] = None,
+    type: Annotated[AlertType | None, one_of("type", ALERT_TYPES), Query(description="Alert type")] = None,
+    status_: Annotated[AlertStatus | None, one_of("status", ALERT_STATUSES),
+                       Query(alias="status", description="Workflow status")] = None,
+    device: Annotated[str | None, Query(min_length=1, max_length=64, description="Device id")] = None,
+    late: Annotated[bool | None, Query(description="Only alerts raised from late data (true) or live (false)")]
+    = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
+    cursor: Annotated[str | None, Query(max_length=64, description="`next_cursor` of the previous page")] = None,
+) -> AlertPage:
+    """Alerts matching every given filter, by id descending (newest first), in pages:
+    follow `next_cursor` until it is null. Keyset pagination: alerts raised while
+    paging appear on a fresh first page, never as duplicates. An officer sees only
+    the alerts of shipments touching their region."""
+    conditions: list[sql.Composable] = [access.visible(caller, _SHIPMENT_OF_ALERT)]
+    params: list[Any] = []
+    for column, value in (("a.shipment_id", shipment), ("a.type", type), ("a.status", status_),
+                          ("a.device_id", device), ("a.late", late)):
+        if value is not None:
+            conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
+            params.append(value)
+    if cursor is not None:
+        conditions.append(sql.SQL("a.id < %s"))
+        params.append(decode_cursor(cursor))
+    query = sql.SQL("{} WHERE {} ORDER BY a.id DESC LIMIT %s").format(_SELECT, sql.SQL(" AND ").join(conditions))
+    # One row more than asked tells whether another page exists without a second query.
+    rows = await (await conn.execute(query, [*params, limit + 1])).fetchall()
+    items = [Alert.model_validate(r) for r in rows[:limit]]
+    return AlertPage(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+
+
+@router.get("/{alert_id}", summary="One alert", response_model=Alert, responses={**UNAUTHORIZED, **_NOT_FOUND})
+async def get_alert(conn: Conn, caller: Caller, alert_id: AlertId) -> Alert:
+    """The alert with its workflow fields. 404 also when an officer may not see it,
+    so that ids of other regions' alerts are not confirmed."""
+    return await _fetch(conn, caller, alert_id)
+
+
+@router.post("/{alert_id}/ack", summary="Acknowledge an open alert", response_model=Alert,
+             responses=_ACTION_ERRORS)
+async def acknowledge(
+    conn: Conn, caller: Actor, alert_id: AlertId,
+    body: Annotated[AckRequest | None, Body(openapi_examples={
+        "with a note": {"value": {"note": "calling the driver"}},
+        "without a note": {"value": {"note": None}}})] = None,
+) -> Alert:
+    """`open` -> `acknowledged`: someone is on it. Records who and when, the note
+    if given, and an `alert.acknowledged` audit entry, in one transaction. The body
+    may be left out."""
+    return await _transition(conn, caller, alert_id, "acknowledged", body.note if body else None)
+
+
+@router.post("/{alert_id}/resolve", summary="Resolve an alert, with a note", response_model=Alert,
+             responses=_ACTION_ERRORS)
+async def resolve(
+    conn: Conn, caller: Actor, alert_id: AlertId,
+    body: Annotated[ResolveRequest, Body(openapi_examples={
+        "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked"}}})],
+) -> Alert:
+    """`open` or `acknowledged` -> `resolved`, with a required note saying why.
+    Records who and when and an `alert.resolved` audit entry, in one transaction.
+    Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
+    return await _transition(conn, caller, alert_id, "resolved", body.note)
+
+
+async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Literal["acknowledged", "resolved"],
+                      note: str | None) -> Alert:
+    async with conn.transaction():
+        # The row lock orders concurrent actions on one alert (and ingest's updates of
+        # its times): the second ack of two sees 'acknowledged' and gets its 409.
+        locked = await (await conn.execute(
+            _LOCK.format(access.visible(caller, _SHIPMENT_OF_ALERT)), (alert_id,))).fetchone()
+        if locked is None:
+            raise _not_found(alert_id)
+        current = locked["status"]
+        if current not in _FROM[target]:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is {current}; only an "
+                                f"{' or '.join(_FROM[target])} alert can be {target}")
+        update = _ACKNOWLEDGE if target == "acknowledged" else _RESOLVE
+        await conn.execute(update, (caller.subject, note, alert_id))
+        await audit.record(conn, caller, f"alert.{target}", "alert", alert_id, {"note": note, "from": current})
+        return await _fetch(conn, caller, alert_id)
+
+
+async def _fetch(conn: Conn, caller: Principal, alert_id: int) -> Alert:
+    query = sql.SQL("{} WHERE a.id = %s AND {}").format(_SELECT, access.visible(caller, _SHIPMENT_OF_ALERT))
+    row = await (await conn.execute(query, (alert_id,))).fetchone()
+    if row is None:
+        raise _not_found(alert_id)
+    return Alert.model_validate(row)
+
+
+def _not_found(alert_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")

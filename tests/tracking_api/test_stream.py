@@ -1,0 +1,138 @@
+"""``GET /stream`` on a real API process: fan-out by region, resume, positions, keep-alives."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ctt.transit import register
+from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
+from tests.support import ApiServer, EventStream, execute, scalar, wait_for
+from tracking_api.auth import mint
+from tracking_api.config import ApiSettings
+
+HOUR_MS = 3_600_000
+BOX = ((36.79, -1.31), (36.81, -1.31), (36.81, -1.29), (36.79, -1.29), (36.79, -1.31))
+REGION = '{"type": "Polygon", "coordinates": [[[36, -2], [37, -2], [37, -1], [36, -1], [36, -2]]]}'
+
+
+def token(role: str, region: str | None = None) -> str:
+    return mint(ApiSettings(), "stream-tester", role, region)
+
+
+@pytest.fixture(scope="module")
+def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    server = ApiServer(database_url, Path(tmp_path_factory.mktemp("api")) / "api.log",
+                       CTT_STREAM_KEEPALIVE_S="0.5").start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Pair:
+    """Two in-transit shipments, each in a region of its own."""
+
+    ids: tuple[int, int]
+    trackers: tuple[str, str]
+    regions: tuple[str, str]
+
+
+@pytest.fixture
+def pair(database_url: str) -> Pair:
+    tag = uuid.uuid4().hex[:8]
+    now = int(time.time() * 1000)
+    zones = [ZoneSpec("Stream office A", "office", BOX, "STRA"), ZoneSpec("Stream office B", "office", BOX, "STRB")]
+    route = RouteSpec(f"route-{tag}", ((36.8, -1.3), (36.8, -1.0)))
+    trackers = (f"a-{tag}", f"b-{tag}")
+    shipments = [ShipmentSpec(f"26ST{tag.upper()}0000{i}", route.name, t, (), "STRA", "STRB", now - HOUR_MS,
+                              now + 24 * HOUR_MS) for i, t in enumerate(trackers)]
+    with psycopg.connect(database_url) as conn:
+        ids = register(conn, Scenario("stream", [], zones, [route], shipments, [], now, now, 15.0))
+    sids = (ids[shipments[0].reference], ids[shipments[1].reference])
+    regions = (f"A{tag}", f"B{tag}")
+    for sid, region in zip(sids, regions, strict=True):
+        execute(database_url, "INSERT INTO regions (code, name, geometry) VALUES (%s, 'test', %s)", (region, REGION))
+        execute(database_url, "INSERT INTO shipment_regions VALUES (%s, %s)", (sid, region))
+    return Pair(sids, trackers, regions)
+
+
+def open_alert(database_url: str, shipment_id: int, device: str, kind: str = "unscheduled_stop") -> int:
+    return int(scalar(database_url, "INSERT INTO alerts (type, shipment_id, device_id, started_at, crossed_at, lat,"
+                                    " lon, severity) VALUES (%s, %s, %s, now(), now(), -1.2, 36.8, 'high')"
+                                    " RETURNING id", (kind, shipment_id, device)))
+
+
+def alert_ids(stream: EventStream) -> list[int]:
+    return [e.data["id"] for e in stream.of("alert")]
+
+
+def test_alert_changes_reach_the_clients_allowed_to_see_them(api: ApiServer, pair: Pair, database_url: str) -> None:
+    admin = EventStream(api.url, token("admin"))
+    officer_a = EventStream(api.url, token("officer", pair.regions[0]))
+    officer_b = EventStream(api.url, token("officer", pair.regions[1]))
+    try:
+        time.sleep(0.3)
+        first = open_alert(database_url, pair.ids[0], pair.trackers[0])
+        second = open_alert(database_url, pair.ids[1], pair.trackers[1], "route_deviation")
+        wait_for(lambda: {first, second} <= set(alert_ids(admin)), 5, "both alerts on the admin's stream")
+        wait_for(lambda: second in alert_ids(officer_b), 5, "region B's alert on officer B's stream")
+        wait_for(lambda: first in alert_ids(officer_a), 5, "region A's alert on officer A's stream")
+        assert first not in alert_ids(officer_b) and second not in alert_ids(officer_a)
+        (event,) = [e for e in admin.of("alert") if e.data["id"] == first]
+        assert event.id is not None and event.data["event"] == "opened" and event.data["type"] == "unscheduled_stop"
+        assert event.data["shipment"] == pair.ids[0] and event.data["ended_at"] is None
+    finally:
+        for s in (admin, officer_a, officer_b):
+            s.close()
+
+
+def test_a_client_resumes_after_last_event_id_without_gaps(api: ApiServer, pair: Pair, database_url: str) -> None:
+    stream = EventStream(api.url, token("operator"))
+    mark = open_alert(database_url, pair.ids[0], pair.trackers[0])
+    wait_for(lambda: mark in alert_ids(stream), 5, "the first alert")
+    last_id = stream.of("alert")[-1].id
+    stream.close()
+    missed = open_alert(database_url, pair.ids[1], pair.trackers[1])
+    execute(database_url, "UPDATE alerts SET ended_at = now() WHERE id = %s", (mark,))
+    resumed = EventStream(api.url, token("operator"), last_event_id=last_id)
+    try:
+        wait_for(lambda: len(resumed.of("alert")) >= 2, 5, "the missed events")
+        got = [(e.data["id"], e.data["event"]) for e in resumed.of("alert")[:2]]
+        assert got == [(missed, "opened"), (mark, "ended")]
+        assert last_id is not None
+        ids = [e.id or 0 for e in resumed.of("alert")]
+        assert ids == sorted(ids) and min(ids) > last_id
+    finally:
+        resumed.close()
+
+
+def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pair: Pair,
+                                                              database_url: str) -> None:
+    stream = EventStream(api.url, token("officer", pair.regions[0]))
+    try:
+        time.sleep(0.3)
+        for tracker, lat in zip(pair.trackers, (-1.25, -1.15), strict=True):
+            execute(database_url, "INSERT INTO latest_positions (device_id, seq, ts, lat, lon, received_at)"
+                                  " VALUES (%s, 0, now(), %s, 36.8, now())", (tracker, lat))
+        execute(database_url, "SELECT pg_notify('ctt_positions', '')")
+        wait_for(lambda: any(e.data["properties"]["device"] == pair.trackers[0] for e in stream.of("position")), 5,
+                 "the position of region A's truck")
+        (mine,) = [e for e in stream.of("position") if e.data["properties"]["device"] == pair.trackers[0]]
+        assert mine.data["geometry"] == {"type": "Point", "coordinates": [36.8, -1.25]} and mine.id is None
+        assert all(e.data["properties"]["device"] != pair.trackers[1] for e in stream.of("position"))
+        wait_for(lambda: stream.comments >= 2, 5, "keep-alive comments")
+    finally:
+        stream.close()
+
+
+def test_the_stream_needs_a_valid_token(api: ApiServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        EventStream(api.url, "not-a-token")
+    assert refused.value.code == 401

@@ -1,0 +1,56 @@
+"""Which regions a shipment touches: its route line or either office zone
+intersects the region's polygon(s). This decides which officers see it
+(``shipment_regions``, read by ``tracking_api.access``).
+
+Computed in lon/lat degrees, as the geometry is stored: fine for intersection
+at the scale of customs districts (a geometry crossing the antimeridian is
+not handled). A shipment registered after a region gets it at registration;
+a region created later is applied to every shipment not yet closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import shapely
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from shapely.geometry import shape
+
+_FOOTPRINTS = """
+SELECT s.id, r.geometry AS route, zd.geometry AS departure, za.geometry AS destination
+FROM shipments s
+JOIN routes r ON r.id = s.route_id
+JOIN zones zd ON zd.office_code = s.office_of_departure
+JOIN zones za ON za.office_code = s.office_of_destination
+WHERE s.status <> 'closed'
+"""
+_LINK = """
+INSERT INTO shipment_regions (shipment_id, region_code) SELECT unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING
+"""
+
+
+async def regions_touching(conn: AsyncConnection[DictRow], parts: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Codes of every region the geometry ``parts`` (GeoJSON dicts) intersects, sorted."""
+    rows = await (await conn.execute("SELECT code, geometry FROM regions ORDER BY code")).fetchall()
+    if not rows:
+        return []
+    codes = [row["code"] for row in rows]
+    tree = shapely.STRtree([shape(row["geometry"]) for row in rows])
+    # (part index, region index) pairs: each part is tested on its own, no union needed.
+    hits = tree.query([shape(p) for p in parts], predicate="intersects")
+    return sorted({codes[int(i)] for i in hits[1]})
+
+
+async def link_new_region(conn: AsyncConnection[DictRow], code: str, geometry: Mapping[str, Any]) -> list[int]:
+    """Add region ``code`` to every shipment not yet closed that it touches; their ids, sorted."""
+    region = shape(geometry)
+    shapely.prepare(region)
+    rows = await (await conn.execute(_FOOTPRINTS)).fetchall()
+    ids = sorted(row["id"] for row in rows
+                 if any(region.intersects(shape(row[part])) for part in ("route", "departure", "destination")))
+    if ids:
+        await conn.execute(_LINK, (ids, code))
+    return ids
+

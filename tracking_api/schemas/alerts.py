@@ -1,0 +1,103 @@
+"""Alerts as the API shows them, and the officers' workflow requests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost"]
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+Severity = Literal["critical", "high", "medium", "low"]
+ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
+ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
+NOTE_MAX = 2000
+
+
+def one_of(name: str, allowed: tuple[str, ...]) -> BeforeValidator:
+    """Refuse a value outside ``allowed`` with a message naming the parameter and the value
+    (pydantic's own Literal message does not repeat what the caller sent)."""
+
+    def check(value: object) -> object:
+        if value is not None and value not in allowed:
+            raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _utc(value: datetime) -> datetime:
+    # The session time zone is the server's; the API always answers in UTC ("Z").
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+_EXAMPLE: dict[str, Any] = {
+    "id": 42, "type": "unscheduled_stop", "shipment": 7, "reference": "26KE4795554000003", "device": "trk-0042",
+    "started_at": "2026-11-23T06:21:10.836000Z", "ended_at": None, "crossed_at": "2026-11-23T06:36:25.836000Z",
+    "lat": -3.5762, "lon": 38.9047, "severity": "high", "status": "acknowledged", "late": False,
+    "acknowledged_by": "officer-kemba-17", "acknowledged_at": "2026-11-23T06:40:02.114000Z",
+    "resolved_by": None, "resolved_at": None, "note": "driver called, tyre change at km 212",
+    "created_at": "2026-11-23T06:36:31.002000Z", "updated_at": "2026-11-23T06:40:02.114000Z", "withdrawn": False,
+}
+
+
+class Alert(BaseModel):
+    """The contract's alert object (``id`` … ``late``) plus the workflow and bookkeeping fields."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    id: int
+    type: AlertType
+    shipment: int = Field(description="Shipment id")
+    device: str = Field(description="Device id of the tracker or e-seal that raised it")
+    started_at: UtcDatetime = Field(description="First record of the condition (fix time)")
+    ended_at: UtcDatetime | None = Field(description="Last record of the condition; null while it lasts")
+    lat: float | None
+    lon: float | None
+    severity: Severity
+    status: AlertStatus = Field(description="Officers' workflow, independent of whether the condition lasts")
+    late: bool = Field(description="Raised from store-and-forward backlog or out-of-order data")
+    reference: str = Field(description="Shipment reference (MRN-like)")
+    crossed_at: UtcDatetime = Field(description="Record at which the rule's threshold was crossed")
+    acknowledged_by: str | None
+    acknowledged_at: UtcDatetime | None
+    resolved_by: str | None
+    resolved_at: UtcDatetime | None
+    note: str | None = Field(description="The latest workflow note (each one is also in the audit log)")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    withdrawn: bool = Field(description="Late data showed the condition never happened (kept, never deleted)")
+
+
+class AlertPage(BaseModel):
+    """One page of alerts, newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_EXAMPLE], "next_cursor": "aWQ6NDE"}]})
+
+    items: list[Alert]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("note must not be blank")
+    return value
+
+
+Note = Annotated[str, Field(min_length=1, max_length=NOTE_MAX), AfterValidator(_not_blank)]
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "calling the driver"}]})
+
+    note: Note | None = Field(default=None, description="Optional, 1 to 2000 characters")
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"note": "seal re-armed at Malaba, cargo checked"}]})
+
+    note: Note = Field(description="Why the alert is closed: required, 1 to 2000 characters")

@@ -1,0 +1,218 @@
+"""The live stream's source: one database listener per API process, fanned out
+to every connected client, each filtered by what its caller may see.
+
+Ingest sends ``ctt_positions`` after each batch that moved trucks, the alerts
+table's trigger numbers every alert change in ``alert_events`` and sends
+``ctt_alert_events``; shipment changes send ``ctt_geofence``. On each
+notification the hub runs one query (not one per client) and hands the events
+to the clients' queues. A client too slow to keep up is dropped; it
+reconnects with ``Last-Event-ID`` and loses no alert change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import psycopg
+import structlog
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from tracking_api.auth import Principal
+
+log = structlog.get_logger("tracking_api.stream")
+
+CHANNELS = ("ctt_positions", "ctt_alert_events", "ctt_geofence")
+QUEUE_SIZE = 2_000
+RETRY_S = 2.0
+MAX_REPLAY = 10_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ALERT_COLUMNS = """
+a.id, a.type, a.shipment_id AS shipment, s.reference, a.device_id AS device, a.started_at, a.ended_at,
+a.crossed_at, a.lat, a.lon, a.severity, a.status, a.late
+"""
+_ALERT_EVENTS = f"""
+SELECT e.id AS event_id, e.event, {ALERT_COLUMNS}
+FROM alert_events e JOIN alerts a ON a.id = e.alert_id JOIN shipments s ON s.id = a.shipment_id
+WHERE e.id > %s ORDER BY e.id LIMIT {MAX_REPLAY}
+"""
+_POSITIONS = """
+SELECT s.id AS shipment, s.reference, s.tracker_id AS device, lp.ts, lp.lon, lp.lat, lp.spd, lp.hdg,
+       lp.received_at, d.state
+FROM latest_positions lp
+JOIN shipments s ON s.tracker_id = lp.device_id AND s.status = 'in_transit'
+LEFT JOIN devices d ON d.device_id = lp.device_id
+WHERE lp.received_at > %s
+"""
+_REGIONS = "SELECT shipment_id, array_agg(region_code) AS regions FROM shipment_regions GROUP BY shipment_id"
+_START = """
+SELECT coalesce((SELECT max(id) FROM alert_events), 0) AS alert_id,
+       coalesce((SELECT max(received_at) FROM latest_positions), 'epoch') AS received_at
+"""
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+_json = msgspec.json.Encoder(enc_hook=_default).encode
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event; ``id`` only on alert events (those can be replayed)."""
+
+    kind: str
+    shipment: int
+    data: dict[str, Any]
+    id: int | None = None
+
+    def encode(self) -> bytes:
+        head = f"id: {self.id}\n" if self.id is not None else ""
+        return f"{head}event: {self.kind}\ndata: ".encode() + _json(self.data) + b"\n\n"
+
+
+def alert_event(row: dict[str, Any]) -> Event:
+    data = dict(row)
+    event_id = data.pop("event_id")
+    return Event("alert", data["shipment"], data, event_id)
+
+
+def position_event(row: dict[str, Any]) -> Event:
+    props = {k: row[k] for k in ("shipment", "reference", "device", "ts", "spd", "hdg", "state")}
+    feature = {"type": "Feature", "id": row["shipment"],
+               "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}, "properties": props}
+    return Event("position", row["shipment"], feature)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    caller: Principal
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    dropped: bool = False
+
+
+class Hub:
+    """Listens once, fans out to every subscriber."""
+
+    def __init__(self, database_url: str, pool: AsyncConnectionPool) -> None:
+        self._url = database_url
+        self._pool = pool
+        self._subscribers: set[Subscriber] = set()
+        self._regions: dict[int, frozenset[str]] = {}
+        self._alert_id = 0
+        self._received_at: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self, caller: Principal) -> Subscriber:
+        sub = Subscriber(caller)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def may_see(self, caller: Principal, shipment_id: int) -> bool:
+        return caller.role != "officer" or caller.region in self._regions.get(shipment_id, frozenset())
+
+    async def replay(self, caller: Principal, after_id: int) -> list[Event]:
+        """Alert changes after ``after_id`` that ``caller`` may see (a reconnecting client's gap)."""
+        async with self._pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            rows = await (await cur.execute(_ALERT_EVENTS, (after_id,))).fetchall()
+        return [e for e in map(alert_event, rows) if self.may_see(caller, e.shipment)]
+
+    async def snapshot(self, caller: Principal) -> list[Event]:
+        """Every in-transit truck's latest position that ``caller`` may see."""
+        async with self._pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            rows = await (await cur.execute(_POSITIONS, (EPOCH,))).fetchall()
+        return [e for e in map(position_event, rows) if self.may_see(caller, e.shipment)]
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except (psycopg.OperationalError, OSError) as exc:
+                self.ready.clear()
+                log.warning("stream listener lost the database, retrying", error=str(exc).strip())
+                await asyncio.sleep(RETRY_S)
+
+    async def _listen(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
+                                                         application_name="ctt-api-stream") as conn:
+            for channel in CHANNELS:
+                await conn.execute(f"LISTEN {channel}")
+            await self._load_regions()
+            if self._received_at is None:  # first start: only what happens from now on is news
+                async with self._pool.connection() as q:
+                    start = await (await q.cursor(row_factory=dict_row).execute(_START)).fetchone()
+                assert start is not None
+                self._alert_id, self._received_at = start["alert_id"], start["received_at"]
+            # Whatever happened while not listening (a reconnect) goes out first.
+            await self._alert_events()
+            await self._positions()
+            self.ready.set()
+            async for note in conn.notifies():
+                if note.channel == "ctt_alert_events":
+                    await self._alert_events()
+                elif note.channel == "ctt_positions":
+                    await self._positions()
+                else:
+                    await self._load_regions()
+
+    async def _load_regions(self) -> None:
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(_REGIONS)).fetchall()
+        self._regions = {sid: frozenset(regions) for sid, regions in rows}
+
+    async def _alert_events(self) -> None:
+        async with self._pool.connection() as conn:
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_ALERT_EVENTS, (self._alert_id,))).fetchall()
+        if rows:
+            self._alert_id = rows[-1]["event_id"]
+            if any(r["shipment"] not in self._regions for r in rows):
+                await self._load_regions()  # a shipment registered since the last load
+            self._fan_out(map(alert_event, rows))
+            if len(rows) == MAX_REPLAY:
+                await self._alert_events()
+
+    async def _positions(self) -> None:
+        async with self._pool.connection() as conn:
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_POSITIONS,
+                                                                          (self._received_at,))).fetchall()
+        if rows:
+            self._received_at = max(r["received_at"] for r in rows)
+            self._fan_out(map(position_event, rows))
+
+    def _fan_out(self, events: Iterable[Event]) -> None:
+        batch = list(events)
+        for sub in list(self._subscribers):
+            for event in batch:
+                if not self.may_see(sub.caller, event.shipment):
+                    continue
+                try:
+                    sub.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    sub.dropped = True  # the client reconnects and resumes from its last event id
+                    self._subscribers.discard(sub)
+                    break
