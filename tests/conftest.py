@@ -16,7 +16,14 @@ from psycopg import sql
 from ctt.config import OpsSettings
 from ctt.migrate import migrate
 from ingest.topics import SUBSCRIPTIONS
-from tests.support import TEST_INGEST_PASSWORD, TEST_INGEST_USER, AlertListener, IngestProcess, reset_session
+from tests.support import (
+    TEST_INGEST_PASSWORD,
+    TEST_INGEST_USER,
+    AlertListener,
+    ApiServer,
+    IngestProcess,
+    reset_session,
+)
 
 # Overridable so that two checkouts can run their suites side by side.
 TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test")
@@ -61,3 +68,12 @@ def listener() -> Iterator[AlertListener]:
     obs = AlertListener()
     yield obs
     obs.close()
+
+
+@pytest.fixture(scope="session")
+def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API as a real uvicorn process on the test database (keep-alives every 0.5 s)."""
+    server = ApiServer(database_url, Path(tmp_path_factory.mktemp("api")) / "api.log",
+                       CTT_STREAM_KEEPALIVE_S="0.5").start()
+    yield server
+    server.stop()

@@ -248,7 +248,8 @@ class ApiServer:
     def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.env = {**os.environ, "CTT_DATABASE_URL": database_url, "CTT_BROKER_PORT": str(BROKER[1]), **env}
+        self.env = {**os.environ, "CTT_DATABASE_URL": database_url, "CTT_BROKER_PORT": str(BROKER[1]),
+                    "PYTHONUNBUFFERED": "1", **env}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.auth import Principal, Role, TokenError, verify
@@ -24,8 +24,7 @@ def settings(request: Request) -> ApiSettings:
 async def connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
     """A pooled connection, in a transaction committed when the request succeeds."""
     pool: AsyncConnectionPool = request.app.state.pool
-    async with pool.connection() as conn:
-        conn.row_factory = dict_row  # type: ignore[assignment]
+    async with pool.connection() as conn:  # the pool makes dict-row connections (main.lifespan)
         yield conn  # type: ignore[misc]
 
 

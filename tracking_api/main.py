@@ -11,11 +11,12 @@ from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.config import ApiSettings
 from tracking_api.routers import alerts, geography, shipments, stream, tracks
-from tracking_api.schemas.errors import validation_error_handler
+from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.stream import Hub
 
 API_PREFIX = "/api/v1"
@@ -24,7 +25,8 @@ API_PREFIX = "/api/v1"
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = ApiSettings()
-    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
+    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False,
+                               kwargs={"row_factory": dict_row})
     await pool.open(wait=False)
     hub = Hub(settings.database_url, pool)
     hub.start()
@@ -36,11 +38,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.close()
 
 
+# Every resource operation may meet a body that is not JSON (400) or a missing or bad token (401).
+COMMON_ERRORS = {**error(400, "The body is not parseable JSON", "There was an error parsing the body"),
+                 **UNAUTHORIZED}
 app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=lifespan,
               openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
 app.add_exception_handler(RequestValidationError, validation_error_handler)
 for module in (geography, shipments, tracks, alerts, stream):
-    app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
 
 
 @app.get(f"{API_PREFIX}/healthz", tags=["operations"], summary="The process is up")

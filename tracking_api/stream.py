@@ -153,9 +153,11 @@ class Hub:
             try:
                 await self._listen()
             except (psycopg.OperationalError, OSError) as exc:
-                self.ready.clear()
                 log.warning("stream listener lost the database, retrying", error=str(exc).strip())
-                await asyncio.sleep(RETRY_S)
+            except Exception:  # the stream must outlive any one bad event
+                log.exception("stream listener failed, restarting")
+            self.ready.clear()
+            await asyncio.sleep(RETRY_S)
 
     async def _listen(self) -> None:
         async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
@@ -182,8 +184,8 @@ class Hub:
 
     async def _load_regions(self) -> None:
         async with self._pool.connection() as conn:
-            rows = await (await conn.execute(_REGIONS)).fetchall()
-        self._regions = {sid: frozenset(regions) for sid, regions in rows}
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_REGIONS)).fetchall()
+        self._regions = {r["shipment_id"]: frozenset(r["regions"]) for r in rows}
 
     async def _alert_events(self) -> None:
         async with self._pool.connection() as conn:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -27,12 +25,9 @@ def token(role: str, region: str | None = None) -> str:
     return mint(ApiSettings(), "stream-tester", role, region)
 
 
-@pytest.fixture(scope="module")
-def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    server = ApiServer(database_url, Path(tmp_path_factory.mktemp("api")) / "api.log",
-                       CTT_STREAM_KEEPALIVE_S="0.5").start()
-    yield server
-    server.stop()
+@pytest.fixture
+def api(api_server: ApiServer) -> ApiServer:
+    return api_server
 
 
 @dataclass

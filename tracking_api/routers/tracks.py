@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from psycopg import sql
@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from tracking_api.access import visible
 from tracking_api.deps import Caller, Conn
+from tracking_api.schemas.geojson import LineStringGeometry
 
 router = APIRouter(tags=["tracks"])
 
@@ -30,14 +31,9 @@ class TrackProperties(BaseModel):
     times: list[datetime] = Field(description="Fix time of each position, in line order")
 
 
-class LineString(BaseModel):
-    type: str = "LineString"
-    coordinates: list[list[float]]
-
-
 class TrackFeature(BaseModel):
-    type: str = "Feature"
-    geometry: LineString | None = Field(description="Null when the range holds fewer than two fixes")
+    type: Literal["Feature"] = "Feature"
+    geometry: LineStringGeometry | None = Field(description="Null when the range holds fewer than two fixes")
     properties: TrackProperties
 
     model_config = {"json_schema_extra": {"examples": [{
@@ -59,15 +55,15 @@ class PositionProperties(BaseModel):
     open_alerts: list[str] = Field(description="Types of the shipment's open conditions")
 
 
-class Point(BaseModel):
-    type: str = "Point"
-    coordinates: list[float]
+class PointGeometry(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: list[float] = Field(description="[lon, lat]")
 
 
 class PositionFeature(BaseModel):
     type: str = "Feature"
     id: int
-    geometry: Point
+    geometry: PointGeometry
     properties: PositionProperties
 
 
@@ -148,7 +144,7 @@ async def track(
     rows = await (await conn.execute(_BUCKETED if bucket_s else _RAW, params)).fetchall()
     coordinates = [[r["lon"], r["lat"]] for r in rows]
     return TrackFeature(
-        geometry=LineString(coordinates=coordinates) if len(coordinates) >= 2 else None,
+        geometry=LineStringGeometry(type="LineString", coordinates=coordinates) if len(coordinates) >= 2 else None,
         properties=TrackProperties(device=device_id, start=start, end=end, points=len(rows),
                                    downsampled=bucket_s is not None, bucket_s=bucket_s,
                                    times=[r["ts"] for r in rows]),
