@@ -4,6 +4,8 @@ response conforms to the schema (status code, content type, body)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -28,7 +30,7 @@ schema = schemathesis.openapi.from_dict(app.openapi()).exclude(path="/api/v1/str
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_get_no_5xx_and_responses_match_the_schema(case: schemathesis.Case,
+def test_generated_requests_get_no_5xx_and_responses_match_the_schema(case: schemathesis.Case[Any],
                                                                       api_server: ApiServer) -> None:
     token = mint(ApiSettings(), "schemathesis", "admin")
     case.call_and_validate(base_url=api_server.url.removesuffix("/api/v1"),
