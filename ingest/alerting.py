@@ -135,6 +135,17 @@ WITH changed AS (
     ON CONFLICT (shipment_id, device_id, type) WHERE ended_at IS NULL DO NOTHING
     RETURNING *
 ) """ + _RETURNING
+# The officers' workflow (ack, resolve) happens in the API; its changes reach
+# the alert topic through the numbered alert_events, read here.
+_WORKFLOW_START = "SELECT coalesce(max(id), 0) FROM alert_events"
+_WORKFLOW = """
+WITH changed AS (
+    SELECT a.*, e.id AS event_id, e.event FROM alert_events e JOIN alerts a ON a.id = e.alert_id
+    WHERE e.id > %s AND e.event IN ('acknowledged', 'resolved')
+) SELECT c.event_id, c.event, c.id, c.type, c.shipment_id, s.reference, c.device_id, c.started_at, c.ended_at,
+         c.crossed_at, c.lat, c.lon, c.severity, c.status, c.late
+FROM changed c JOIN shipments s ON s.id = c.shipment_id ORDER BY c.event_id
+"""
 _SWEEP_OVERDUE = """
 WITH changed AS (
     INSERT INTO alerts (type, shipment_id, device_id, started_at, crossed_at, lat, lon, severity)
@@ -190,6 +201,7 @@ class Alerting:
     def __init__(self, rules: Rules, publish: Callable[[str, bytes], None]) -> None:
         self._rules = rules
         self._publish = publish
+        self._workflow_id: int | None = None
         self._registry: Registry | None = None
         self._version: tuple[int, int] = (-1, -1)
         self._states: dict[str, DeviceState] = {}
@@ -321,6 +333,20 @@ class Alerting:
             out.changes.extend(AlertChange("ended", row) for row in rows)
 
     # --------------------------------------------------------------- sweep
+
+    def workflow(self, cur: psycopg.Cursor[Any]) -> Outcome:
+        """Officers' acknowledgements and resolutions since the last call (none before the first)."""
+        out = Outcome()
+        if self._workflow_id is None:
+            row = cur.execute(_WORKFLOW_START).fetchone()
+            self._workflow_id = int(row[0]) if row else 0
+            return out
+        rows = cur.execute(_WORKFLOW, (self._workflow_id,)).fetchall()
+        for row in rows:
+            out.changes.append(AlertChange(row[1], dict(zip(_COLUMNS, row[2:], strict=True))))
+        if rows:
+            self._workflow_id = int(rows[-1][0])
+        return out
 
     def sweep(self, cur: psycopg.Cursor[Any]) -> Outcome:
         """Wall-clock rules: signal lost, transit overdue, conditions of finished shipments."""

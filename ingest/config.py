@@ -36,6 +36,8 @@ class IngestSettings(BaseSettings):
     # Geofence engine (thresholds: CONTRACT.md defaults; see geofence/rules.py)
     geofence: bool = True
     sweep_interval_s: float = Field(default=30.0, gt=0)
+    # How soon an officer's ack or resolve (made in the API) is published on the alert topic.
+    workflow_poll_s: float = Field(default=1.0, gt=0)
     deviation_enter_s: float = Field(default=60.0, gt=0)
     deviation_exit_s: float = Field(default=60.0, gt=0)
     stop_max_diameter_m: float = Field(default=150.0, gt=0)

@@ -34,6 +34,7 @@ class Pipeline:
         self._store = store
         self._alerting = alerting
         self._swept_at = 0.0
+        self._workflow_at = 0.0
         self._acks = AckTracker()
         self._limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
@@ -51,6 +52,8 @@ class Pipeline:
                 self.process(messages, stop)
             if self._alerting and time.monotonic() - self._swept_at >= self._settings.sweep_interval_s:
                 self._sweep(self._alerting)
+            if self._alerting and time.monotonic() - self._workflow_at >= self._settings.workflow_poll_s:
+                self._workflow(self._alerting)
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         started = time.monotonic()
@@ -142,6 +145,17 @@ class Pipeline:
                 # Dead-lettered whole, every record of it is durably kept: acks move on.
                 refused.seqs[parsed.device_id] = seqs
             return self._store.write(refused, self._acks)[0]
+
+    def _workflow(self, alerting: Alerting) -> None:
+        """Publish the officers' acks and resolutions made through the API."""
+        self._workflow_at = time.monotonic()
+        try:
+            outcome = self._store.transact(alerting.workflow)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("alert workflow check postponed: database unavailable", error=str(exc).strip())
+            self._store.close()
+            return
+        alerting.adopt(outcome)
 
     def _sweep(self, alerting: Alerting) -> None:
         """Wall-clock rules; a database outage just postpones them."""

@@ -1,5 +1,6 @@
-"""Simulator -> broker -> ingest -> engine -> alerts table and alert topic,
-against the scenario's ground truth: every expected alert, nothing else.
+"""Simulator -> broker -> ingest -> engine -> alerts table, alert topic and the
+API (``GET /alerts``, ``GET /stream``), against the scenario's ground truth:
+every expected alert, nothing else.
 
 The ground-truth trucks (detour, unauthorised stop, seal breach, a two-hour gap
 whose backlog arrives newest first, authorised stops, seals opened at the
@@ -9,6 +10,8 @@ fleet on the whole Northern Corridor that must raise nothing.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import psycopg
@@ -19,14 +22,26 @@ from ctt.transit import register
 from firmware_sim.link import Link
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import ground_truth, quiet_fleet
-from tests.support import BROKER, AlertListener, IngestProcess, provision, query, unique_prefix, wait_for
+from tests.support import (
+    BROKER,
+    AlertListener,
+    ApiServer,
+    EventStream,
+    IngestProcess,
+    provision,
+    query,
+    unique_prefix,
+    wait_for,
+)
+from tracking_api.auth import mint
+from tracking_api.config import ApiSettings
 
 SPEEDUP = 200.0
 THRESHOLD_MS = {"route_deviation": 60_000, "unscheduled_stop": 900_000, "seal_breach": 0}
 
 
 def test_scenario_alerts_match_ground_truth_through_the_whole_pipeline(
-        ingest: IngestProcess, database_url: str, listener: AlertListener) -> None:
+        ingest: IngestProcess, database_url: str, listener: AlertListener, api_server: ApiServer) -> None:
     prefix = unique_prefix("e2e")
     probe = ground_truth(0, prefix=prefix)
     clock = SimClock.ending_now((probe.end_ms - probe.start_ms) / 1000, SPEEDUP)
@@ -39,7 +54,17 @@ def test_scenario_alerts_match_ground_truth_through_the_whole_pipeline(
     provision([d.device_id for d in devices])
     secret = OpsSettings().provisioning_secret
     sim = Simulation(devices, clock, truth.end_ms, lambda d: Link(d, device_password(secret, d), *BROKER))
-    stats = sim.run(drain_s=30)
+    operator = mint(ApiSettings(), "e2e-operator", "operator")
+    stream = EventStream(api_server.url, operator)
+    try:
+        stats = sim.run(drain_s=30)
+        _check(truth, truth_ids, quiet_ids, stats, database_url, listener, api_server, stream, operator)
+    finally:
+        stream.close()
+
+
+def _check(truth: Any, truth_ids: dict[str, int], quiet_ids: dict[str, int], stats: Any, database_url: str,
+           listener: AlertListener, api_server: ApiServer, stream: EventStream, operator: str) -> None:
     assert stats.buffered == 0, stats  # every record reached the database and was acknowledged
 
     rows: list[tuple[Any, ...]] = wait_for(
@@ -57,6 +82,29 @@ def test_scenario_alerts_match_ground_truth_through_the_whole_pipeline(
     # The officers' apps heard of each of them.
     announced = {(m["type"], m["device"]) for m in listener.messages if m["event"] == "opened"}
     assert set(found) <= announced
+
+    # The control room sees them through the API and on the live stream.
+    listed = _get(api_server, "/alerts?limit=500", operator)["items"]
+    mine = {(a["type"], a["device"]) for a in listed if a["shipment"] in truth_ids.values() and not a["withdrawn"]}
+    assert mine == set(found)
+    wait_for(lambda: set(found) <= {(e.data["type"], e.data["device"]) for e in stream.of("alert")}, 10,
+             "the alerts on the live stream")
+    moved = {e.data["properties"]["shipment"] for e in stream.of("position")}
+    assert set(truth_ids.values()) <= moved  # every ground-truth truck was seen moving live
+    # An operator acknowledges one; the officers' apps hear of it on the alert topic.
+    breach = next(a for a in listed if a["type"] == "seal_breach" and a["shipment"] in truth_ids.values())
+    request = urllib.request.Request(f"{api_server.url}/alerts/{breach['id']}/ack", method="POST",
+                                     data=json.dumps({"note": "officer dispatched"}).encode(),
+                                     headers={"Authorization": f"Bearer {operator}",
+                                              "Content-Type": "application/json"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+    wait_for(lambda: any(m["id"] == breach["id"] and m["event"] == "acknowledged" and m["status"] == "acknowledged"
+                         for m in listener.messages), 10, "the acknowledgement on ctt/v1/alerts/seal_breach")
+
+
+def _get(api: ApiServer, path: str, token: str) -> Any:
+    request = urllib.request.Request(f"{api.url}{path}", headers={"Authorization": f"Bearer {token}"})
+    return json.loads(urllib.request.urlopen(request, timeout=10).read())
 
 
 def _alerts(database_url: str, shipment_ids: list[int]) -> list[tuple[Any, ...]]:
