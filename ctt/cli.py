@@ -48,9 +48,14 @@ def services(test_tools: Annotated[bool, typer.Option(help="Also install test to
 @app.command()
 def migrate() -> None:
     """Apply pending SQL migrations (a no-op when up to date)."""
+    from ctt.migrate import MigrationError
     from ctt.migrate import migrate as run_migrations
 
-    applied = run_migrations(OpsSettings().database_url)
+    try:
+        applied = run_migrations(OpsSettings().database_url)
+    except MigrationError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
     for m in applied:
         console.print(f"applied {m.version:03d}_{m.name}")
     if not applied:
@@ -231,20 +236,31 @@ def token(
 ) -> None:
     """Mint a bearer token for local use (signed with CTT_JWT_SECRET) and record it in the audit log."""
     import psycopg
-    from psycopg.types.json import Jsonb
 
-    from tracking_api.auth import TokenError, mint
-    from tracking_api.config import ApiSettings
+    from tracking_api.auth import TokenError
 
     try:
-        signed = mint(ApiSettings(), subject, role, region, int(hours * 3600))
+        print(_mint_and_record(subject, role, region, hours))
     except TokenError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    except psycopg.errors.UndefinedTable as exc:
+        console.print("[red]the database has no audit log yet: run `ctt migrate` first[/]")
+        raise typer.Exit(2) from exc
+
+
+def _mint_and_record(subject: str, role: str, region: str | None, hours: float) -> str:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from tracking_api.auth import mint
+    from tracking_api.config import ApiSettings
+
+    signed = mint(ApiSettings(), subject, role, region, int(hours * 3600))
     with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO audit_log (actor, role, action, object_type, object_id, detail)"
                      " VALUES (%s, %s, 'token.minted', 'principal', %s, %s)",
                      (subject, role, subject, Jsonb({"region": region, "hours": hours})))
-    print(signed)
+    return signed
 
 
 # Below this many rows the check takes a moment: no progress bar.
@@ -287,32 +303,38 @@ def demo(
     trucks: Annotated[int, typer.Option(help="Trucks on the corridor besides the ground-truth cases.")] = 40,
     speedup: Annotated[float, typer.Option()] = 30.0,
 ) -> None:
-    """Services, migrations, ingest and the simulator together, until Ctrl-C.
+    """Services, migrations, ingest, the API and the simulator together, until Ctrl-C.
 
     The ground-truth trucks (detour, unauthorised stop, seal breach, a coverage
     gap) raise alerts within minutes; the other trucks run the Northern Corridor
-    with in-transit shipments. Alerts are printed as ingest publishes them.
+    with in-transit shipments. Alerts are printed as ingest publishes them; the
+    API's address and an operator's token are printed at the start.
     """
     if subprocess.call(["bash", str(REPO_ROOT / "deploy" / "services.sh")]) != 0:
         raise typer.Exit(1)
     migrate()
     stop = _stop_on_signals()
-    ingest_proc = subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=os.environ.copy())
+    procs = [subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=os.environ.copy()),
+             subprocess.Popen([sys.executable, "-m", "uvicorn", "tracking_api.main:app", "--host", "127.0.0.1",
+                               "--port", "8000", "--log-level", "warning"], env=os.environ.copy())]
     watcher = _print_alerts()
     try:
-        console.print(f"ingest running (pid {ingest_proc.pid}); metrics on http://127.0.0.1:9108/metrics")
+        console.print("ingest metrics: http://127.0.0.1:9108/metrics; API: http://127.0.0.1:8000/api/v1/docs")
+        console.print(f"operator token (12 h):\n{_mint_and_record('demo-operator', 'operator', None, 12.0)}")
         # A fresh prefix per run: shipments of an earlier demo keep their own trackers.
         run_id = datetime.now(UTC).strftime("%m%d%H%M")
         run_sim(["ground-truth", "corridor"], FleetOptions(trucks=trucks, interval_s=30.0), 0.0, speedup,
                 f"demo{run_id}", stop)
         if not stop.is_set():
-            console.print("simulation finished; ingest keeps running until Ctrl-C")
+            console.print("simulation finished; ingest and the API keep running until Ctrl-C")
             stop.wait()
     finally:
         watcher.disconnect()
         watcher.loop_stop()
-        ingest_proc.send_signal(signal.SIGTERM)
-        ingest_proc.wait(timeout=30)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
 
 
 @app.command()

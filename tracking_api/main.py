@@ -48,14 +48,20 @@ for module in (geography, shipments, tracks, alerts, stream):
     app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
 
 
-@app.get(f"{API_PREFIX}/healthz", tags=["operations"], summary="The process is up")
+@app.get(f"{API_PREFIX}/healthz", tags=["operations"], summary="The process is up",
+         responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}})
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @app.get(f"{API_PREFIX}/readyz", tags=["operations"],
          summary="Database and broker are reachable, and the live stream is listening",
-         responses={503: {"description": "A dependency is unreachable; the body names it"}})
+         responses={200: {"content": {"application/json": {"example": {
+                        "status": "ok", "checks": {"database": True, "broker": True, "stream": True}}}}},
+                    503: {"description": "A dependency is unreachable; the body names it",
+                          "content": {"application/json": {"example": {
+                              "status": "unavailable", "checks": {"database": True, "broker": False,
+                                                                  "stream": True}}}}}})
 async def readyz() -> JSONResponse:
     settings: ApiSettings = app.state.settings
     hub: Hub = app.state.hub
@@ -65,7 +71,9 @@ async def readyz() -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-@app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+@app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
+         responses={200: {"content": {"text/plain": {"example": "# TYPE process_cpu_seconds_total counter\n"
+                                                                "process_cpu_seconds_total 1.25\n"}}}})
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -43,3 +43,16 @@ def test_metrics_are_prometheus_text(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "python_info" in response.text
+
+
+def test_every_operation_has_a_summary_and_an_example_of_success() -> None:
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            assert op.get("summary"), f"{method} {path}"
+            ok = [r for code, r in op["responses"].items() if code.startswith("2")]
+            examples = [c for r in ok for c in r.get("content", {}).values()
+                        if "example" in c or "examples" in c
+                        or "examples" in schemas.get(c.get("schema", {}).get("$ref", "/").rsplit("/", 1)[-1], {})]
+            assert examples, f"{method} {path} documents no example of its success response"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PositiveInt, model_validator
 
@@ -34,6 +34,13 @@ _CREATED = "2026-11-23T06:00:00Z"
 
 # Routes
 
+
+def _examples(model: type[BaseModel]) -> Any:
+    """The examples declared on ``model`` (reused in its collection's example)."""
+    extra = model.model_config.get("json_schema_extra")
+    return extra["examples"] if isinstance(extra, dict) else []
+
+
 class RouteIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"name": "Mombasa - Nairobi (A109)", "geometry": _ROUTE_LINE, "corridor_m": 500, "stop_zones": [3, 4]}]})
@@ -61,7 +68,8 @@ class RouteFeature(Feature[LineStringGeometry, RouteProperties]):
 
 
 class RouteCollection(FeatureCollection[RouteFeature]):
-    pass
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"type": "FeatureCollection", "features": _examples(RouteFeature)}]})
 
 
 # Zones
@@ -102,7 +110,8 @@ class ZoneFeature(Feature[PolygonGeometry, ZoneProperties]):
 
 
 class ZoneCollection(FeatureCollection[ZoneFeature]):
-    pass
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"type": "FeatureCollection", "features": _examples(ZoneFeature)}]})
 
 
 # Regions
@@ -129,4 +138,5 @@ class RegionFeature(Feature[PolygonGeometry | MultiPolygonGeometry, RegionProper
 
 
 class RegionCollection(FeatureCollection[RegionFeature]):
-    pass
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"type": "FeatureCollection", "features": _examples(RegionFeature)}]})
