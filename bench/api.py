@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ctt.config import OpsSettings
-from ctt.migrate import migrate
+from ctt.migrate import fresh_database
 from tests.support import ApiServer, EventStream
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
@@ -56,13 +56,7 @@ QUICK = Scale(shipments=2_000, history_devices=10, history_days=8, requests=60, 
 
 
 def database() -> str:
-    admin = OpsSettings().database_url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    url = admin.rsplit("/", 1)[0] + "/" + BENCH_DB
-    migrate(url)
-    return url
+    return fresh_database(OpsSettings().database_url, BENCH_DB)
 
 
 MOMBASA = '{"type":"Polygon","coordinates":[[[39.6,-4.1],[39.7,-4.1],[39.7,-4.0],[39.6,-4.0],[39.6,-4.1]]]}'
@@ -127,7 +121,8 @@ def http_get(conn: http.client.HTTPConnection, path: str, token: str) -> bytes:
 
 def fan_out(api: ApiServer, url: str, token: str, scale: Scale) -> list[float]:
     """Delivery delay (ms) from an alert change's commit to each client's receipt."""
-    streams = [EventStream(api.url, token) for _ in range(scale.clients)]
+    # Officers' phones: alerts only (a control-room client also gets every truck's position at connect).
+    streams = [EventStream(api.url, token, query="?kind=alert") for _ in range(scale.clients)]
     try:
         time.sleep(1.0)
         delays: list[float] = []

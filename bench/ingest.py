@@ -28,12 +28,11 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from psycopg import sql
 from rich.console import Console
 from rich.progress import Progress
 
 from ctt.config import OpsSettings
-from ctt.migrate import migrate
+from ctt.migrate import fresh_database
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
 from ingest.config import IngestSettings
@@ -55,13 +54,7 @@ console = Console(stderr=True)
 
 
 def bench_database() -> str:
-    admin = OpsSettings().database_url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    url = admin.rsplit("/", 1)[0] + "/" + BENCH_DB
-    migrate(url)
-    return url
+    return fresh_database(OpsSettings().database_url, BENCH_DB)
 
 
 class BareSubscriber:

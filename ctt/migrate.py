@@ -10,8 +10,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
+from psycopg import sql
 
 LOCK_KEY = 0x0C77_5C4E  # pg_advisory_lock key reserved for migrations
 FILENAME = re.compile(r"(\d{3})_([a-z0-9_]+)\.sql")
@@ -78,3 +80,19 @@ def migrate(database_url: str) -> list[Migration]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    """Drop database ``name`` if it exists, create it and migrate it; return its URL.
+
+    For tests and benchmarks: ``admin_url`` is any database of the same server."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        drop_database(conn, name)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    migrate(url)
+    return url
+
+
+def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

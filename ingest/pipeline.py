@@ -50,10 +50,8 @@ class Pipeline:
             messages = self._collect()
             if messages:
                 self.process(messages, stop)
-            if self._alerting and time.monotonic() - self._swept_at >= self._settings.sweep_interval_s:
-                self._sweep(self._alerting)
-            if self._alerting and time.monotonic() - self._workflow_at >= self._settings.workflow_poll_s:
-                self._workflow(self._alerting)
+            if self._alerting:
+                self._housekeeping(self._alerting)
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         started = time.monotonic()
@@ -146,27 +144,26 @@ class Pipeline:
                 refused.seqs[parsed.device_id] = seqs
             return self._store.write(refused, self._acks)[0]
 
-    def _workflow(self, alerting: Alerting) -> None:
-        """Publish the officers' acks and resolutions made through the API."""
-        self._workflow_at = time.monotonic()
-        try:
-            outcome = self._store.transact(alerting.workflow)
-        except TRANSIENT_ERRORS as exc:
-            log.warning("alert workflow check postponed: database unavailable", error=str(exc).strip())
-            self._store.close()
-            return
-        alerting.adopt(outcome)
-
-    def _sweep(self, alerting: Alerting) -> None:
-        """Wall-clock rules; a database outage just postpones them."""
-        self._swept_at = time.monotonic()
-        try:
-            outcome = self._store.transact(alerting.sweep)
-        except TRANSIENT_ERRORS as exc:
-            log.warning("alert sweep postponed: database unavailable", error=str(exc).strip())
-            self._store.close()
-            return
-        alerting.adopt(outcome)
+    def _housekeeping(self, alerting: Alerting) -> None:
+        """Wall-clock rules every sweep interval; the officers' acks and resolutions
+        made through the API every poll interval. A database outage postpones them."""
+        now = time.monotonic()
+        jobs = []
+        if now - self._swept_at >= self._settings.sweep_interval_s:
+            self._swept_at = now
+            jobs.append(alerting.sweep)
+        if now - self._workflow_at >= self._settings.workflow_poll_s:
+            self._workflow_at = now
+            jobs.append(alerting.workflow)
+        for job in jobs:
+            try:
+                outcome = self._store.transact(job)
+            except TRANSIENT_ERRORS as exc:
+                log.warning("alert housekeeping postponed: database unavailable", job=job.__name__,
+                            error=str(exc).strip())
+                self._store.close()
+                return
+            alerting.adopt(outcome)
 
     def _observe(self, messages: list[Inbound], batch: Batch, started: float) -> None:
         now = time.time()

@@ -9,12 +9,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from ctt.config import OpsSettings
-from ctt.migrate import migrate
+from ctt.migrate import fresh_database
 from ingest.topics import SUBSCRIPTIONS
 from tests.support import (
     TEST_INGEST_PASSWORD,
@@ -29,24 +27,10 @@ from tests.support import (
 TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test")
 
 
-def _admin_url() -> str:
-    return OpsSettings().database_url
-
-
-def _url_for(db: str) -> str:
-    base = _admin_url().rsplit("/", 1)[0]
-    return f"{base}/{db}"
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated test database for the whole session."""
-    with psycopg.connect(_admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
-    url = _url_for(TEST_DB)
-    migrate(url)
-    yield url
+    yield fresh_database(OpsSettings().database_url, TEST_DB)
 
 
 @pytest.fixture(scope="session")

@@ -286,11 +286,12 @@ class SseEvent:
 class EventStream:
     """A client of ``GET /stream``: a thread reads events into ``events`` (and comments into ``comments``)."""
 
-    def __init__(self, url: str, token: str, last_event_id: int | None = None) -> None:
+    def __init__(self, url: str, token: str, last_event_id: int | None = None, query: str = "") -> None:
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        self._response = urllib.request.urlopen(urllib.request.Request(f"{url}/stream", headers=headers), timeout=30)
+        self._response = urllib.request.urlopen(urllib.request.Request(f"{url}/stream{query}", headers=headers),
+                                                timeout=30)
         self.events: list[SseEvent] = []
         self.comments = 0
         self._thread = threading.Thread(target=self._read, daemon=True)

@@ -52,6 +52,11 @@ LEFT JOIN devices d ON d.device_id = lp.device_id
 WHERE lp.received_at > %s
 """
 _REGIONS = "SELECT shipment_id, array_agg(region_code) AS regions FROM shipment_regions GROUP BY shipment_id"
+_OPEN = """
+SELECT shipment_id, array_agg(DISTINCT type ORDER BY type) AS types FROM alerts
+WHERE ended_at IS NULL AND status <> 'resolved' AND (%(all)s OR shipment_id = ANY(%(ids)s))
+GROUP BY shipment_id
+"""
 _START = """
 SELECT coalesce((SELECT max(id) FROM alert_events), 0) AS alert_id,
        coalesce((SELECT max(received_at) FROM latest_positions), 'epoch') AS received_at
@@ -87,8 +92,9 @@ def alert_event(row: dict[str, Any]) -> Event:
     return Event("alert", data["shipment"], data, event_id)
 
 
-def position_event(row: dict[str, Any]) -> Event:
+def position_event(row: dict[str, Any], open_alerts: Iterable[str] = ()) -> Event:
     props = {k: row[k] for k in ("shipment", "reference", "device", "ts", "spd", "hdg", "state")}
+    props["open_alerts"] = sorted(open_alerts)
     feature = {"type": "Feature", "id": row["shipment"],
                "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}, "properties": props}
     return Event("position", row["shipment"], feature)
@@ -97,6 +103,7 @@ def position_event(row: dict[str, Any]) -> Event:
 @dataclass(eq=False)
 class Subscriber:
     caller: Principal
+    kinds: frozenset[str]
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: bool = False
 
@@ -109,6 +116,11 @@ class Hub:
         self._pool = pool
         self._subscribers: set[Subscriber] = set()
         self._regions: dict[int, frozenset[str]] = {}
+        # The latest position of every in-transit truck, kept current from the
+        # notifications: GET /positions/latest answers from here, not from SQL.
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._open: dict[int, frozenset[str]] = {}
+        self._features: dict[int, bytes] = {}
         self._alert_id = 0
         self._received_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
@@ -123,8 +135,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def subscribe(self, caller: Principal) -> Subscriber:
-        sub = Subscriber(caller)
+    def subscribe(self, caller: Principal, kinds: frozenset[str] = frozenset({"position", "alert"})) -> Subscriber:
+        sub = Subscriber(caller, kinds)
         self._subscribers.add(sub)
         return sub
 
@@ -141,12 +153,15 @@ class Hub:
             rows = await (await cur.execute(_ALERT_EVENTS, (after_id,))).fetchall()
         return [e for e in map(alert_event, rows) if self.may_see(caller, e.shipment)]
 
-    async def snapshot(self, caller: Principal) -> list[Event]:
+    def snapshot(self, caller: Principal) -> list[Event]:
         """Every in-transit truck's latest position that ``caller`` may see."""
-        async with self._pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            rows = await (await cur.execute(_POSITIONS, (EPOCH,))).fetchall()
-        return [e for e in map(position_event, rows) if self.may_see(caller, e.shipment)]
+        return [position_event(row, self._open.get(sid, ())) for sid, row in self._rows.items()
+                if self.may_see(caller, sid)]
+
+    def latest(self, caller: Principal) -> bytes:
+        """The FeatureCollection of ``GET /positions/latest`` for ``caller``, from memory."""
+        features = [f for sid, f in sorted(self._features.items()) if self.may_see(caller, sid)]
+        return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
 
     async def _run(self) -> None:
         while True:
@@ -165,6 +180,7 @@ class Hub:
             for channel in CHANNELS:
                 await conn.execute(f"LISTEN {channel}")
             await self._load_regions()
+            await self._load_positions()
             if self._received_at is None:  # first start: only what happens from now on is news
                 async with self._pool.connection() as q:
                     start = await (await q.cursor(row_factory=dict_row).execute(_START)).fetchone()
@@ -179,8 +195,9 @@ class Hub:
                     await self._alert_events()
                 elif note.channel == "ctt_positions":
                     await self._positions()
-                else:
+                else:  # shipments or their regions changed: who is in transit, who sees what
                     await self._load_regions()
+                    await self._load_positions()
 
     async def _load_regions(self) -> None:
         async with self._pool.connection() as conn:
@@ -195,6 +212,7 @@ class Hub:
             if any(r["shipment"] not in self._regions for r in rows):
                 await self._load_regions()  # a shipment registered since the last load
             self._fan_out(map(alert_event, rows))
+            await self._load_open({r["shipment"] for r in rows})
             if len(rows) == MAX_REPLAY:
                 await self._alert_events()
 
@@ -204,13 +222,41 @@ class Hub:
                                                                           (self._received_at,))).fetchall()
         if rows:
             self._received_at = max(r["received_at"] for r in rows)
-            self._fan_out(map(position_event, rows))
+            self._fan_out(self._remember(row) for row in rows)
+
+    async def _load_positions(self) -> None:
+        async with self._pool.connection() as conn:
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_POSITIONS, (EPOCH,))).fetchall()
+        self._rows, self._features = {}, {}
+        for row in rows:
+            self._remember(row)
+        await self._load_open(None)
+
+    async def _load_open(self, shipments: set[int] | None) -> None:
+        """Open alert types of ``shipments`` (all when None), and their features."""
+        params = {"all": shipments is None, "ids": sorted(shipments or ())}
+        async with self._pool.connection() as conn:
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_OPEN, params)).fetchall()
+        found = {r["shipment_id"]: frozenset(r["types"]) for r in rows}
+        if shipments is None:
+            self._open = found
+        else:
+            for sid in shipments:
+                self._open[sid] = found.get(sid, frozenset())
+        for sid in self._rows if shipments is None else shipments & self._rows.keys():
+            self._remember(self._rows[sid])
+
+    def _remember(self, row: dict[str, Any]) -> Event:
+        event = position_event(row, self._open.get(row["shipment"], ()))
+        self._rows[row["shipment"]] = row
+        self._features[row["shipment"]] = _json(event.data)
+        return event
 
     def _fan_out(self, events: Iterable[Event]) -> None:
         batch = list(events)
         for sub in list(self._subscribers):
             for event in batch:
-                if not self.may_see(sub.caller, event.shipment):
+                if event.kind not in sub.kinds or not self.may_see(sub.caller, event.shipment):
                     continue
                 try:
                     sub.queue.put_nowait(event)

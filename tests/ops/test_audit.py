@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from ctt.audit import CHAIN_BROKEN, CONTENT_CHANGED, verify
 from ctt.config import REPO_ROOT, OpsSettings
-from ctt.migrate import migrate
+from ctt.migrate import drop_database, fresh_database
 from tests.support import execute, scalar
 
 AUDIT_DB = "ctt_audit_test"
@@ -26,14 +26,9 @@ ROWS = 6
 @pytest.fixture(scope="module")
 def audit_db() -> Iterator[str]:
     admin = OpsSettings().database_url
+    yield fresh_database(admin, AUDIT_DB)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(AUDIT_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(AUDIT_DB)))
-    url = f"{admin.rsplit('/', 1)[0]}/{AUDIT_DB}"
-    migrate(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(AUDIT_DB)))
+        drop_database(conn, AUDIT_DB)
 
 
 def superuser(url: str, statement: str, trigger: str = "audit_log_no_update") -> None:

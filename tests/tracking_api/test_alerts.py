@@ -4,7 +4,6 @@ against the real database (rows inserted with SQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,14 +101,6 @@ def world(database_url: str) -> World:
         w.s2_alerts = [add_alert(conn, w.s2, f"{p}-trk2", t) for t in ("route_deviation", "signal_lost")]
         w.s3_alerts = [add_alert(conn, w.s3, f"{p}-trk3") for _ in range(PAGED)]
     return w
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CTT_DATABASE_URL", database_url)
-        with TestClient(app) as c:
-            yield c
 
 
 def auth(role: str, region: str | None = None, subject: str | None = None, ttl_s: int | None = None) -> dict[str, str]:

@@ -4,14 +4,14 @@ effect never decides another's answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import BROKER, execute, scalar
+from tests.support import execute, scalar
 from tests.tracking_api.geo_support import (
     API,
     World,
@@ -26,15 +26,6 @@ from tests.tracking_api.geo_support import (
 from tracking_api.main import app
 
 CALLERS = ("admin", "operator", "officer", "officer-elsewhere", "integrator", "anonymous")
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CTT_DATABASE_URL", database_url)
-        mp.setenv("CTT_BROKER_PORT", str(BROKER[1]))
-        with TestClient(app) as c:
-            yield c
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,14 +9,6 @@ from fastapi.testclient import TestClient
 
 from tests.support import query
 from tests.tracking_api.geo_support import API, auth, created, line, make_zone, office_code, somewhere, square, unique
-from tracking_api.main import app
-
-
-@pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
-    with TestClient(app) as c:
-        yield c
 
 
 def _issues(response: Any) -> list[dict[str, Any]]:

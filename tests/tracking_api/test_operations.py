@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import BROKER, wait_for
+from tests.support import wait_for
 from tracking_api.main import app
-
-
-@pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
-    monkeypatch.setenv("CTT_BROKER_PORT", str(BROKER[1]))
-    with TestClient(app) as c:
-        yield c
 
 
 def test_healthz(client: TestClient) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -28,18 +27,10 @@ from tests.tracking_api.geo_support import (
     unique,
 )
 from tracking_api import iso6346
-from tracking_api.main import app
 
 ACTIONS = ("depart", "arrive", "close")
 # The action each status allows; every other one is a 409.
 ALLOWED = {"registered": "depart", "in_transit": "arrive", "arrived": "close", "closed": None}
-
-
-@pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
-    with TestClient(app) as c:
-        yield c
 
 
 @pytest.fixture

@@ -111,6 +111,7 @@ def test_a_client_resumes_after_last_event_id_without_gaps(api: ApiServer, pair:
 def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pair: Pair,
                                                               database_url: str) -> None:
     stream = EventStream(api.url, token("officer", pair.regions[0]))
+    phone = EventStream(api.url, token("officer", pair.regions[0]), query="?kind=alert")
     try:
         time.sleep(0.3)
         for tracker, lat in zip(pair.trackers, (-1.25, -1.15), strict=True):
@@ -122,9 +123,11 @@ def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pa
         (mine,) = [e for e in stream.of("position") if e.data["properties"]["device"] == pair.trackers[0]]
         assert mine.data["geometry"] == {"type": "Point", "coordinates": [36.8, -1.25]} and mine.id is None
         assert all(e.data["properties"]["device"] != pair.trackers[1] for e in stream.of("position"))
-        wait_for(lambda: stream.comments >= 2, 5, "keep-alive comments")
+        wait_for(lambda: stream.comments >= 2 and phone.comments >= 2, 5, "keep-alive comments")
+        assert phone.of("position") == []  # it asked for alerts only
     finally:
         stream.close()
+        phone.close()
 
 
 def test_the_stream_needs_a_valid_token(api: ApiServer) -> None:

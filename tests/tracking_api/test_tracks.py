@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
-from tests.support import BROKER, execute
+from tests.support import execute, wait_for
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
-from tracking_api.main import app
 
 HOUR_MS = 3_600_000
 FIXES = 480  # two hours at 15 s
@@ -29,14 +28,6 @@ def bearer(role: str, region: str | None = None) -> dict[str, str]:
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
-
-
-@pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
-    monkeypatch.setenv("CTT_BROKER_PORT", str(BROKER[1]))
-    with TestClient(app) as c:
-        yield c
 
 
 @dataclass
@@ -118,16 +109,20 @@ def test_officers_see_only_their_region(client: TestClient, trip: Trip) -> None:
 
 
 def test_latest_positions_of_in_transit_shipments(client: TestClient, trip: Trip, database_url: str) -> None:
-    r = client.get("/api/v1/positions/latest", headers=bearer("officer", trip.region))
-    assert r.status_code == 200
-    (feature,) = [f for f in r.json()["features"] if f["id"] == trip.shipment_id]
+    def features(*auth: str) -> dict[int, Any]:
+        r = client.get("/api/v1/positions/latest", headers=bearer(*auth))
+        assert r.status_code == 200
+        return {f["id"]: f for f in r.json()["features"]}
+
+    # Served from the stream's copy, which follows the database's notifications within moments.
+    feature = wait_for(lambda: features("officer", trip.region).get(trip.shipment_id), 5, "the truck's position")
     assert feature["geometry"]["coordinates"] == [36.8, pytest.approx(-1.3 + (FIXES - 1) * 1e-4)]
-    assert feature["properties"]["open_alerts"] == ["route_deviation"]
+    wait_for(lambda: features("officer", trip.region)[trip.shipment_id]["properties"]["open_alerts"]
+             == ["route_deviation"], 5, "the open alert on the truck")
     assert feature["properties"]["device"] == trip.tracker
     execute(database_url, "UPDATE shipments SET status = 'arrived', arrived_at = now() WHERE id = %s",
             (trip.shipment_id,))
-    ids = [f["id"] for f in client.get("/api/v1/positions/latest", headers=bearer("admin")).json()["features"]]
-    assert trip.shipment_id not in ids
+    wait_for(lambda: trip.shipment_id not in features("admin"), 5, "the arrived truck to leave the map")
 
 
 def test_tracks_need_a_token(client: TestClient, trip: Trip) -> None:

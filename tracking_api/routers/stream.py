@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -49,15 +49,21 @@ def stream_caller(request: Request,
 )
 async def stream(request: Request, caller: Annotated[Principal, Depends(stream_caller)],
                  last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this alert event")]
+                 = None,
+                 kinds: Annotated[list[Literal["position", "alert"]] | None,
+                                  Query(alias="kind", description="Only these events (repeatable); default both. "
+                                                                  "An officer's phone wants only `alert`.")]
                  = None) -> StreamingResponse:
     """On connect: the alert changes after ``Last-Event-ID`` (if given), then the
     latest position of every visible in-transit truck, then live events as they
     happen; a comment line every 15 s keeps proxies from closing the connection.
     Officers get only their region's shipments."""
     hub: Hub = request.app.state.hub
-    sub = hub.subscribe(caller)  # before the replay, so that nothing falls between the two
-    backlog = (await hub.replay(caller, last_event_id) if last_event_id is not None else [])
-    backlog += await hub.snapshot(caller)
+    wanted = frozenset(kinds or ("position", "alert"))
+    sub = hub.subscribe(caller, wanted)  # before the replay, so that nothing falls between the two
+    backlog = await hub.replay(caller, last_event_id) if last_event_id is not None and "alert" in wanted else []
+    if "position" in wanted:
+        backlog += hub.snapshot(caller)
     keepalive_s = settings(request).stream_keepalive_s
     return StreamingResponse(_events(request, hub, sub, backlog, last_event_id, keepalive_s),
                              media_type="text/event-stream",

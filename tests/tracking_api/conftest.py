@@ -1,0 +1,20 @@
+"""The API in-process (starlette TestClient) on the session's test database and test broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support import BROKER
+from tracking_api.main import app
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str) -> Iterator[TestClient]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CTT_DATABASE_URL", database_url)
+        mp.setenv("CTT_BROKER_PORT", str(BROKER[1]))
+        with TestClient(app) as c:
+            yield c
