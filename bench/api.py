@@ -51,7 +51,7 @@ class Scale:
     events: int
 
 
-FULL = Scale(shipments=10_000, history_devices=100, history_days=30, requests=200, clients=200, events=20)
+FULL = Scale(shipments=10_000, history_devices=100, history_days=30, requests=200, clients=100, events=20)
 QUICK = Scale(shipments=2_000, history_devices=10, history_days=8, requests=60, clients=50, events=5)
 
 
@@ -177,13 +177,16 @@ def main() -> None:
             bucket = {"bucket": f"{-(-7 * DAY_S // 5000)} seconds", "end": "now", "start": week}
             peer_track = latencies_ms(lambda: conn.execute(_BUCKETED, {
                 **bucket, "device": f"trk-{rng.randrange(scale.history_devices):05d}"}).fetchall(), scale.requests)
+        # Printed before the fan-out, so that a failure there keeps them.
+        print(f"GET /positions/latest ({features:,} features): p50 {p(latest, 50):.1f} ms, "
+              f"p99 {p(latest, 99):.1f} ms; the SQL path in psycopg: p50 {p(peer_latest, 50):.1f} ms, "
+              f"p99 {p(peer_latest, 99):.1f} ms")
+        print(f"GET /devices/{{id}}/track, 7 days of 15 s fixes: p50 {p(track, 50):.1f} ms, "
+              f"p99 {p(track, 99):.1f} ms; same query in psycopg: p50 {p(peer_track, 50):.1f} ms, "
+              f"p99 {p(peer_track, 99):.1f} ms", flush=True)
         delays = fan_out(api, url, admin, scale)
     finally:
         api.stop()
-    print(f"GET /positions/latest ({features:,} features): p50 {p(latest, 50):.1f} ms, p99 {p(latest, 99):.1f} ms;"
-          f" same query in psycopg: p50 {p(peer_latest, 50):.1f} ms, p99 {p(peer_latest, 99):.1f} ms")
-    print(f"GET /devices/{{id}}/track, 7 days of 15 s fixes: p50 {p(track, 50):.1f} ms, p99 {p(track, 99):.1f} ms;"
-          f" same query in psycopg: p50 {p(peer_track, 50):.1f} ms, p99 {p(peer_track, 99):.1f} ms")
     print(f"GET /stream fan-out to {scale.clients} clients, {scale.events} alert changes: delivery p50 "
           f"{p(delays, 50):.1f} ms, p99 {p(delays, 99):.1f} ms, max {max(delays):.1f} ms")
     print(f"ratio_latest={p(latest, 50) / p(peer_latest, 50):.2f} ratio_track={p(track, 50) / p(peer_track, 50):.2f}")
