@@ -51,7 +51,7 @@ class Scale:
     events: int
 
 
-FULL = Scale(shipments=10_000, history_devices=100, history_days=30, requests=200, clients=100, events=20)
+FULL = Scale(shipments=10_000, history_devices=100, history_days=30, requests=200, clients=200, events=20)
 QUICK = Scale(shipments=2_000, history_devices=10, history_days=8, requests=60, clients=50, events=5)
 
 

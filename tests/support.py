@@ -6,8 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import http.client
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -283,6 +285,14 @@ class SseEvent:
     id: int | None
 
 
+class StreamRefused(Exception):
+    """``GET /stream`` answered with something other than 200."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"GET /stream: {status} {body[:200]!r}")
+        self.status = status
+
+
 class EventStream:
     """A client of ``GET /stream``: a thread reads events into ``events`` (and comments into ``comments``)."""
 
@@ -290,8 +300,18 @@ class EventStream:
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        self._response = urllib.request.urlopen(urllib.request.Request(f"{url}/stream{query}", headers=headers),
-                                                timeout=30)
+        parts = urllib.parse.urlsplit(f"{url}/stream{query}")
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        conn.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path, headers=headers)
+        # Kept so that close() can shut the socket down: closing the response alone waits for the
+        # reader thread's pending read (the buffered reader's lock), i.e. for the next keep-alive.
+        assert conn.sock is not None
+        self._socket: socket.socket = conn.sock
+        self._response = conn.getresponse()
+        if self._response.status != 200:
+            body = self._response.read()
+            conn.close()
+            raise StreamRefused(self._response.status, body)
         self.events: list[SseEvent] = []
         self.comments = 0
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -312,11 +332,16 @@ class EventStream:
                 else:
                     name, _, value = line.partition(": ")
                     fields[name] = value
-        except (OSError, ValueError, AttributeError):
-            return  # closed (http.client drops its file object on close, hence AttributeError)
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            return  # closed mid-chunk (IncompleteRead) or after (http.client drops its file object)
 
     def of(self, kind: str) -> list[SseEvent]:
         return [e for e in self.events if e.kind == kind]
 
     def close(self) -> None:
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the server went first
+        self._thread.join(timeout=5)
         self._response.close()

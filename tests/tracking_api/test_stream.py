@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.error
 import uuid
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ import pytest
 
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
-from tests.support import ApiServer, EventStream, execute, scalar, wait_for
+from tests.support import ApiServer, EventStream, StreamRefused, execute, scalar, wait_for
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
@@ -131,6 +130,6 @@ def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pa
 
 
 def test_the_stream_needs_a_valid_token(api: ApiServer) -> None:
-    with pytest.raises(urllib.error.HTTPError) as refused:
+    with pytest.raises(StreamRefused) as refused:
         EventStream(api.url, "not-a-token")
-    assert refused.value.code == 401
+    assert refused.value.status == 401
