@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import socket
 import subprocess
 import sys
-import http.client
 import threading
 import time
 import urllib.parse
@@ -285,7 +286,7 @@ class SseEvent:
     id: int | None
 
 
-class StreamRefused(Exception):
+class StreamRefusedError(Exception):
     """``GET /stream`` answered with something other than 200."""
 
     def __init__(self, status: int, body: bytes) -> None:
@@ -311,7 +312,7 @@ class EventStream:
         if self._response.status != 200:
             body = self._response.read()
             conn.close()
-            raise StreamRefused(self._response.status, body)
+            raise StreamRefusedError(self._response.status, body)
         self.events: list[SseEvent] = []
         self.comments = 0
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -339,9 +340,7 @@ class EventStream:
         return [e for e in self.events if e.kind == kind]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the server may have gone first
             self._socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # the server went first
         self._thread.join(timeout=5)
         self._response.close()

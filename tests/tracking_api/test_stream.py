@@ -11,7 +11,7 @@ import pytest
 
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
-from tests.support import ApiServer, EventStream, StreamRefused, execute, scalar, wait_for
+from tests.support import ApiServer, EventStream, StreamRefusedError, execute, scalar, wait_for
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
@@ -130,6 +130,6 @@ def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pa
 
 
 def test_the_stream_needs_a_valid_token(api: ApiServer) -> None:
-    with pytest.raises(StreamRefused) as refused:
+    with pytest.raises(StreamRefusedError) as refused:
         EventStream(api.url, "not-a-token")
     assert refused.value.status == 401
