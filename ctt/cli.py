@@ -252,14 +252,16 @@ def _mint_and_record(subject: str, role: str, region: str | None, hours: float) 
     import psycopg
     from psycopg.types.json import Jsonb
 
-    from tracking_api.auth import mint
+    from tracking_api.auth import mint, verify
     from tracking_api.config import ApiSettings
 
-    signed = mint(ApiSettings(), subject, role, region, int(hours * 3600))
+    settings = ApiSettings()
+    signed = mint(settings, subject, role, region, int(hours * 3600))
+    token_id = verify(settings, signed).token_id  # so that its logins can be traced back to this minting
     with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO audit_log (actor, role, action, object_type, object_id, detail)"
                      " VALUES (%s, %s, 'token.minted', 'principal', %s, %s)",
-                     (subject, role, subject, Jsonb({"region": region, "hours": hours})))
+                     (subject, role, subject, Jsonb({"region": region, "hours": hours, "token_id": token_id})))
     return signed
 
 

@@ -7,9 +7,28 @@ registered). ``visible(caller)`` is a condition for a WHERE clause.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from psycopg import sql
 
-from tracking_api.auth import Principal
+from tracking_api.auth import Principal, Role
+
+Capability = Literal["define_geography", "define_regions", "register_shipments", "move_shipments",
+                     "act_on_alerts"]
+CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
+# Who may change what; reading is open to every role (officers: their region only).
+GRANTS: dict[Capability, tuple[Role, ...]] = {
+    "define_geography": ("admin", "operator"),
+    "define_regions": ("admin",),
+    "register_shipments": ("admin", "operator", "integrator"),
+    "move_shipments": ("admin", "operator", "officer"),
+    "act_on_alerts": ("admin", "operator", "officer"),
+}
+
+
+def capabilities(role: Role) -> list[Capability]:
+    """What ``role`` may change (for clients that offer only what is allowed)."""
+    return [c for c in CAPABILITIES if role in GRANTS[c]]
 
 SHIPMENT_ID = sql.SQL("s.id")
 _IN_REGION = sql.SQL(

@@ -7,6 +7,7 @@ without them, signed otherwise or for another audience is refused.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -25,11 +26,14 @@ class TokenError(ValueError):
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller. ``region`` (a region code) limits what an officer sees and does."""
+    """The caller. ``region`` (a region code) limits what an officer sees and does;
+    ``expires_at`` (Unix seconds) and ``token_id`` (``jti``) come from the token."""
 
     subject: str
     role: Role
     region: str | None = None
+    expires_at: int | None = None
+    token_id: str | None = None
 
 
 def mint(settings: ApiSettings, subject: str, role: str, region: str | None = None,
@@ -41,7 +45,7 @@ def mint(settings: ApiSettings, subject: str, role: str, region: str | None = No
         raise TokenError("an officer's token needs a region")
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "role": role, "iss": settings.jwt_issuer,
-                                 "aud": settings.jwt_audience, "iat": now,
+                                 "aud": settings.jwt_audience, "iat": now, "jti": uuid.uuid4().hex,
                                  "exp": now + (ttl_s if ttl_s is not None else settings.token_ttl_s)}
     if region:
         claims["region"] = region
@@ -63,4 +67,6 @@ def verify(settings: ApiSettings, token: str) -> Principal:
     region = claims.get("region")
     if role == "officer" and not isinstance(region, str):
         raise TokenError("invalid token: an officer's token has no region")
-    return Principal(str(claims["sub"]), role, region if isinstance(region, str) else None)
+    jti = claims.get("jti")
+    return Principal(str(claims["sub"]), role, region if isinstance(region, str) else None,
+                     int(claims["exp"]), jti if isinstance(jti, str) else None)

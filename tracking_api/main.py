@@ -15,7 +15,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.config import ApiSettings
-from tracking_api.routers import alerts, geography, shipments, stream, tracks
+from tracking_api.metrics import RequestMetrics
+from tracking_api.routers import alerts, geography, session, shipments, stream, tracks
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.stream import Hub
 
@@ -44,7 +45,8 @@ COMMON_ERRORS = {**error(400, "The body is not parseable JSON", "There was an er
 app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=lifespan,
               openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
 app.add_exception_handler(RequestValidationError, validation_error_handler)
-for module in (geography, shipments, tracks, alerts, stream):
+app.add_middleware(RequestMetrics)
+for module in (session, geography, shipments, tracks, alerts, stream):
     app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
 
 

@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.auth import Principal
+from tracking_api.metrics import STREAM_CLIENTS, STREAM_DROPPED
 
 log = structlog.get_logger("tracking_api.stream")
 
@@ -138,10 +139,12 @@ class Hub:
     def subscribe(self, caller: Principal, kinds: frozenset[str] = frozenset({"position", "alert"})) -> Subscriber:
         sub = Subscriber(caller, kinds)
         self._subscribers.add(sub)
+        STREAM_CLIENTS.set(len(self._subscribers))
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
+        STREAM_CLIENTS.set(len(self._subscribers))
 
     def may_see(self, caller: Principal, shipment_id: int) -> bool:
         return caller.role != "officer" or caller.region in self._regions.get(shipment_id, frozenset())
@@ -262,5 +265,6 @@ class Hub:
                     sub.queue.put_nowait(event)
                 except asyncio.QueueFull:
                     sub.dropped = True  # the client reconnects and resumes from its last event id
-                    self._subscribers.discard(sub)
+                    STREAM_DROPPED.inc()
+                    self.unsubscribe(sub)
                     break

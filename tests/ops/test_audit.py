@@ -18,6 +18,8 @@ from ctt.audit import CHAIN_BROKEN, CONTENT_CHANGED, verify
 from ctt.config import REPO_ROOT, OpsSettings
 from ctt.migrate import drop_database, fresh_database
 from tests.support import execute, scalar
+from tracking_api.auth import verify as verify_token
+from tracking_api.config import ApiSettings
 
 AUDIT_DB = "ctt_audit_test"
 ROWS = 6
@@ -51,10 +53,26 @@ def log(audit_db: str) -> str:
     return audit_db
 
 
-def run_cli(url: str) -> subprocess.CompletedProcess[str]:
+def run_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CTT_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "ctt.cli", "audit", "verify"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "ctt.cli", *(args or ("audit", "verify"))], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_minted_token_is_recorded_with_its_id(log: str) -> None:
+    done = run_cli(log, "token", "--role", "officer", "--region", "KE-WEST", "--subject", "officer.busia")
+    assert done.returncode == 0, done.stderr
+    caller = verify_token(ApiSettings(), done.stdout.strip())
+    assert (caller.subject, caller.role, caller.region) == ("officer.busia", "officer", "KE-WEST")
+    assert scalar(log, "SELECT detail FROM audit_log WHERE action = 'token.minted' ORDER BY id DESC LIMIT 1") == {
+        "region": "KE-WEST", "hours": 12.0, "token_id": caller.token_id}
+
+
+def test_an_officer_token_without_a_region_is_refused(log: str) -> None:
+    done = run_cli(log, "token", "--role", "officer")
+    assert done.returncode == 2
+    assert "an officer's token needs a region" in done.stderr
+    assert scalar(log, "SELECT count(*) FROM audit_log WHERE action = 'token.minted'") == 0
 
 
 def test_appended_rows_form_an_intact_chain(log: str) -> None:

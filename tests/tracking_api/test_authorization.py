@@ -113,6 +113,8 @@ def _track(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
 
 
 OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
+    "POST /session": (lambda c, s, db, h: c.post(f"{API}/session", headers=h), ALL_READ),
+    "GET /session": (lambda c, s, db, h: c.get(f"{API}/session", headers=h), ALL_READ),
     "GET /routes": (lambda c, s, db, h: c.get(f"{API}/routes", headers=h), ALL_READ),
     "GET /routes/{id}": (lambda c, s, db, h: c.get(f"{API}/routes/{s.world.route_id}", headers=h), ALL_READ),
     "POST /routes": (lambda c, s, db, h: c.post(f"{API}/routes", json={"name": unique("route "), "geometry": line(
@@ -163,3 +165,17 @@ def test_status_by_role(client: TestClient, setup: Setup, database_url: str, ope
     assert response.status_code == expected[caller], f"{operation} as {caller}: {response.text}"
     if response.status_code >= 400:
         assert response.json()["detail"]  # a message, never an empty refusal
+
+
+# The operation that each advertised capability allows.
+CAPABILITY_OPERATIONS = {"define_geography": "POST /routes", "define_regions": "POST /regions",
+                         "register_shipments": "POST /shipments", "move_shipments": "POST /shipments/{id}/depart",
+                         "act_on_alerts": "POST /alerts/{id}/ack"}
+
+
+@pytest.mark.parametrize("caller", [c for c in CALLERS if c != "anonymous"])
+def test_the_session_offers_what_the_matrix_allows(client: TestClient, setup: Setup, caller: str) -> None:
+    offered = client.get(f"{API}/session", headers=setup.headers(caller)).json()["capabilities"]
+    # Offered unless the role is refused (403); an officer elsewhere has the role's rights, not the objects.
+    allowed = [cap for cap, op in CAPABILITY_OPERATIONS.items() if OPERATIONS[op][1][caller] != 403]
+    assert offered == allowed

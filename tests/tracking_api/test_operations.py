@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import wait_for
+from tests.tracking_api.geo_support import auth
 from tracking_api.main import app
 
 
@@ -22,8 +23,15 @@ def test_readyz_checks_database_and_broker(client: TestClient) -> None:
 def test_readyz_names_the_unreachable_dependency(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CTT_DATABASE_URL", database_url)
     monkeypatch.setenv("CTT_BROKER_PORT", "1")  # nothing listens there
-    with TestClient(app) as c:
-        response = c.get("/api/v1/readyz")
+    # A second lifespan on the same app replaces the shared client's pool and hub: put them back after.
+    shared = {name: getattr(app.state, name, None) for name in ("settings", "pool", "hub")}
+    try:
+        with TestClient(app) as c:
+            response = c.get("/api/v1/readyz")
+    finally:
+        for name, value in shared.items():
+            if value is not None:
+                setattr(app.state, name, value)
     assert response.status_code == 503
     assert response.json()["checks"]["database"] is True and response.json()["checks"]["broker"] is False
 
@@ -33,6 +41,15 @@ def test_metrics_are_prometheus_text(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "python_info" in response.text
+
+
+def test_metrics_time_requests_by_route_template(client: TestClient) -> None:
+    client.get("/api/v1/shipments/987654321", headers=auth("admin"))
+    text = client.get("/metrics").text
+    assert ('ctt_api_request_seconds_count{method="GET",route="/shipments/{shipment_id}",status="404"}'
+            in text)
+    assert "/api/v1/shipments/987654321" not in text  # ids never become series
+    assert "ctt_api_stream_clients" in text
 
 
 def test_every_operation_has_a_summary_and_an_example_of_success() -> None:

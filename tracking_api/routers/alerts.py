@@ -69,7 +69,7 @@ _ACTION_ERRORS = {
 
 def actor(caller: Caller) -> Principal:
     """Admins, operators and officers act on alerts; integrators only read them."""
-    if caller.role == "integrator":
+    if caller.role not in access.GRANTS["act_on_alerts"]:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "integrators cannot act on alerts")
     return caller
 

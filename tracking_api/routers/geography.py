@@ -13,6 +13,7 @@ from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 
 from tracking_api import audit
+from tracking_api.access import GRANTS
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, require
 from tracking_api.regions import link_new_region
@@ -34,8 +35,8 @@ from tracking_api.schemas.geojson import feature, feature_collection
 
 router = APIRouter(tags=["geography"])
 
-Editor = Annotated[Principal, Depends(require("admin", "operator"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
+Editor = Annotated[Principal, Depends(require(*GRANTS["define_geography"]))]
+Admin = Annotated[Principal, Depends(require(*GRANTS["define_regions"]))]
 
 _ROUTES = sql.SQL("""
 SELECT r.id, r.name, r.geometry, r.corridor_m, r.created_at,

@@ -18,8 +18,8 @@ from psycopg import errors, sql
 from psycopg.rows import DictRow
 
 from tracking_api import audit
-from tracking_api.access import visible
-from tracking_api.auth import Principal, Role
+from tracking_api.access import GRANTS, visible
+from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, require
 from tracking_api.regions import regions_touching
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, invalid, validation
@@ -35,8 +35,8 @@ from tracking_api.schemas.shipments import (
 
 router = APIRouter(tags=["shipments"])
 
-REGISTRARS: tuple[Role, ...] = ("admin", "operator", "integrator")
-ACTORS: tuple[Role, ...] = ("admin", "operator", "officer")
+REGISTRARS = GRANTS["register_shipments"]
+ACTORS = GRANTS["move_shipments"]
 Registrar = Annotated[Principal, Depends(require(*REGISTRARS))]
 Actor = Annotated[Principal, Depends(require(*ACTORS))]
 CURSOR = r"^[0-9]{1,18}$"

@@ -1,0 +1,60 @@
+"""``/session``: a client logs in with its token, and learns what it may do.
+
+``POST`` is the login: it checks the token, appends ``auth.login`` to the audit
+log and answers the session; ``GET`` answers the same without recording
+anything (a page reload). Refused logins are counted and logged, not audited:
+anyone can send a bad token, and the audit log is append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials
+
+from tracking_api import audit
+from tracking_api.access import capabilities
+from tracking_api.auth import Principal
+from tracking_api.deps import Caller, Conn, bearer, principal
+from tracking_api.metrics import LOGINS
+from tracking_api.schemas.session import Session
+
+router = APIRouter(tags=["session"])
+log = structlog.get_logger("tracking_api.session")
+
+
+def login_caller(request: Request,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The caller of a login; a refusal is counted and logged with its reason."""
+    try:
+        return principal(request, credentials)
+    except HTTPException as exc:
+        LOGINS.labels("refused").inc()
+        client = request.client.host if request.client else None
+        log.warning("login refused", reason=exc.detail, client=client)
+        raise
+
+
+def session(caller: Principal) -> Session:
+    expires = datetime.fromtimestamp(caller.expires_at or 0, UTC)
+    return Session(subject=caller.subject, role=caller.role, region=caller.region, expires_at=expires,
+                   capabilities=capabilities(caller.role))
+
+
+@router.post("/session", response_model=Session, summary="Log in with a token (recorded in the audit log)")
+async def login(caller: Annotated[Principal, Depends(login_caller)], conn: Conn) -> Session:
+    """Checks the bearer token and records the login (`auth.login`, with the
+    token's id and expiry) in the audit log. Every role may log in."""
+    await audit.record(conn, caller, "auth.login", "principal", caller.subject,
+                       {"region": caller.region, "token_id": caller.token_id, "expires_at": caller.expires_at})
+    LOGINS.labels("accepted").inc()
+    return session(caller)
+
+
+@router.get("/session", response_model=Session, summary="The caller's session (not recorded)")
+async def current(caller: Caller) -> Session:
+    """Who the token says the caller is, until when, and what they may change."""
+    return session(caller)
