@@ -318,11 +318,12 @@ def demo(
     stop = _stop_on_signals()
     procs = [subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=os.environ.copy()),
              subprocess.Popen([sys.executable, "-m", "uvicorn", "tracking_api.main:app", "--host", "127.0.0.1",
-                               "--port", "8000", "--log-level", "warning"], env=os.environ.copy())]
+                               "--port", "8000", "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
+                              env=os.environ.copy())]
     watcher = _print_alerts()
     try:
-        console.print("ingest metrics: http://127.0.0.1:9108/metrics; API: http://127.0.0.1:8000/api/v1/docs")
-        console.print(f"operator token (12 h):\n{_mint_and_record('demo-operator', 'operator', None, 12.0)}")
+        _demo_regions()
+        _print_pages()
         # A fresh prefix per run: shipments of an earlier demo keep their own trackers.
         run_id = datetime.now(UTC).strftime("%m%d%H%M")
         run_sim(["ground-truth", "corridor"], FleetOptions(trucks=trucks, interval_s=30.0), 0.0, speedup,
@@ -337,6 +338,38 @@ def demo(
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
+
+
+DEMO_REGIONS = REPO_ROOT / "deploy" / "demo-regions.geojson"
+# The ground-truth incidents happen between Mombasa and Voi: this region's officer sees them.
+DEMO_OFFICER_REGION = "KE-MSA"
+
+
+def _demo_regions() -> None:
+    """Customs regions of the demo corridor (officers see their region's shipments); kept if defined."""
+    import json
+
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    features = json.loads(DEMO_REGIONS.read_text())["features"]
+    with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
+        for f in features:
+            conn.execute("INSERT INTO regions (code, name, geometry) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                         (f["properties"]["code"], f["properties"]["name"], Jsonb(f["geometry"])))
+
+
+def _print_pages() -> None:
+    """The pages' addresses, each with a token in its fragment (the page takes it and removes it)."""
+    base = "http://127.0.0.1:8000"
+    operator = _mint_and_record("demo-operator", "operator", None, 12.0)
+    officer = _mint_and_record("demo-officer", "officer", DEMO_OFFICER_REGION, 12.0)
+    # Plain print: a token wrapped over lines by the console could not be copied.
+    print(f"API: {base}/api/v1/docs   ingest metrics: http://127.0.0.1:9108/metrics")
+    print(f"control room:  {base}/#token={operator}")
+    print(f"officer ({DEMO_OFFICER_REGION}): {base}/officer/#token={officer}")
+    print(f"KPIs:          {base}/kpi/#token={operator}")
+    print(f"operator token (12 h): {operator}", flush=True)
 
 
 @app.command()

@@ -259,7 +259,8 @@ class ApiServer:
     def start(self) -> ApiServer:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tracking_api.main:app", "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--log-level", "warning"],
+                                      "--port", str(self.port), "--log-level", "warning",
+                                      "--timeout-graceful-shutdown", "3"],
                                      env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT)
         wait_for(self._ready, 30, "the API to be ready")
         return self

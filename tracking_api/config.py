@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,3 +22,21 @@ class ApiSettings(BaseSettings):
     token_ttl_s: int = Field(default=12 * 3600, gt=0)
     # A comment line this often keeps proxies from closing an idle event stream.
     stream_keepalive_s: float = Field(default=15.0, gt=0)
+    # The pages (control room, officers, KPI) and their npm libraries (``npm ci`` in this folder).
+    dashboards_dir: Path = Path(__file__).resolve().parents[1] / "dashboards"
+    # A raster tile server for the maps ({z}/{x}/{y}), where one is reachable; without it the maps
+    # draw the offline country outlines only.
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    # Web Push (docs/push.md). The VAPID key pair signs every push; a missing file is created
+    # (EC P-256, mode 0600) at start-up. Every API process must use the same key: browsers
+    # subscribed with its public key, and push services refuse pushes signed with another.
+    vapid_private_key_file: Path = Path(__file__).resolve().parents[1] / ".ctt" / "vapid_private.pem"
+    # The contact push services see in every push (VAPID "sub"): a mailto: or https: URL.
+    vapid_subject: str = Field(default="mailto:control-room@customs.example", pattern=r"^(mailto:|https://)\S+$")
+    # Push services are https. http:// endpoints only for the test suite's local push service:
+    # otherwise anyone with a token could make the API post to internal http services.
+    push_allow_insecure_endpoints: bool = False
+    push_timeout_s: float = Field(default=10.0, gt=0)
+    # Pushes in flight at once per API process (each holds a thread while it waits).
+    push_concurrency: int = Field(default=8, ge=1, le=64)

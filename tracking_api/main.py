@@ -14,9 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from tracking_api import pages
 from tracking_api.config import ApiSettings
 from tracking_api.metrics import RequestMetrics
-from tracking_api.routers import alerts, geography, session, shipments, stream, tracks
+from tracking_api.push import PushNotifier
+from tracking_api.routers import alerts, geography, kpi, push, session, shipments, stream, tracks
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.stream import Hub
 
@@ -30,12 +32,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                kwargs={"row_factory": dict_row})
     await pool.open(wait=False)
     hub = Hub(settings.database_url, pool)
+    notifier = PushNotifier.create(settings, pool)  # None: Web Push off (logged), the rest runs
+    if notifier is not None:
+        hub.alert_listeners.append(notifier.notify)
     hub.start()
-    app.state.settings, app.state.pool, app.state.hub = settings, pool, hub
+    app.state.settings, app.state.pool, app.state.hub, app.state.push = settings, pool, hub, notifier
     try:
         yield
     finally:
         await hub.stop()
+        if notifier is not None:
+            await notifier.stop()
         await pool.close()
 
 
@@ -46,7 +53,7 @@ app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=lifes
               openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
 app.add_exception_handler(RequestValidationError, validation_error_handler)
 app.add_middleware(RequestMetrics)
-for module in (session, geography, shipments, tracks, alerts, stream):
+for module in (session, geography, shipments, tracks, alerts, kpi, push, stream):
     app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
 
 
@@ -99,3 +106,7 @@ async def _broker_ok(settings: ApiSettings) -> bool:
     writer.close()
     await writer.wait_closed()
     return True
+
+
+# After every API route: the control room's mount at "/" matches any path.
+pages.mount(app, ApiSettings(), API_PREFIX)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API: requests by route template, stream clients, logins."""
+"""Prometheus metrics of the API: requests by route template, stream clients, logins, Web Push."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ REQUESTS = Histogram("ctt_api_request_seconds", "Time to the response's headers,
 STREAM_CLIENTS = Gauge("ctt_api_stream_clients", "Open GET /stream connections")
 STREAM_DROPPED = Counter("ctt_api_stream_dropped_total", "Stream clients disconnected for falling behind")
 LOGINS = Counter("ctt_api_logins_total", "POST /session calls, by outcome", ["outcome"])
+PUSH_SENT = Counter("ctt_api_push_total", "Web Push sends, by outcome: sent, gone (subscription deleted), "
+                    "rejected (another HTTP status), unreachable (no answer)", ["outcome"])
 
 
 class RequestMetrics:

@@ -10,7 +10,7 @@ a region created later is applied to every shipment not yet closed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import shapely
@@ -34,13 +34,17 @@ INSERT INTO shipment_regions (shipment_id, region_code) SELECT unnest(%s::bigint
 async def regions_touching(conn: AsyncConnection[DictRow], parts: Iterable[Mapping[str, Any]]) -> list[str]:
     """Codes of every region the geometry ``parts`` (GeoJSON dicts) intersects, sorted."""
     rows = await (await conn.execute("SELECT code, geometry FROM regions ORDER BY code")).fetchall()
-    if not rows:
+    return touching([(row["code"], row["geometry"]) for row in rows], parts)
+
+
+def touching(regions: Sequence[tuple[str, Mapping[str, Any]]], parts: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Codes of the ``regions`` ((code, GeoJSON geometry) pairs) that any of ``parts`` intersects, sorted."""
+    if not regions:
         return []
-    codes = [row["code"] for row in rows]
-    tree = shapely.STRtree([shape(row["geometry"]) for row in rows])
+    tree = shapely.STRtree([shape(geometry) for _, geometry in regions])
     # (part index, region index) pairs: each part is tested on its own, no union needed.
     hits = tree.query([shape(p) for p in parts], predicate="intersects")
-    return sorted({codes[int(i)] for i in hits[1]})
+    return sorted({regions[int(i)][0] for i in hits[1]})
 
 
 async def link_new_region(conn: AsyncConnection[DictRow], code: str, geometry: Mapping[str, Any]) -> list[int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -126,6 +126,8 @@ class Hub:
         self._received_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        # Called with every batch of alert changes (Web Push: tracking_api.push); must not block.
+        self.alert_listeners: list[Callable[[list[Event]], None]] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -214,7 +216,10 @@ class Hub:
             self._alert_id = rows[-1]["event_id"]
             if any(r["shipment"] not in self._regions for r in rows):
                 await self._load_regions()  # a shipment registered since the last load
-            self._fan_out(map(alert_event, rows))
+            events = [alert_event(r) for r in rows]
+            self._fan_out(events)
+            for listener in self.alert_listeners:
+                listener(events)
             await self._load_open({r["shipment"] for r in rows})
             if len(rows) == MAX_REPLAY:
                 await self._alert_events()

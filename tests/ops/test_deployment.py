@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 
 import psycopg
 import pytest
@@ -24,6 +25,17 @@ def test_docker_compose_file_is_valid() -> None:
     assert result.returncode == 0, result.stderr
     services = subprocess.run([tool, "config", "--services"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert set(services.stdout.split()) >= {"mosquitto", "timescaledb", "ingest", "api"}
+
+
+def test_the_image_holds_every_package_and_the_pages() -> None:
+    # The image installs the project from copied folders: a package missing there imports in
+    # tests (the checkout) but not in production.
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = {p.removesuffix("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {line.split()[1] for line in (REPO_ROOT / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") and "--from" not in line}
+    assert packages | {"dashboards"} <= copied
+    assert "node_modules" in (REPO_ROOT / ".dockerignore").read_text()  # built in the image, never copied
 
 
 def test_services_step_is_idempotent_and_quick_when_all_is_up() -> None:

@@ -4,11 +4,14 @@ effect never decides another's answer."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from tests.support import execute, scalar
@@ -24,6 +27,7 @@ from tests.tracking_api.geo_support import (
     unique,
 )
 from tracking_api.main import app
+from tracking_api.push import b64url
 
 CALLERS = ("admin", "operator", "officer", "officer-elsewhere", "integrator", "anonymous")
 
@@ -84,6 +88,9 @@ DECLARE = {"admin": 201, "operator": 201, "officer": 403, "officer-elsewhere": 4
            "anonymous": 401}
 ADMIN_ONLY = {"admin": 201, "operator": 403, "officer": 403, "officer-elsewhere": 403, "integrator": 403,
               "anonymous": 401}
+SUBSCRIBE = {"admin": 201, "operator": 201, "officer": 201, "officer-elsewhere": 201, "integrator": 403,
+             "anonymous": 401}
+UNSUBSCRIBE = ALL_READ | {"integrator": 403}
 
 
 def _transition(action: str, start: str) -> Call:
@@ -110,6 +117,28 @@ def _track(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
     execute(db, "INSERT INTO fixes (device_id, seq, ts, lat, lon, received_at) VALUES (%s, 0, now(), %s, %s, now())",
             (sh["tracker_id"], s.world.lat, s.world.lon))
     return c.get(f"{API}/devices/{sh['tracker_id']}/track", headers=h)
+
+
+def _push_subscription() -> dict[str, Any]:
+    """A browser's PushSubscription, whose endpoint is on this machine where nothing listens (port 9)."""
+    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return {"endpoint": f"https://127.0.0.1:9/wpush/{unique()}",
+            "keys": {"p256dh": b64url(point), "auth": b64url(os.urandom(16))}}
+
+
+def _subscribe(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+    body = _push_subscription()
+    response = c.post(f"{API}/push/subscriptions", json=body, headers=h)
+    # Not left behind: an admin's or operator's subscription hears of every alert opening.
+    execute(db, "DELETE FROM push_subscriptions WHERE endpoint = %s", (body["endpoint"],))
+    return response
+
+
+def _unsubscribe(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+    body = _push_subscription()
+    c.post(f"{API}/push/subscriptions", json=body, headers=h)  # as the same caller (refused where unsubscribing is)
+    return c.delete(f"{API}/push/subscriptions", params={"endpoint": body["endpoint"]}, headers=h)
 
 
 OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
@@ -141,6 +170,10 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "GET /alerts/{id}": (_one_alert, REGION_READ),
     "POST /alerts/{id}/ack": (_alert_action("ack"), ACT),
     "POST /alerts/{id}/resolve": (_alert_action("resolve"), ACT),
+    "GET /push/vapid-public-key": (lambda c, s, db, h: c.get(f"{API}/push/vapid-public-key", headers=h), ALL_READ),
+    "POST /push/subscriptions": (_subscribe, SUBSCRIBE),
+    "DELETE /push/subscriptions": (_unsubscribe, UNSUBSCRIBE),
+    "GET /kpi": (lambda c, s, db, h: c.get(f"{API}/kpi", headers=h), ALL_READ),
 }
 
 

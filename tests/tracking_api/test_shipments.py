@@ -5,8 +5,10 @@ regions, roles, and the audit chain."""
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -90,7 +92,39 @@ def test_progress_comes_from_the_geofence_state(client: TestClient, world: World
             "last_fix_at) VALUES (%s, %s, '\\x80', 1234.5, 12.0, '2030-01-01T10:00:00Z')",
             (shipment["tracker_id"], shipment["id"]))
     read = client.get(f"{API}/shipments/{shipment['id']}", headers=auth("operator")).json()
-    assert read["progress"] == {"chainage_m": 1234.5, "distance_m": 12.0, "last_fix_at": "2030-01-01T10:00:00Z"}
+    progress = read["progress"]
+    assert (progress["chainage_m"], progress["distance_m"], progress["last_fix_at"]) == (
+        1234.5, 12.0, "2030-01-01T10:00:00Z")
+    assert progress["remaining_m"] == pytest.approx(progress["route_length_m"] - 1234.5)
+    assert progress["eta"] is None and progress["average_speed_kmh"] is None  # not departed
+
+
+def test_eta_is_the_remaining_distance_at_the_average_speed_so_far(client: TestClient, world: World,
+                                                                  database_url: str) -> None:
+    shipment = _register(client, world)
+    departed = client.post(f"{API}/shipments/{shipment['id']}/depart", headers=auth("operator")).json()
+    departed_at = datetime.fromisoformat(departed["departed_at"])
+    last_fix_at = departed_at + timedelta(hours=2)
+    execute(database_url, "INSERT INTO geofence_state (device_id, shipment_id, state, chainage_m, distance_m, "
+            "last_fix_at) VALUES (%s, %s, '\\x80', 50000, 8.0, %s)", (shipment["tracker_id"], shipment["id"],
+                                                                      last_fix_at))
+    progress = client.get(f"{API}/shipments/{shipment['id']}", headers=auth("operator")).json()["progress"]
+
+    # The route (make_world): three points, about one degree of longitude; haversine as the reference.
+    coords = [(world.lon, world.lat), (world.lon + 0.5, world.lat + 0.01), (world.lon + 1, world.lat)]
+    length = sum(_haversine_m(a, b) for a, b in itertools.pairwise(coords))
+    assert progress["route_length_m"] == pytest.approx(length, rel=0.005)
+    assert progress["average_speed_kmh"] == pytest.approx(25.0)  # 50 km in 2 h
+    remaining = progress["route_length_m"] - 50000
+    assert progress["remaining_m"] == pytest.approx(remaining)
+    expected = last_fix_at + timedelta(seconds=remaining / (25 / 3.6))
+    assert abs(datetime.fromisoformat(progress["eta"]) - expected) < timedelta(seconds=1)
+
+
+def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    (lon1, lat1), (lon2, lat2) = (map(math.radians, a)), (map(math.radians, b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
 
 
 def test_unknown_shipment_is_404(client: TestClient) -> None:

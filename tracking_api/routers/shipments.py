@@ -21,6 +21,7 @@ from tracking_api import audit
 from tracking_api.access import GRANTS, visible
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, require
+from tracking_api.progress import estimate, route_lengths
 from tracking_api.regions import regions_touching
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, invalid, validation
 from tracking_api.schemas.shipments import (
@@ -192,7 +193,8 @@ async def list_shipments(
             params.append(value)
     query = _SELECT.format(where=sql.SQL(" AND ").join(conditions), limit=sql.Literal(limit + 1))
     rows = await (await conn.execute(query, params)).fetchall()
-    items = [_shipment(r) for r in rows[:limit]]
+    lengths = await route_lengths(conn, {r["route_id"] for r in rows[:limit]})
+    items = [_shipment(r, lengths) for r in rows[:limit]]
     return ShipmentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
 
 
@@ -208,12 +210,14 @@ async def _one(conn: Conn, caller: Principal, shipment_id: int) -> Shipment:
     row = await (await conn.execute(_SELECT.format(where=where, limit=sql.Literal(1)), (shipment_id,))).fetchone()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"shipment {shipment_id} does not exist")
-    return _shipment(row)
+    return _shipment(row, await route_lengths(conn, {row["route_id"]}))
 
 
-def _shipment(row: DictRow) -> Shipment:
-    progress = Progress(chainage_m=row["chainage_m"], distance_m=row["distance_m"],
-                        last_fix_at=row["last_fix_at"]) if row["tracked"] else None
+def _shipment(row: DictRow, lengths: dict[int, float]) -> Shipment:
+    length = lengths.get(row["route_id"])
+    progress = Progress(chainage_m=row["chainage_m"], distance_m=row["distance_m"], last_fix_at=row["last_fix_at"],
+                        route_length_m=length, **estimate(length, row["chainage_m"], row["departed_at"],
+                                                          row["last_fix_at"])) if row["tracked"] else None
     return Shipment.model_validate({k: v for k, v in row.items() if k in Shipment.model_fields}
                                    | {"progress": progress})
 

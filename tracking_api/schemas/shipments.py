@@ -75,6 +75,12 @@ class Progress(BaseModel):
     chainage_m: float | None = Field(description="Metres along the route at the newest fix inside the corridor")
     distance_m: float | None = Field(description="Distance from the route line at the newest fix, metres")
     last_fix_at: datetime | None = Field(description="Fix time of the newest position")
+    route_length_m: float | None = Field(default=None, description="Geodesic length of the route, metres")
+    remaining_m: float | None = Field(default=None, description="Route length minus chainage, metres")
+    average_speed_kmh: float | None = Field(default=None, description=(
+        "Chainage over the time since departure, stops included; null in the first 10 min or 1 km"))
+    eta: datetime | None = Field(default=None, description=(
+        "Estimated arrival: the newest fix's time plus the remaining distance at the average speed so far"))
 
 
 class Shipment(BaseModel):
@@ -82,7 +88,9 @@ class Shipment(BaseModel):
         "id": 42, "status": "in_transit", "deadline": "2026-11-25T15:00:00Z", "departed_at": "2026-11-23T06:00:00Z",
         "arrived_at": None, "closed_at": None, "regions": ["KE-MSA"], "created_at": "2026-11-23T05:40:12Z",
         "created_by": "integrator-acme",
-        "progress": {"chainage_m": 41250.0, "distance_m": 12.5, "last_fix_at": "2026-11-23T07:00:05Z"}}]})
+        "progress": {"chainage_m": 41250.0, "distance_m": 12.5, "last_fix_at": "2026-11-23T07:00:05Z",
+                     "route_length_m": 1523400.0, "remaining_m": 1482150.0, "average_speed_kmh": 41.2,
+                     "eta": "2026-11-24T19:00:00Z"}}]})
 
     id: int
     reference: str

@@ -1,0 +1,54 @@
+// Formatting and small geodesy shared by the pages.
+
+export const SEVERITY_COLOUR = { critical: "#c62828", high: "#ef6c00", medium: "#f9a825", low: "#1565c0" };
+export const ALERT_LABEL = {
+  route_deviation: "Route deviation", unscheduled_stop: "Unscheduled stop", seal_breach: "Seal breach",
+  transit_overdue: "Transit overdue", signal_lost: "Signal lost",
+};
+
+export function escapeHtml(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+  })[c]);
+}
+
+export function when(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  return d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+}
+
+export function ago(iso, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (s < 90) return `${s} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+const R = 6371008.8;
+const rad = (d) => (d * Math.PI) / 180;
+
+// Great-circle distance (m) between [lat, lon] pairs.
+export function distanceM(a, b) {
+  const h = Math.sin(rad(b[0] - a[0]) / 2) ** 2
+    + Math.cos(rad(a[0])) * Math.cos(rad(b[0])) * Math.sin(rad(b[1] - a[1]) / 2) ** 2;
+  return 2 * R * Math.asin(Math.sqrt(h));
+}
+
+// Initial bearing (degrees from north, clockwise) from a to b.
+export function bearingDeg(a, b) {
+  const y = Math.sin(rad(b[1] - a[1])) * Math.cos(rad(b[0]));
+  const x = Math.cos(rad(a[0])) * Math.sin(rad(b[0]))
+    - Math.sin(rad(a[0])) * Math.cos(rad(b[0])) * Math.cos(rad(b[1] - a[1]));
+  return ((Math.atan2(y, x) * 180) / Math.PI + 360) % 360;
+}
+
+export function compass(deg) {
+  return ["N", "NE", "E", "SE", "S", "SW", "W", "NW"][Math.round(deg / 45) % 8];
+}
+
+export function km(m) {
+  if (m == null) return "–";
+  return m < 10000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m / 1000).toLocaleString("en")} km`;
+}

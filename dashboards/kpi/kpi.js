@@ -1,0 +1,106 @@
+// KPIs: transit times per route, stop time, alerts per route and type, time to acknowledgement.
+import { Client, tokenFromFragment, tokenStore } from "/static/api.js";
+import { ALERT_LABEL, escapeHtml, when } from "/static/format.js";
+
+const $ = (id) => document.getElementById(id);
+const client = new Client(tokenStore(sessionStorage));
+const num = (v, digits = 1) => (v == null ? "–" : Number(v).toFixed(digits));
+const pct = (v) => (v == null ? "–" : `${Math.round(v * 100)} %`);
+
+function table(head, rows) {
+  if (!rows.length) return "<p class='muted'>Nothing in this window.</p>";
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead>
+    <tbody>${rows.map((r) => `<tr>${r.map((c) => `<td${c.cls ? ` class="${c.cls}"` : ""}>${c.html ?? c}</td>`)
+    .join("")}</tr>`).join("")}</tbody></table>`;
+}
+
+// Median as a dark bar inside its p90 bar, on one scale for the whole table.
+function bars(median, p90, max) {
+  if (median == null || !max) return { html: "", cls: "bars" };
+  return { cls: "bars", html: `<div class="hbar" title="median ${num(median)}, p90 ${num(p90)}">
+    <span class="p90" style="width:${(100 * p90) / max}%"></span>
+    <span class="median" style="width:${(100 * median) / max}%"></span></div>` };
+}
+
+function transit(routes) {
+  const max = Math.max(0, ...routes.map((r) => r.transit_p90_h || 0));
+  $("transit").innerHTML = table(
+    ["Route", "Departed", "Arrived", "Median h", "p90 h", "Mean h", "On time", "In transit", "Overdue", ""],
+    routes.map((r) => [escapeHtml(r.name), r.departed, r.arrived, num(r.transit_median_h), num(r.transit_p90_h),
+      num(r.transit_mean_h), pct(r.on_time_share), r.in_transit_now, r.overdue_now,
+      bars(r.transit_median_h, r.transit_p90_h, max)]),
+  ) + "<p class='legend-note'>Bars: median (dark) inside the 90th percentile (light).</p>";
+}
+
+function stops(rows) {
+  const max = Math.max(0, ...rows.map((r) => r.p90_min || 0));
+  $("stops").innerHTML = table(
+    ["Route", "Stops", "Ongoing", "Total min", "Median min", "p90 min", ""],
+    rows.map((r) => [escapeHtml(r.route_name), r.stops, r.ongoing, num(r.total_min, 0), num(r.median_min),
+      num(r.p90_min), bars(r.median_min, r.p90_min, max)]),
+  );
+}
+
+function alerts(rows) {
+  const types = Object.keys(ALERT_LABEL);
+  const byRoute = new Map();
+  for (const r of rows) {
+    const counts = byRoute.get(r.route_name) || Object.fromEntries(types.map((t) => [t, 0]));
+    counts[r.type] += r.count;
+    byRoute.set(r.route_name, counts);
+  }
+  const max = Math.max(1, ...[...byRoute.values()].flatMap((c) => Object.values(c)));
+  const cell = (n) => ({ html: `<span class="heat" style="background:rgba(198,40,40,${(0.75 * n) / max})">${n}</span>` });
+  $("alerts").innerHTML = table(
+    ["Route", ...types.map((t) => ALERT_LABEL[t]), "All"],
+    [...byRoute.entries()].map(([name, c]) => [escapeHtml(name), ...types.map((t) => cell(c[t])),
+      Object.values(c).reduce((a, b) => a + b, 0)]),
+  );
+}
+
+function response(r) {
+  const rows = [["All types", r.overall], ...r.by_type.map((t) => [ALERT_LABEL[t.type] || t.type, t])];
+  const max = Math.max(0, ...rows.map(([, f]) => f.p90_min || 0));
+  $("response").innerHTML = table(
+    ["Alert type", "Answered", "Median min", "p90 min", "Unanswered now", "Oldest unanswered min", ""],
+    rows.map(([label, f]) => [label, f.answered, num(f.median_min), num(f.p90_min), f.open, num(f.oldest_open_min),
+      bars(f.median_min, f.p90_min, max)]),
+  );
+}
+
+async function load() {
+  const to = new Date();
+  const from = new Date(to.getTime() - Number($("days").value) * 86400000);
+  const kpi = await client.get(`/kpi?from=${from.toISOString()}&to=${to.toISOString()}`);
+  $("window").textContent = `${when(kpi.window.from)} – ${when(kpi.window.to)}; now-figures at `
+    + `${when(kpi.generated_at)}${client.session.region ? `; region ${client.session.region} only` : ""}`;
+  transit(kpi.routes);
+  stops(kpi.stops);
+  alerts(kpi.alerts);
+  response(kpi.response);
+  document.body.dataset.ready = "true";
+}
+
+async function start(session) {
+  $("login").hidden = true;
+  $("who").textContent = `${session.subject} · ${session.role}`;
+  $("days").addEventListener("change", load);
+  await load();
+}
+
+async function main() {
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await start(await client.login($("token").value.trim()));
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    }
+  });
+  const fromLink = tokenFromFragment();
+  const session = fromLink ? await client.login(fromLink).catch(() => null) : await client.resume();
+  if (session) await start(session);
+  else $("login").hidden = false;
+}
+
+main();

@@ -1,0 +1,184 @@
+// The officer's phone: their region's alerts that are not resolved, nearest first, with distance
+// and direction; acknowledge, resolve with a note, open the truck on the map; push notifications.
+import { Client, tokenFromFragment, tokenStore } from "/static/api.js";
+import {
+  ALERT_LABEL, SEVERITY_COLOUR, ago, bearingDeg, compass, distanceM, escapeHtml, km,
+} from "/static/format.js";
+
+const $ = (id) => document.getElementById(id);
+// The officer's own phone: the token survives closing the app.
+const client = new Client(tokenStore(localStorage));
+// editing: alert id -> its list item while a note is being written (kept across re-renders).
+const state = { alerts: new Map(), here: null, fresh: new Set(), editing: new Map() };
+
+export function ordered(alerts, here) {
+  const list = [...alerts].filter((a) => a.status !== "resolved" && !a.withdrawn);
+  for (const a of list) {
+    a._distance = here && a.lat != null ? distanceM(here, [a.lat, a.lon]) : null;
+    a._bearing = here && a.lat != null ? bearingDeg(here, [a.lat, a.lon]) : null;
+  }
+  // Nearest first when the phone knows where it is; alerts without a position last; else newest first.
+  return list.sort((a, b) => {
+    if (here) {
+      if (a._distance == null || b._distance == null) return (a._distance == null) - (b._distance == null);
+      return a._distance - b._distance;
+    }
+    return new Date(b.started_at) - new Date(a.started_at);
+  });
+}
+
+function render() {
+  const list = ordered(state.alerts.values(), state.here);
+  $("alerts").replaceChildren(...list.map((a) => state.editing.get(a.id) || item(a)));
+  $("empty").hidden = list.length > 0;
+}
+
+function item(a) {
+  const li = document.createElement("li");
+  li.dataset.id = a.id;
+  li.id = `alert-${a.id}`;
+  if (state.fresh.has(a.id)) li.className = "new";
+  li.style.setProperty("--c", SEVERITY_COLOUR[a.severity]);
+  const where = a._distance == null ? "" : `<span class="dist"><span class="arrow"
+      style="transform:rotate(${a._bearing.toFixed(0)}deg)">↑</span> ${km(a._distance)} ${compass(a._bearing)}</span>`;
+  li.innerHTML = `
+    <div class="top"><span class="sev ${a.severity}">${a.severity}</span>
+      <strong>${ALERT_LABEL[a.type] || escapeHtml(a.type)}</strong>${where}</div>
+    <div class="meta">${escapeHtml(a.reference)} · ${escapeHtml(a.device)} · ${ago(a.started_at)}
+      · <span class="status">${a.status}${a.ended_at ? " · ended" : ""}</span></div>`;
+  if (client.may("act_on_alerts")) li.append(actions(a));
+  return li;
+}
+
+function actions(a) {
+  const div = document.createElement("div");
+  div.className = "actions";
+  if (a.status === "open") div.append(button("Acknowledge", () => act(a, "ack", {})));
+  div.append(button("Resolve…", () => askNote(a, div)));
+  const map = Object.assign(document.createElement("a"), { textContent: "Map", href: "#" });
+  map.addEventListener("click", (e) => {
+    e.preventDefault();
+    // The control room keeps its token per tab: hand it over in the fragment, which it removes at once.
+    const at = a.lat != null ? `&lat=${a.lat}&lon=${a.lon}` : "";
+    location.href = `/?shipment=${a.shipment}${at}#token=${encodeURIComponent(client.store.get())}`;
+  });
+  div.append(map);
+  return div;
+}
+
+function askNote(a, div) {
+  const note = Object.assign(document.createElement("textarea"), {
+    rows: 3, placeholder: "What did you find? (required)", maxLength: 2000,
+  });
+  const ok = button("Resolve", () => note.value.trim() && act(a, "resolve", { note: note.value.trim() }));
+  div.replaceChildren(note, ok, button("Cancel", () => { state.editing.delete(a.id); render(); }));
+  state.editing.set(a.id, div.closest("li"));
+  note.focus();
+}
+
+async function act(a, action, body) {
+  try {
+    const updated = await client.post(`/alerts/${a.id}/${action}`, body);
+    state.alerts.set(updated.id, updated);
+    state.editing.delete(a.id);
+    render();
+  } catch (e) {
+    alert(`Could not ${action}: ${e.message}`);
+  }
+}
+
+function button(label, onClick) {
+  const b = Object.assign(document.createElement("button"), { type: "button", textContent: label });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function locate() {
+  if (!navigator.geolocation) { $("where").textContent = "No location on this device: newest first"; return; }
+  navigator.geolocation.watchPosition((pos) => {
+    state.here = [pos.coords.latitude, pos.coords.longitude];
+    $("where").textContent = `You: ${pos.coords.latitude.toFixed(4)}, ${pos.coords.longitude.toFixed(4)}`
+      + ` (±${Math.round(pos.coords.accuracy)} m)`;
+    render();
+  }, (err) => {
+    $("where").textContent = `Location unavailable (${err.message}): newest first`;
+  }, { enableHighAccuracy: true, maximumAge: 30000 });
+}
+
+async function load() {
+  // The API already limits an officer to their region.
+  const pages = await Promise.all(["open", "acknowledged"].map((s) => client.get(`/alerts?status=${s}&limit=200`)));
+  for (const page of pages) for (const a of page.items) state.alerts.set(a.id, a);
+  render();
+}
+
+function live() {
+  client.stream(["alert"], {
+    alert: (a) => {
+      state.alerts.set(a.id, a);
+      if (a.event === "opened") {
+        state.fresh.add(a.id);
+        if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
+      }
+      render();
+    },
+  });
+}
+
+// Web Push: the service worker shows a notification when an alert opens in the region, even with
+// the page closed.
+async function enablePush() {
+  const status = $("notify-status");
+  status.hidden = false;
+  try {
+    const registration = await navigator.serviceWorker.ready;
+    const { public_key: key } = await client.get("/push/vapid-public-key");
+    const subscription = await registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: base64UrlToBytes(key),
+    });
+    await client.post("/push/subscriptions", subscription.toJSON());
+    status.textContent = "Notifications on for this phone.";
+    $("notify").hidden = true;
+  } catch (e) {
+    status.textContent = `Notifications unavailable: ${e.message}`;
+  }
+}
+
+function base64UrlToBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "=");
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+async function start(session) {
+  $("login").hidden = true;
+  $("who").textContent = `${session.subject}${session.region ? ` · ${session.region}` : ""}`;
+  if ("serviceWorker" in navigator && "PushManager" in window && client.may("act_on_alerts")) {
+    navigator.serviceWorker.register("sw.js");
+    $("notify").hidden = Notification.permission === "denied";
+    $("notify").addEventListener("click", enablePush);
+  }
+  locate();
+  await load();
+  live();
+  setInterval(render, 60000); // "… min ago" stays true
+  window.officer = { state, client, render };
+  document.body.dataset.ready = "true";
+}
+
+async function main() {
+  $("logout").addEventListener("click", () => { client.logout(); location.reload(); });
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await start(await client.login($("token").value.trim()));
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    }
+  });
+  const fromLink = tokenFromFragment();
+  const session = fromLink ? await client.login(fromLink).catch(() => null) : await client.resume();
+  if (session) await start(session);
+  else $("login").hidden = false;
+}
+
+main();

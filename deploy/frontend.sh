@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The pages' libraries (Leaflet, world-atlas, topojson-client) from the npm registry, pinned by
+# dashboards/package-lock.json; Node.js and npm from Debian when the machine has none.
+# Idempotent: reinstalls only when the lock file changed.
+#
+#   deploy/frontend.sh [--browser]
+# --browser also installs Debian's chromium, which the browser tests drive (never a downloaded one).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+pages=$repo/dashboards
+
+log() { printf '[frontend] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ $apt_updated = 0 ]; then
+        log "apt-get update"
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+if ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+fi
+if [ "${1:-}" = "--browser" ]; then
+    apt_install chromium
+fi
+
+stamp=$pages/node_modules/.ctt-installed
+want=$(sha256sum "$pages/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing the pages' npm packages (npm ci)"
+    (cd "$pages" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+fi

@@ -1,0 +1,175 @@
+"""``/kpi``: performance figures over a time window, per route and alert type.
+
+One SQL statement per figure group, aggregated by PostgreSQL (``percentile_cont``
+interpolates linearly, so the p90 of 10, 20 and 30 h is 28 h). Readable by every
+role; an officer's figures cover only shipments touching their region.
+Definitions of every figure: docs/kpi.md.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from psycopg import sql
+from pydantic import AfterValidator, AwareDatetime
+
+from tracking_api.access import visible
+from tracking_api.auth import Principal
+from tracking_api.deps import Caller, Conn
+from tracking_api.schemas.errors import UNAUTHORIZED, invalid, validation
+from tracking_api.schemas.kpi import (
+    AlertCount,
+    Kpi,
+    ResponseFigures,
+    ResponseKpi,
+    RouteKpi,
+    StopKpi,
+    TypeResponse,
+    Window,
+)
+
+router = APIRouter(tags=["kpi"])
+
+DEFAULT_WINDOW = timedelta(days=30)
+_BIGINT_MAX = 2**63 - 1
+
+# Each statement is formatted with {where}: the caller's visibility and the route filter, on ``s``.
+# %(from)s/%(to)s bound the window, %(now)s is the database clock read once per request.
+_ROUTES = sql.SQL("""
+SELECT r.id, r.name,
+       count(*) FILTER (WHERE x.departed) AS departed,
+       count(*) FILTER (WHERE x.arrived) AS arrived,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.transit_h) FILTER (WHERE x.arrived) AS transit_median_h,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.transit_h) FILTER (WHERE x.arrived) AS transit_p90_h,
+       avg(x.transit_h) FILTER (WHERE x.arrived) AS transit_mean_h,
+       avg((s.arrived_at <= s.deadline)::int::float8) FILTER (WHERE x.arrived) AS on_time_share,
+       count(*) FILTER (WHERE s.status = 'in_transit') AS in_transit_now,
+       count(*) FILTER (WHERE s.status = 'in_transit' AND s.deadline < %(now)s) AS overdue_now
+FROM shipments s
+JOIN routes r ON r.id = s.route_id
+CROSS JOIN LATERAL (SELECT
+    s.departed_at >= %(from)s AND s.departed_at < %(to)s AS departed,
+    s.arrived_at >= %(from)s AND s.arrived_at < %(to)s AS arrived,
+    extract(epoch FROM s.arrived_at - s.departed_at)::float8 / 3600 AS transit_h) x
+WHERE {where} AND (x.departed OR x.arrived OR s.status = 'in_transit')
+GROUP BY r.id, r.name
+ORDER BY r.id
+""")
+# Stops still lasting count up to now: a truck parked for hours is the figure that matters.
+_STOPS = sql.SQL("""
+SELECT r.id AS route_id, r.name AS route_name, count(*) AS stops,
+       count(*) FILTER (WHERE a.ended_at IS NULL) AS ongoing,
+       sum(x.minutes) AS total_min,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.minutes) AS median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.minutes) AS p90_min
+FROM alerts a
+JOIN shipments s ON s.id = a.shipment_id
+JOIN routes r ON r.id = s.route_id
+CROSS JOIN LATERAL (SELECT
+    greatest(extract(epoch FROM coalesce(a.ended_at, %(now)s) - a.started_at)::float8, 0) / 60 AS minutes) x
+WHERE {where} AND a.type = 'unscheduled_stop' AND NOT (a.detail ? 'withdrawn')
+  AND a.started_at >= %(from)s AND a.started_at < %(to)s
+GROUP BY r.id, r.name
+ORDER BY r.id
+""")
+_ALERTS = sql.SQL("""
+SELECT r.id AS route_id, r.name AS route_name, a.type, a.severity, count(*) AS count
+FROM alerts a
+JOIN shipments s ON s.id = a.shipment_id
+JOIN routes r ON r.id = s.route_id
+WHERE {where} AND NOT (a.detail ? 'withdrawn') AND a.started_at >= %(from)s AND a.started_at < %(to)s
+GROUP BY r.id, r.name, a.type, a.severity
+ORDER BY r.id, a.type, a.severity
+""")
+# created_at, not started_at: a late alert (store-and-forward backlog) could not be answered
+# before the control room saw it. Open alerts are counted whatever their age: a backlog
+# older than the window is still a backlog. The empty grouping set is the every-type row,
+# present even when nothing matched.
+_RESPONSE = sql.SQL("""
+SELECT a.type,
+       count(x.minutes) FILTER (WHERE x.created) AS answered,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.minutes) FILTER (WHERE x.created) AS median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.minutes) FILTER (WHERE x.created) AS p90_min,
+       count(*) FILTER (WHERE a.status = 'open') AS open,
+       extract(epoch FROM %(now)s - min(a.created_at) FILTER (WHERE a.status = 'open'))::float8 / 60
+           AS oldest_open_min
+FROM alerts a
+JOIN shipments s ON s.id = a.shipment_id
+CROSS JOIN LATERAL (SELECT
+    a.created_at >= %(from)s AND a.created_at < %(to)s AS created,
+    extract(epoch FROM coalesce(a.acknowledged_at, a.resolved_at) - a.created_at)::float8 / 60 AS minutes) x
+WHERE {where} AND NOT (a.detail ? 'withdrawn') AND (x.created OR a.status = 'open')
+GROUP BY GROUPING SETS ((a.type), ())
+ORDER BY a.type NULLS FIRST
+""")
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC") from exc
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+@router.get("/kpi", response_model=Kpi, summary="Performance figures: transit times, stops, alerts, response times",
+            responses={**UNAUTHORIZED, **validation(
+                "Bad window: a time without a time zone, or from not before to", ["query", "from"],
+                "from 2026-11-23T00:00:00+00:00 must be before to 2026-11-01T00:00:00+00:00")})
+async def kpi(
+    conn: Conn, caller: Caller,
+    start: Annotated[Instant | None, Query(alias="from", description="Window start, ISO 8601 with a time zone; "
+                                                                     "default to - 30 days")] = None,
+    end: Annotated[Instant | None, Query(alias="to", description="Window end, exclusive, ISO 8601 with a time "
+                                                                 "zone; default now")] = None,
+    route: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only this route")] = None,
+) -> Kpi:
+    """Per route: transit times of shipments arrived in the window, on-time share,
+    shipments in transit and overdue now; unscheduled stop times; alert counts by
+    type and severity; and, per alert type, the time from an alert's creation to
+    its acknowledgement, with the alerts still unanswered. Withdrawn alerts are
+    never counted. An officer's figures cover only shipments touching their region."""
+    row = await (await conn.execute("SELECT now() AS now")).fetchone()
+    assert row is not None
+    now: datetime = row["now"].astimezone(UTC)
+    end = end or now
+    start = start or _before(end, DEFAULT_WINDOW)
+    if start >= end:
+        raise invalid((("query", "from"), f"from {start.isoformat()} must be before to {end.isoformat()}"))
+    params = {"from": start, "to": end, "now": now}
+    where = _where(caller, route)
+    routes = [RouteKpi.model_validate(r) for r in await _rows(conn, _ROUTES, where, params)]
+    stops = [StopKpi.model_validate(r) for r in await _rows(conn, _STOPS, where, params)]
+    alerts = [AlertCount.model_validate(r) for r in await _rows(conn, _ALERTS, where, params)]
+    response = _response(await _rows(conn, _RESPONSE, where, params))
+    return Kpi(window=Window.model_validate({"from": start, "to": end}), generated_at=now, routes=routes,
+               stops=stops, alerts=alerts, response=response)
+
+
+def _before(end: datetime, span: timedelta) -> datetime:
+    try:
+        return end - span
+    except OverflowError:  # an end in year 1: the window starts at the first representable instant
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _where(caller: Principal, route: int | None) -> sql.Composable:
+    conditions = [visible(caller)]
+    if route is not None:
+        conditions.append(sql.SQL("s.route_id = {}").format(sql.Literal(route)))
+    return sql.SQL(" AND ").join(conditions)
+
+
+async def _rows(conn: Conn, query: sql.SQL, where: sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return await (await conn.execute(query.format(where=where), params)).fetchall()
+
+
+def _response(rows: list[dict[str, Any]]) -> ResponseKpi:
+    """The every-type row (type null, always present) and one per type."""
+    overall, *by_type = rows
+    return ResponseKpi(overall=ResponseFigures.model_validate(overall),
+                       by_type=[TypeResponse.model_validate(r) for r in by_type])

@@ -1,0 +1,97 @@
+"""Performance figures (KPIs) over a time window: transit times, stops, alerts,
+and how fast the control room answers alerts. Definitions: docs/kpi.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracking_api.schemas.alerts import AlertType, Severity, UtcDatetime
+
+_EXAMPLE: dict[str, Any] = {
+    "window": {"from": "2026-10-24T12:00:00Z", "to": "2026-11-23T12:00:00Z"},
+    "generated_at": "2026-11-23T12:00:00.120000Z",
+    "routes": [{"id": 1, "name": "Mombasa - Nairobi (A109)", "departed": 412, "arrived": 398,
+                "transit_median_h": 11.2, "transit_p90_h": 15.8, "transit_mean_h": 12.1, "on_time_share": 0.93,
+                "in_transit_now": 37, "overdue_now": 2}],
+    "stops": [{"route_id": 1, "route_name": "Mombasa - Nairobi (A109)", "stops": 55, "ongoing": 1,
+               "total_min": 2310.5, "median_min": 31.0, "p90_min": 82.4}],
+    "alerts": [{"route_id": 1, "route_name": "Mombasa - Nairobi (A109)", "type": "unscheduled_stop",
+                "severity": "high", "count": 55}],
+    "response": {
+        "overall": {"answered": 80, "median_min": 4.5, "p90_min": 19.0, "open": 3, "oldest_open_min": 47.2},
+        "by_type": [{"type": "unscheduled_stop", "answered": 54, "median_min": 5.1, "p90_min": 21.3, "open": 1,
+                     "oldest_open_min": 12.0}]},
+}
+
+
+class Window(BaseModel):
+    """The half-open window ``[from, to)`` the windowed figures cover."""
+
+    # ``from`` is a Python keyword: the fields have other names, and are read and written by alias.
+    start: UtcDatetime = Field(alias="from")
+    end: UtcDatetime = Field(alias="to")
+
+
+class RouteKpi(BaseModel):
+    id: int = Field(description="Route id")
+    name: str
+    departed: int = Field(description="Shipments whose departed_at is in the window")
+    arrived: int = Field(description="Shipments whose arrived_at is in the window")
+    transit_median_h: float | None = Field(description="Median of arrived_at - departed_at, hours, of those arrived")
+    transit_p90_h: float | None = Field(description="90th percentile (linear interpolation), hours")
+    transit_mean_h: float | None = Field(description="Mean, hours")
+    on_time_share: float | None = Field(description="Share (0 to 1) of those arrived with arrived_at <= deadline")
+    in_transit_now: int = Field(description="Shipments in transit now, whatever the window")
+    overdue_now: int = Field(description="Of those, how many are past their deadline now")
+
+
+class StopKpi(BaseModel):
+    route_id: int
+    route_name: str
+    stops: int = Field(description="unscheduled_stop alerts whose started_at is in the window")
+    ongoing: int = Field(description="Of those, how many still last (ended_at null)")
+    total_min: float = Field(description="Sum of ended_at - started_at (ongoing ones: up to now), minutes")
+    median_min: float
+    p90_min: float
+
+
+class AlertCount(BaseModel):
+    route_id: int
+    route_name: str
+    type: AlertType
+    severity: Severity
+    count: int = Field(description="Alerts whose started_at is in the window (withdrawn ones not counted)")
+
+
+class ResponseFigures(BaseModel):
+    answered: int = Field(description="Alerts created in the window and since acknowledged (or resolved)")
+    median_min: float | None = Field(description="Median of acknowledged_at (else resolved_at) - created_at, "
+                                                 "minutes")
+    p90_min: float | None = Field(description="90th percentile (linear interpolation), minutes")
+    open: int = Field(description="Alerts nobody has acknowledged or resolved yet, whatever the window")
+    oldest_open_min: float | None = Field(description="Age of the oldest of those (now - created_at), minutes")
+
+
+class TypeResponse(ResponseFigures):
+    type: AlertType
+
+
+class ResponseKpi(BaseModel):
+    overall: ResponseFigures = Field(description="Every type together")
+    by_type: list[TypeResponse] = Field(description="Types that have figures, by name")
+
+
+class Kpi(BaseModel):
+    """Figures per route and alert type; an officer's cover only shipments touching their region."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    window: Window
+    generated_at: UtcDatetime = Field(description="The database clock: 'now' of the now-figures and ages")
+    routes: list[RouteKpi] = Field(description="Routes with a shipment departed or arrived in the window, or in "
+                                               "transit now, by id")
+    stops: list[StopKpi] = Field(description="Routes with an unscheduled stop in the window, by id")
+    alerts: list[AlertCount] = Field(description="By route id, type, severity")
+    response: ResponseKpi
