@@ -346,7 +346,8 @@ DEMO_OFFICER_REGION = "KE-MSA"
 
 
 def _demo_regions() -> None:
-    """Customs regions of the demo corridor (officers see their region's shipments); kept if defined."""
+    """Customs regions of the demo corridor (officers see their region's shipments), kept if defined;
+    earlier demos' shipments closed."""
     import json
 
     import psycopg
@@ -354,6 +355,10 @@ def _demo_regions() -> None:
 
     features = json.loads(DEMO_REGIONS.read_text())["features"]
     with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
+        # An earlier demo's trucks stopped with it: close their shipments, or the map would show them
+        # as trucks gone silent on the road (and the sweep would raise signal_lost for each).
+        conn.execute("UPDATE shipments SET status = 'closed', arrived_at = coalesce(arrived_at, now()),"
+                     " closed_at = now() WHERE tracker_id LIKE 'demo%%' AND status <> 'closed'")
         for f in features:
             conn.execute("INSERT INTO regions (code, name, geometry) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                          (f["properties"]["code"], f["properties"]["name"], Jsonb(f["geometry"])))
