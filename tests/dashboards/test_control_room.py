@@ -1,18 +1,26 @@
-"""The control room in real Chromium: the offline map is drawn, a truck moves when its
-tracker publishes, a seal breach reaches the feed within 5 s, ack from the feed
+"""The control room in real Chromium: the offline map is drawn, a truck moves when the
+simulator publishes (and when a tracker does), a seal breach reaches the feed within 5 s, ack from the feed
 reaches the database, the track replay shows where the alert happened, and a
 role that may not act is not offered the buttons."""
 
 from __future__ import annotations
 
+import threading
 import time
 
+import psycopg
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from ctt.broker_auth import device_password
+from ctt.config import OpsSettings
+from ctt.transit import register
+from firmware_sim.link import Link
+from firmware_sim.runner import SimClock, Simulation
+from firmware_sim.scenarios import quiet_fleet
 from ingest.messages import Fix, SealEvent, encode
 from tests.dashboards.conftest import PageErrors, screenshot
 from tests.dashboards.world import Shipment, shipments_on
-from tests.support import ApiServer, Device, IngestProcess, query, wait_for
+from tests.support import BROKER, ApiServer, Device, IngestProcess, provision, query, unique_prefix, wait_for
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
@@ -41,6 +49,31 @@ def test_the_map_is_drawn_offline_and_the_token_leaves_the_address_bar(
     assert page.locator(".leaflet-overlay-pane canvas").count() >= 1
     assert "token" not in page.url
     assert page.locator("#who").inner_text() == "ui-viewer · operator"
+    assert errors.errors == []
+
+
+def test_a_truck_moves_when_the_simulator_publishes(browser: Browser, contexts: list[BrowserContext],
+                                                   api_server: ApiServer, ingest: IngestProcess,
+                                                   database_url: str) -> None:
+    # Two trucks of the simulator's Northern Corridor fleet, 20 simulated minutes in 20 s.
+    clock = SimClock.ending_now(20 * 60, 60.0)
+    fleet = quiet_fleet(clock.start_ms, 20 * 60, trucks=2, prefix=unique_prefix("uisim"))
+    with psycopg.connect(database_url) as conn:
+        shipment_id = next(iter(register(conn, fleet).values()))
+    provision([d.device_id for d in fleet.devices])
+    secret = OpsSettings().provisioning_secret
+    sim = Simulation(fleet.devices, clock, fleet.end_ms, lambda d: Link(d, device_password(secret, d), *BROKER))
+    page, errors = open_control_room(browser, contexts, api_server, mint(ApiSettings(), "ui-sim", "operator"))
+    stop = threading.Event()
+    runner = threading.Thread(target=sim.run, kwargs={"stop": stop, "drain_s": 2.0}, daemon=True)
+    runner.start()
+    try:
+        where = "id => { const p = window.ctt.trucks.position(id); return p && [p.lat, p.lng]; }"
+        first = wait_for(lambda: page.evaluate(where, shipment_id), 20, "the simulated truck on the map")
+        wait_for(lambda: page.evaluate(where, shipment_id) != first, 20, "the simulated truck to move")
+    finally:
+        stop.set()
+        runner.join(30)
     assert errors.errors == []
 
 
