@@ -28,24 +28,9 @@ test_tools=0
 [ "${1:-}" = "--test-tools" ] && test_tools=1
 
 log() { printf '[services] %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
-apt_updated=0
-apt_install() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ $apt_updated = 0 ]; then
-        log "apt-get update"
-        as_root apt-get update -qq
-        apt_updated=1
-    fi
-    log "installing ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # --- PostgreSQL 15 + TimescaleDB -------------------------------------------------
 pg_pkglibdir() { "/usr/lib/postgresql/$pg_version/bin/pg_config" --pkglibdir 2>/dev/null || pg_config --pkglibdir; }

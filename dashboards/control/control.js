@@ -1,5 +1,6 @@
 // The control room: trucks live on the map, routes and zones, the alert feed, one shipment's details.
-import { Client, tokenFromFragment, tokenStore } from "/static/api.js";
+import { Client, tokenStore } from "/static/api.js";
+import { boot } from "/static/login.js";
 import { addBasemap } from "/static/basemap.js";
 import { escapeHtml } from "/static/format.js";
 import { DetailPanel } from "./details.js";
@@ -86,20 +87,4 @@ async function start(session) {
   if (params.has("shipment")) details.show(Number(params.get("shipment")));
 }
 
-async function main() {
-  $("logout").addEventListener("click", () => { client.logout(); location.reload(); });
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      await start(await client.login($("token").value.trim()));
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    }
-  });
-  const fromLink = tokenFromFragment();
-  const session = fromLink ? await client.login(fromLink).catch(() => null) : await client.resume();
-  if (session) await start(session);
-  else $("login").hidden = false;
-}
-
-main();
+boot(client, start);

@@ -1,5 +1,6 @@
 // KPIs: transit times per route, stop time, alerts per route and type, time to acknowledgement.
-import { Client, tokenFromFragment, tokenStore } from "/static/api.js";
+import { Client, tokenStore } from "/static/api.js";
+import { boot } from "/static/login.js";
 import { ALERT_LABEL, escapeHtml, when } from "/static/format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -88,19 +89,4 @@ async function start(session) {
   await load();
 }
 
-async function main() {
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      await start(await client.login($("token").value.trim()));
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    }
-  });
-  const fromLink = tokenFromFragment();
-  const session = fromLink ? await client.login(fromLink).catch(() => null) : await client.resume();
-  if (session) await start(session);
-  else $("login").hidden = false;
-}
-
-main();
+boot(client, start);

@@ -1,6 +1,7 @@
 // The officer's phone: their region's alerts that are not resolved, nearest first, with distance
 // and direction; acknowledge, resolve with a note, open the truck on the map; push notifications.
-import { Client, tokenFromFragment, tokenStore } from "/static/api.js";
+import { Client, tokenStore } from "/static/api.js";
+import { boot } from "/static/login.js";
 import {
   ALERT_LABEL, SEVERITY_COLOUR, ago, bearingDeg, compass, distanceM, escapeHtml, km,
 } from "/static/format.js";
@@ -165,20 +166,4 @@ async function start(session) {
   document.body.dataset.ready = "true";
 }
 
-async function main() {
-  $("logout").addEventListener("click", () => { client.logout(); location.reload(); });
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      await start(await client.login($("token").value.trim()));
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    }
-  });
-  const fromLink = tokenFromFragment();
-  const session = fromLink ? await client.login(fromLink).catch(() => null) : await client.resume();
-  if (session) await start(session);
-  else $("login").hidden = false;
-}
-
-main();
+boot(client, start);

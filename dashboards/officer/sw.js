@@ -1,6 +1,6 @@
 // The officers' service worker: the page's shell offline, and Web Push notifications.
 const SHELL = "ctt-officer-v1";
-const FILES = ["/officer/", "/officer/officer.js", "/officer/officer.css", "/static/api.js", "/static/format.js",
+const FILES = ["/officer/", "/officer/officer.js", "/officer/officer.css", "/static/api.js", "/static/format.js", "/static/login.js",
   "/static/common.css", "/static/icon.svg", "/officer/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
