@@ -153,8 +153,9 @@ function base64UrlToBytes(text) {
 async function start(session) {
   $("login").hidden = true;
   $("who").textContent = `${session.subject}${session.region ? ` · ${session.region}` : ""}`;
-  if ("serviceWorker" in navigator && "PushManager" in window && client.may("act_on_alerts")) {
-    navigator.serviceWorker.register("sw.js");
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js"); // installable, works offline
+  if ("serviceWorker" in navigator && "PushManager" in window && "Notification" in window
+      && client.may("act_on_alerts")) {
     $("notify").hidden = Notification.permission === "denied";
     $("notify").addEventListener("click", enablePush);
   }
