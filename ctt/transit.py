@@ -9,7 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from firmware_sim.scenarios import Scenario
-from tracking_api.regions import touching
+from tracking_api.regions import FOOTPRINTS, REGIONS, RegionIndex
 
 _ZONE = """
 INSERT INTO zones (name, kind, office_code, geometry) VALUES (%s, %s, %s, %s)
@@ -53,21 +53,15 @@ def register(conn: psycopg.Connection[Any], scenario: Scenario) -> dict[str, int
     return shipments
 
 
-_FOOTPRINTS = """
-SELECT s.id, r.geometry AS route, zd.geometry AS departure, za.geometry AS destination
-FROM shipments s JOIN routes r ON r.id = s.route_id
-JOIN zones zd ON zd.office_code = s.office_of_departure JOIN zones za ON za.office_code = s.office_of_destination
-WHERE s.id = ANY(%s)
-"""
-
-
 def _link_regions(conn: psycopg.Connection[Any], shipment_ids: list[int]) -> None:
     """The regions each shipment touches, as the API computes them at registration (officers' visibility)."""
-    regions = conn.execute("SELECT code, geometry FROM regions ORDER BY code").fetchall()
+    regions = conn.execute(REGIONS).fetchall()
     if not regions:
         return
-    for sid, route, departure, destination in conn.execute(_FOOTPRINTS, (shipment_ids,)).fetchall():
-        for code in touching(regions, (route, departure, destination)):
+    index = RegionIndex(regions)
+    for sid, route, departure, destination in conn.execute(FOOTPRINTS + "WHERE s.id = ANY(%s)",
+                                                           (shipment_ids,)).fetchall():
+        for code in index.touching((route, departure, destination)):
             conn.execute("INSERT INTO shipment_regions (shipment_id, region_code) VALUES (%s, %s)", (sid, code))
 
 

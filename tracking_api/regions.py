@@ -18,14 +18,15 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from shapely.geometry import shape
 
-_FOOTPRINTS = """
+# A shipment's footprint: its route line and both office zones. Callers add a WHERE clause.
+FOOTPRINTS = """
 SELECT s.id, r.geometry AS route, zd.geometry AS departure, za.geometry AS destination
 FROM shipments s
 JOIN routes r ON r.id = s.route_id
 JOIN zones zd ON zd.office_code = s.office_of_departure
 JOIN zones za ON za.office_code = s.office_of_destination
-WHERE s.status <> 'closed'
 """
+REGIONS = "SELECT code, geometry FROM regions ORDER BY code"
 _LINK = """
 INSERT INTO shipment_regions (shipment_id, region_code) SELECT unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING
 """
@@ -33,25 +34,31 @@ INSERT INTO shipment_regions (shipment_id, region_code) SELECT unnest(%s::bigint
 
 async def regions_touching(conn: AsyncConnection[DictRow], parts: Iterable[Mapping[str, Any]]) -> list[str]:
     """Codes of every region the geometry ``parts`` (GeoJSON dicts) intersects, sorted."""
-    rows = await (await conn.execute("SELECT code, geometry FROM regions ORDER BY code")).fetchall()
-    return touching([(row["code"], row["geometry"]) for row in rows], parts)
+    rows = await (await conn.execute(REGIONS)).fetchall()
+    return RegionIndex([(row["code"], row["geometry"]) for row in rows]).touching(parts)
 
 
-def touching(regions: Sequence[tuple[str, Mapping[str, Any]]], parts: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Codes of the ``regions`` ((code, GeoJSON geometry) pairs) that any of ``parts`` intersects, sorted."""
-    if not regions:
-        return []
-    tree = shapely.STRtree([shape(geometry) for _, geometry in regions])
-    # (part index, region index) pairs: each part is tested on its own, no union needed.
-    hits = tree.query([shape(p) for p in parts], predicate="intersects")
-    return sorted({regions[int(i)][0] for i in hits[1]})
+class RegionIndex:
+    """The regions ((code, GeoJSON geometry) pairs) in a spatial index, built once for many shipments."""
+
+    def __init__(self, regions: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        self._codes = [code for code, _ in regions]
+        self._tree = shapely.STRtree([shape(geometry) for _, geometry in regions])
+
+    def touching(self, parts: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Codes of the regions that any of ``parts`` (GeoJSON dicts) intersects, sorted."""
+        if not self._codes:
+            return []
+        # (part index, region index) pairs: each part is tested on its own, no union needed.
+        hits = self._tree.query([shape(p) for p in parts], predicate="intersects")
+        return sorted({self._codes[int(i)] for i in hits[1]})
 
 
 async def link_new_region(conn: AsyncConnection[DictRow], code: str, geometry: Mapping[str, Any]) -> list[int]:
     """Add region ``code`` to every shipment not yet closed that it touches; their ids, sorted."""
     region = shape(geometry)
     shapely.prepare(region)
-    rows = await (await conn.execute(_FOOTPRINTS)).fetchall()
+    rows = await (await conn.execute(FOOTPRINTS + "WHERE s.status <> 'closed'")).fetchall()
     ids = sorted(row["id"] for row in rows
                  if any(region.intersects(shape(row[part])) for part in ("route", "departure", "destination")))
     if ids:

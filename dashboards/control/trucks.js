@@ -13,6 +13,7 @@ export const STATES = {
   seal_breached: { colour: "#c62828", label: "Seal breached" },
 };
 const DRAW_ORDER = Object.keys(STATES); // the worst drawn last, on top
+const RANK = Object.fromEntries(DRAW_ORDER.map((state, i) => [state, i]));
 const STOPPED_KMH = 3;
 const RADIUS_PX = 6;
 const HIT_PX = 9;
@@ -184,7 +185,7 @@ export class TruckLayer {
     let bestD = HIT_PX * HIT_PX;
     for (const t of this.trucks.values()) {
       const d = (t.x - point.x) ** 2 + (t.y - point.y) ** 2;
-      const rank = DRAW_ORDER.indexOf(t.state);
+      const rank = RANK[t.state];
       if (d <= HIT_PX * HIT_PX && (rank > bestRank || (rank === bestRank && d < bestD))) {
         best = t.id;
         bestRank = rank;
