@@ -10,6 +10,8 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY ctt ctt
+COPY protocol protocol
+COPY schema schema
 COPY ingest ingest
 COPY geofence geofence
 COPY tracking_api tracking_api

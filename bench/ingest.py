@@ -36,8 +36,8 @@ from ctt.migrate import fresh_database
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
 from ingest.config import IngestSettings
-from ingest.messages import Fix, encode
-from ingest.topics import SUBSCRIPTIONS
+from protocol.records import Fix, encode
+from protocol.topics import SUBSCRIPTIONS
 from tests.support import (
     BROKER,
     TEST_INGEST_PASSWORD,

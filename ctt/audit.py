@@ -1,4 +1,4 @@
-"""Checking the hash-chained audit log (``ingest/schema/003_api.sql``).
+"""Checking the hash-chained audit log (``schema/003_api.sql``).
 
 Each row's ``hash`` is ``audit_row_hash(prev_hash, row)`` and its ``prev_hash``
 is the previous row's ``hash`` (empty for the first row). The database

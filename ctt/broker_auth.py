@@ -12,14 +12,14 @@ import base64
 import hashlib
 import hmac
 import os
-import re
 import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from protocol.topics import is_device_id
+
 ITERATIONS = 101  # mosquitto_passwd's default for $7$
 SALT_BYTES = 12
-DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class BrokerAuthError(ValueError):
@@ -54,7 +54,7 @@ def device_password(secret: str, device_id: str) -> str:
 
 
 def check_username(name: str) -> str:
-    if not DEVICE_ID.fullmatch(name):
+    if not is_device_id(name):
         raise BrokerAuthError(f"username {name!r} does not match [A-Za-z0-9_-]{{1,64}}")
     return name
 

@@ -393,19 +393,20 @@ def _print_alerts() -> mqtt.Client:
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
     from firmware_sim.config import SimSettings
+    from protocol.topics import ALERTS_FILTER
 
     settings, ops = SimSettings(), OpsSettings()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     client.username_pw_set("ctt-observer", ops.observer_password)
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        a = msgspec.json.decode(msg.payload)
+        a = msgspec.json.decode(msg.payload)  # protocol.alerts.AlertChange, read leniently
         style = "bold red" if a.get("severity") == "critical" else "yellow"
         console.print(f"[{style}]{a.get('event')} {a.get('type')}[/] {a.get('reference')} {a.get('device')} "
                       f"started {a.get('started_at')} at {a.get('lat')}, {a.get('lon')}"
                       + (" (late)" if a.get("late") else ""))
 
-    client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe("ctt/v1/alerts/#", qos=1)
+    client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(ALERTS_FILTER, qos=1)
     client.on_message = on_message
     client.connect_async(settings.broker_host, settings.broker_port)
     client.loop_start()

@@ -1,4 +1,4 @@
-"""Versioned SQL migrations from ``ingest/schema/NNN_name.sql``.
+"""Versioned SQL migrations from ``schema/NNN_name.sql``.
 
 Each file runs once, in its own transaction, recorded with its checksum in
 ``schema_migrations``; an advisory lock keeps two migrators from racing.
@@ -37,7 +37,7 @@ class Migration:
 def available() -> list[Migration]:
     """Migrations shipped with the package, in version order."""
     found = []
-    for entry in resources.files("ingest.schema").iterdir():
+    for entry in resources.files("schema").iterdir():
         match = FILENAME.fullmatch(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text()))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from firmware_sim.firmware import Firmware, Outgoing
 from firmware_sim.motion import Detour, Motion, Stop
 from firmware_sim.route import RouteLine, moved
-from ingest.messages import Fix, SealEvent, SealEventName
+from protocol.records import Fix, SealEvent, SealEventName
 
 M_PER_DEG_LAT = 111_320.0
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
-from ingest.messages import Fix, SealEvent, encode
+from protocol.records import Fix, SealEvent, encode
 
 Kind = Literal["pos", "seal", "status"]
 Record = Fix | SealEvent

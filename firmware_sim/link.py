@@ -13,8 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.messages import DeviceAck, Status, encode
-from ingest.topics import ack_topic, record_topic
+from protocol.records import DeviceAck, Status, encode
+from protocol.topics import ack_topic, record_topic
 
 _decode_ack = msgspec.json.Decoder(DeviceAck).decode
 

@@ -25,7 +25,7 @@ from firmware_sim.firmware import Firmware, Gap, Record
 from firmware_sim.fleet import FleetSpec, build_fleet
 from firmware_sim.motion import BRAKE_MS2, Detour, Motion, Stop
 from firmware_sim.route import RouteLine, moved
-from ingest.messages import Fix, SealEvent
+from protocol.records import Fix, SealEvent
 
 # Receivers of every scenario truck: 95 % of fixes within 15-30 m (drawn per
 # truck), a 300 m multipath jump in 1 % of fixes, no fix at all in 2 %.

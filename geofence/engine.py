@@ -20,17 +20,10 @@ from geofence.geometry import Network
 from geofence.rules import Rules
 from geofence.state import CONTEXT, DeviceState
 from geofence.types import BoolArray, FloatArray, IntArray
+from protocol.alerts import AlertType
 
-AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost"]
 BREACH_EVENTS = frozenset({"opened", "tampered", "cut"})
 REARM_EVENTS = frozenset({"armed", "closed"})
-SEVERITY: dict[str, str] = {
-    "seal_breach": "critical",
-    "route_deviation": "high",
-    "unscheduled_stop": "high",
-    "signal_lost": "medium",
-    "transit_overdue": "medium",
-}
 _KIND: dict[int, tuple[Literal["opened", "ended"], AlertType]] = {
     kernels.DEVIATION_OPENED: ("opened", "route_deviation"),
     kernels.DEVIATION_ENDED: ("ended", "route_deviation"),

@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import numpy as np
 import psycopg
 import structlog
@@ -28,17 +26,17 @@ from geofence.state import DeviceState, dumps
 from ingest import metrics
 from ingest.batch import Batch
 from ingest.registry import Registry, load_network, load_registry, load_states
+from protocol import alerts
+from protocol.alerts import SEVERITY, AlertChange, alert_change
+from protocol.topics import alert_topic
 
 log = structlog.get_logger("ingest.alerting")
 
 CONDITION_TYPES = ("route_deviation", "unscheduled_stop")
-_COLUMNS = ("id", "type", "shipment", "reference", "device", "started_at", "ended_at", "crossed_at", "lat", "lon",
-            "severity", "status", "late")
-_RETURNING = """
-SELECT c.id, c.type, c.shipment_id, s.reference, c.device_id, c.started_at, c.ended_at, c.crossed_at, c.lat, c.lon,
-       c.severity, c.status, c.late
-FROM changed c JOIN shipments s ON s.id = c.shipment_id ORDER BY c.id
-"""
+_RETURNING = "SELECT id FROM changed ORDER BY id"
+# The changed alerts as every consumer sees them (protocol.alerts.Alert); a later
+# statement of the same transaction sees what the modifying one did.
+_VIEW = "SELECT * FROM alert_view WHERE id = ANY(%s) ORDER BY id"
 _MS = "to_timestamp({} / 1000.0)"
 _VERSION = "SELECT geometry, shipments FROM geofence_version"
 _INSERT = f"""
@@ -137,14 +135,10 @@ WITH changed AS (
 ) """ + _RETURNING
 # The officers' workflow (ack, resolve) happens in the API; its changes reach
 # the alert topic through the numbered alert_events, read here.
-_WORKFLOW_START = "SELECT coalesce(max(id), 0) FROM alert_events"
+_WORKFLOW_START = "SELECT coalesce(max(seq), 0) FROM alert_events"
 _WORKFLOW = """
-WITH changed AS (
-    SELECT a.*, e.id AS event_id, e.event FROM alert_events e JOIN alerts a ON a.id = e.alert_id
-    WHERE e.id > %s AND e.event IN ('acknowledged', 'resolved')
-) SELECT c.event_id, c.event, c.id, c.type, c.shipment_id, s.reference, c.device_id, c.started_at, c.ended_at,
-         c.crossed_at, c.lat, c.lon, c.severity, c.status, c.late
-FROM changed c JOIN shipments s ON s.id = c.shipment_id ORDER BY c.event_id
+SELECT e.seq AS event_seq, e.event AS event_kind, v.* FROM alert_events e JOIN alert_view v ON v.id = e.alert_id
+WHERE e.seq > %s AND e.event IN ('acknowledged', 'resolved') ORDER BY e.seq
 """
 _SWEEP_OVERDUE = """
 WITH changed AS (
@@ -166,25 +160,6 @@ WITH changed AS (
     RETURNING a.*
 ) """ + _RETURNING
 
-
-@dataclass(frozen=True)
-class AlertChange:
-    """An alert row after a change: ``event`` is opened, ended, updated or withdrawn."""
-
-    event: str
-    alert: dict[str, Any]
-
-    def payload(self) -> bytes:
-        return _encode({"event": self.event, **self.alert})
-
-
-def _encode_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-_encode = msgspec.json.Encoder(enc_hook=_encode_default).encode
 
 
 @dataclass
@@ -265,8 +240,8 @@ class Alerting:
         """After commit: take the new states and tell the officers' apps."""
         self._states.update(out.states)
         for change in out.changes:
-            self._publish(f"ctt/v1/alerts/{change.alert['type']}", change.payload())
-            metrics.ALERTS.labels(change.alert["type"], change.event).inc()
+            self._publish(alert_topic(change.type), alerts.encode(change))
+            metrics.ALERTS.labels(change.type, change.event).inc()
 
     def forget(self, device_ids: list[str]) -> None:
         """Drop in-memory states (after an engine failure): these trackers are replayed next time."""
@@ -276,10 +251,10 @@ class Alerting:
     def _apply(self, cur: psycopg.Cursor[Any], tr: Transition) -> list[AlertChange]:
         if tr.event == "opened":
             rows = _rows(cur, _INSERT, (tr.type, tr.shipment_id, tr.device_id, tr.started_ms, tr.ended_ms,
-                                         tr.crossed_ms, tr.lon, tr.lat, engine.SEVERITY[tr.type], tr.late, None))
+                                         tr.crossed_ms, tr.lon, tr.lat, SEVERITY[tr.type], tr.late, None))
         else:
             rows = _rows(cur, _END, (tr.ended_ms, tr.shipment_id, tr.device_id, tr.type))
-        return [AlertChange(tr.event, row) for row in rows]
+        return [alert_change(tr.event, row) for row in rows]
 
     def _replay(self, cur: psycopg.Cursor[Any], device_id: str, binding: engine.Binding, fresh: Track,
                 out: Outcome) -> None:
@@ -312,7 +287,7 @@ class Alerting:
                 continue
             if event in engine.REARM_EVENTS:
                 for row in _rows(cur, _REARM, (ts, shipment.id, device_id, ts)):
-                    out.changes.append(AlertChange("ended", row))
+                    out.changes.append(alert_change("ended", row))
                 continue
             if lon is None or lat is None:
                 found = cur.execute(_TRACKER_AT, (shipment.tracker_id, ts, ts)).fetchone()
@@ -324,13 +299,13 @@ class Alerting:
             rearmed = cur.execute(_REARMED_AFTER, (device_id, ts)).fetchone()
             ended = rearmed[0] if rearmed else None
             params = ("seal_breach", shipment.id, device_id, ts, ended, ts, lon, lat, "critical", backlog, seq)
-            out.changes.extend(AlertChange("opened", row) for row in _rows(cur, _INSERT, params))
+            out.changes.extend(alert_change("opened", row) for row in _rows(cur, _INSERT, params))
 
     def _signal_back(self, cur: psycopg.Cursor[Any], batch: Batch, registry: Registry, out: Outcome) -> None:
         back = sorted(d for d in batch.last_seen if d in registry.trackers)
         if back:
             rows = _rows(cur, _SIGNAL_BACK, (back, [batch.last_seen[d] for d in back]))
-            out.changes.extend(AlertChange("ended", row) for row in rows)
+            out.changes.extend(alert_change("ended", row) for row in rows)
 
     # --------------------------------------------------------------- sweep
 
@@ -342,10 +317,11 @@ class Alerting:
             self._workflow_id = int(row[0]) if row else 0
             return out
         rows = cur.execute(_WORKFLOW, (self._workflow_id,)).fetchall()
-        for row in rows:
-            out.changes.append(AlertChange(row[1], dict(zip(_COLUMNS, row[2:], strict=True))))
+        names = [c.name for c in cur.description or ()]
+        rows = [dict(zip(names, row, strict=True)) for row in rows]
+        out.changes.extend(alert_change(row["event_kind"], row) for row in rows)
         if rows:
-            self._workflow_id = int(rows[-1][0])
+            self._workflow_id = int(rows[-1]["event_seq"])
         return out
 
     def sweep(self, cur: psycopg.Cursor[Any]) -> Outcome:
@@ -353,7 +329,7 @@ class Alerting:
         out = Outcome()
         for sql, params, event in ((_SWEEP_SIGNAL_LOST, (self._rules.signal_lost_s,), "opened"),
                                    (_SWEEP_OVERDUE, (), "opened"), (_SWEEP_FINISHED, (), "ended")):
-            out.changes.extend(AlertChange(event, row) for row in _rows(cur, sql, params))
+            out.changes.extend(alert_change(event, row) for row in _rows(cur, sql, params))
         return out
 
 
@@ -380,7 +356,13 @@ def _tracks(batch: Batch, new_fixes: set[tuple[str, int]], registry: Registry) -
 
 
 def _rows(cur: psycopg.Cursor[Any], sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return [dict(zip(_COLUMNS, row, strict=True)) for row in cur.execute(sql, params).fetchall()]
+    """Run a statement that changes alerts (``... SELECT id FROM changed``) and read the changed alerts."""
+    ids = [row[0] for row in cur.execute(sql, params).fetchall()]
+    if not ids:
+        return []
+    cur.execute(_VIEW, (ids,))
+    names = [c.name for c in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 @dataclass
@@ -422,15 +404,15 @@ def _reconcile(cur: psycopg.Cursor[Any], shipment_id: int, device_id: str, compu
                       and (e[3] if e[3] is not None else 2**62) >= c.started_ms), None)
         if match is None:
             params = (c.type, shipment_id, device_id, c.started_ms, c.ended_ms, c.crossed_ms, c.lon, c.lat,
-                      engine.SEVERITY[c.type], c.late, None)
-            changes.extend(AlertChange("opened", row) for row in _rows(cur, _INSERT, params))
+                      SEVERITY[c.type], c.late, None)
+            changes.extend(alert_change("opened", row) for row in _rows(cur, _INSERT, params))
             continue
         unmatched.remove(match)
         if (match[2], match[3]) != (c.started_ms, c.ended_ms):
             rows = _rows(cur, _UPDATE, (c.started_ms, c.ended_ms, c.crossed_ms, c.lon, c.lat, match[0]))
             event = "ended" if match[3] is None and c.ended_ms is not None else "updated"
-            changes.extend(AlertChange(event, row) for row in rows)
+            changes.extend(alert_change(event, row) for row in rows)
     for e in unmatched:
-        changes.extend(AlertChange("withdrawn", row) for row in _rows(cur, _WITHDRAW, (e[0],)))
+        changes.extend(alert_change("withdrawn", row) for row in _rows(cur, _WITHDRAW, (e[0],)))
     return changes
 

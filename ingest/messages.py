@@ -1,78 +1,19 @@
-"""The device payload contract: msgspec schemas, and parsing one MQTT message
-into typed records plus rejects (each with the reason it was refused).
-
-The simulator encodes with the same structs, so devices and ingest cannot drift.
-"""
+"""Parsing one MQTT message into typed records (``protocol.records``) plus
+rejects, each with the reason it was refused."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
-from msgspec import Meta
 
-from ingest.topics import RecordKind, TopicError, parse_topic
+from protocol.records import MIN_TS_MS, DeviceAck, Fix, SealEvent, Seq, Status, encode
+from protocol.topics import RecordKind, TopicError, parse_topic
 
-MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: earlier fix times are implausible
-MAX_INT64 = 2**63 - 1
-
-Seq = Annotated[int, Meta(ge=0, le=MAX_INT64)]
-EpochMs = Annotated[int, Meta(ge=MIN_TS_MS, le=MAX_INT64)]
-Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
-Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
-Speed = Annotated[float, Meta(ge=0.0, le=400.0)]  # km/h; a road vehicle never exceeds it
-Heading = Annotated[float, Meta(ge=0.0, le=360.0)]
-Accuracy = Annotated[float, Meta(ge=0.0, le=100_000.0)]
-Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
-ShortText = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
-SealEventName = Literal["armed", "closed", "opened", "tampered", "cut", "low_battery"]
-DeviceState = Literal["online", "offline", "lost"]
-
-
-class Fix(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One position fix. ``ts`` in Unix epoch milliseconds (UTC), speed km/h,
-    heading degrees from north, accuracy metres, battery percent."""
-
-    seq: Seq
-    ts: EpochMs
-    lat: Lat
-    lon: Lon
-    spd: Speed | None = None
-    hdg: Heading | None = None
-    acc: Accuracy | None = None
-    bat: Percent | None = None
-    v: Literal[1] | None = None
-
-
-class SealEvent(msgspec.Struct, frozen=True, omit_defaults=True):
-    """An e-seal event; position in WGS84 degrees when the seal has one."""
-
-    seq: Seq
-    ts: EpochMs
-    seal_id: ShortText
-    event: SealEventName
-    lat: Lat | None = None
-    lon: Lon | None = None
-    bat: Percent | None = None
-    v: Literal[1] | None = None
-
-
-class Status(msgspec.Struct, frozen=True, omit_defaults=True):
-    """Device status (retained); the Last Will carries ``state = "lost"``."""
-
-    ts: EpochMs
-    state: DeviceState
-    fw: ShortText | None = None
-    bat: Percent | None = None
-    buffered: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
-
-
-class DeviceAck(msgspec.Struct, frozen=True):
-    """Backend -> device: every record with seq <= ``seq`` is stored durably."""
-
-    seq: int
+__all__ = ["MIN_TS_MS", "DeviceAck", "Fix", "Limits", "Parsed", "Reject", "SealEvent", "Status", "encode",
+           "parse_message"]
 
 
 class _SeqOnly(msgspec.Struct):
@@ -140,7 +81,6 @@ _ONE: dict[str, msgspec.json.Decoder[Any]] = {
 _RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 _SEQ_ONLY = msgspec.json.Decoder(_SeqOnly)
 
-encode = msgspec.json.Encoder().encode
 # msgspec raises RecursionError on pathologically deep nesting.
 _BAD_INPUT = (msgspec.DecodeError, RecursionError)
 

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 
 from ingest import metrics
 from ingest.config import IngestSettings
-from ingest.topics import SUBSCRIPTIONS
+from protocol.topics import SUBSCRIPTIONS
 
 log = structlog.get_logger("ingest.mqtt")
 SESSION_EXPIRY_S = 0xFFFFFFFF  # MQTT 5: the session never expires on the broker

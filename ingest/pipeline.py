@@ -17,10 +17,11 @@ from ingest.acks import AckTracker
 from ingest.alerting import Alerting, Outcome
 from ingest.batch import Batch
 from ingest.config import IngestSettings
-from ingest.messages import DeviceAck, Limits, Parsed, Reject, encode, parse_message
+from ingest.messages import Limits, Parsed, Reject, parse_message
 from ingest.mqtt import Inbound, MqttSource
 from ingest.store import DATA_ERRORS, TRANSIENT_ERRORS, Store
-from ingest.topics import ack_topic
+from protocol.records import DeviceAck, encode
+from protocol.topics import ack_topic
 
 log = structlog.get_logger("ingest.pipeline")
 SUMMARY_EVERY_S = 60.0

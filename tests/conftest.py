@@ -13,7 +13,7 @@ import pytest
 
 from ctt.config import OpsSettings
 from ctt.migrate import fresh_database
-from ingest.topics import SUBSCRIPTIONS
+from protocol.topics import SUBSCRIPTIONS
 from tests.support import (
     TEST_INGEST_PASSWORD,
     TEST_INGEST_USER,

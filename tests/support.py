@@ -27,7 +27,7 @@ from paho.mqtt.properties import Properties
 
 from ctt.broker_auth import device_password, provision_devices, reload_broker
 from ctt.config import REPO_ROOT, OpsSettings
-from ingest.messages import DeviceAck
+from protocol.records import DeviceAck
 
 # The tests' own broker instance (``deploy/services.sh --test-tools``): test
 # devices and sessions never reach the broker a local ingest or demo uses.

@@ -17,7 +17,7 @@ from ctt.transit import register
 from firmware_sim.link import Link
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import quiet_fleet
-from ingest.messages import Fix, SealEvent, encode
+from protocol.records import Fix, SealEvent, encode
 from tests.dashboards.conftest import PageErrors, screenshot
 from tests.dashboards.world import Shipment, shipments_on
 from tests.support import BROKER, ApiServer, Device, IngestProcess, provision, query, unique_prefix, wait_for

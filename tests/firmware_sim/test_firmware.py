@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from firmware_sim.firmware import Firmware, Gap
-from ingest.messages import Fix
+from protocol.records import Fix
 
 T0 = 1_790_000_000_000
 

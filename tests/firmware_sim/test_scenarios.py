@@ -26,7 +26,7 @@ from firmware_sim.scenarios import (
     quiet_fleet,
     records,
 )
-from ingest.messages import Fix
+from protocol.records import Fix
 
 T0 = 1_790_000_000_000
 BREACH_EVENTS = ("opened", "tampered", "cut")

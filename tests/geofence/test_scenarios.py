@@ -14,7 +14,7 @@ from geofence.engine import REARM_EVENTS, Binding, Track, evaluate, is_breach
 from geofence.geometry import Network, RouteInput, ZoneInput
 from geofence.rules import Rules
 from geofence.state import DeviceState
-from ingest.messages import Fix, SealEvent
+from protocol.records import Fix, SealEvent
 
 T0 = 1_790_000_000_000
 

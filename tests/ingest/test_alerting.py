@@ -15,7 +15,7 @@ import pytest
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
 from geofence.engine import Track
-from ingest.messages import Fix, SealEvent, encode
+from protocol.records import Fix, SealEvent, encode
 from tests.geofence.tracks import M_PER_DEG, STEP_MS, Trip
 from tests.support import AlertListener, Device, IngestProcess, execute, provision, query, unique_prefix, wait_for
 

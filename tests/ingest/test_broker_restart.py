@@ -10,7 +10,7 @@ import time
 import psycopg
 
 from ctt.config import REPO_ROOT
-from ingest.messages import Fix, encode
+from protocol.records import Fix, encode
 from tests.support import BROKER_STATE, Device, IngestProcess, provision, scalar, unique_prefix, wait_for
 
 

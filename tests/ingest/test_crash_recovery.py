@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ingest.messages import Fix, encode
+from protocol.records import Fix, encode
 from tests.support import Device, IngestProcess, provision, scalar, unique_prefix, wait_for
 
 DEVICES = 10

@@ -10,7 +10,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.messages import MIN_TS_MS, Fix, SealEvent, Status, encode
+from protocol.records import MIN_TS_MS, Fix, SealEvent, Status, encode
 from tests.support import Device, IngestProcess, provision, query, scalar, unique_prefix, wait_for
 
 NOW_MS = int(time.time() * 1000)

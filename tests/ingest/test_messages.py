@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.messages import MIN_TS_MS, Fix, Limits, SealEvent, encode, parse_message
+from ingest.messages import Limits, parse_message
+from protocol.records import MIN_TS_MS, Fix, SealEvent, encode
 
 NOW = 1_790_000_000_000
 POS = "ctt/v1/dev/TRK-1/pos"

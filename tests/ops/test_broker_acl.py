@@ -7,7 +7,7 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest.messages import Fix, encode
+from protocol.records import Fix, encode
 from tests.support import BROKER, Device, IngestProcess, provision, scalar, unique_prefix, wait_for
 
 NOT_AUTHORIZED = 0x87

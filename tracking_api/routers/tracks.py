@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 from psycopg import sql
 from pydantic import BaseModel, Field
 
+from protocol import topics
 from tracking_api.access import visible
 from tracking_api.deps import Caller, Conn
 from tracking_api.schemas.geojson import LineStringGeometry
@@ -18,7 +19,7 @@ from tracking_api.stream import Hub
 
 router = APIRouter(tags=["tracks"])
 
-DEVICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
+DEVICE_ID = f"^{topics.DEVICE_ID}$"
 NOMINAL_INTERVAL_S = 15  # a tracker's usual reporting interval: the raw track of a range this fine is small
 
 

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from protocol import topics
 from tracking_api import iso6346
 from tracking_api.schemas.checks import no_repeats
 from tracking_api.schemas.geography import OFFICE_CODE
@@ -24,7 +25,7 @@ from tracking_api.schemas.geography import OFFICE_CODE
 # alpha-2 country, then 13 or 14 upper-case letters or digits (17 or 18 in all).
 # Its check character, when there is one, is not verified.
 REFERENCE = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{13,14}$"
-DEVICE_ID = r"^[A-Za-z0-9_-]{1,64}$"  # as on MQTT: client id = username = device id
+DEVICE_ID = f"^{topics.DEVICE_ID}$"  # as on MQTT: client id = username = device id
 Status = Literal["registered", "in_transit", "arrived", "closed"]
 Action = Literal["depart", "arrive", "close"]
 

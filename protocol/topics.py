@@ -1,19 +1,29 @@
-"""Topic names of the device contract (``ctt/v1/dev/{device_id}/{kind}``)."""
+"""Topic names of the device contract (``ctt/v1/dev/{device_id}/{kind}``) and
+the alert topic (``ctt/v1/alerts/{type}``)."""
 
 from __future__ import annotations
 
 import re
 from typing import Literal
 
+# A device id is also its MQTT client id and username (docs/protocol.md).
+DEVICE_ID = r"[A-Za-z0-9_-]{1,64}"
+DEVICE_ID_RE = re.compile(DEVICE_ID)
 PREFIX = "ctt/v1/dev/"
+ALERTS_PREFIX = "ctt/v1/alerts/"
+ALERTS_FILTER = ALERTS_PREFIX + "#"
 RecordKind = Literal["pos", "seal", "status"]
 KINDS: tuple[RecordKind, ...] = ("pos", "seal", "status")
 SUBSCRIPTIONS = tuple(f"{PREFIX}+/{kind}" for kind in KINDS)
-_TOPIC = re.compile(r"ctt/v1/dev/([A-Za-z0-9_-]{1,64})/(pos|seal|status)")
+_TOPIC = re.compile(rf"ctt/v1/dev/({DEVICE_ID})/(pos|seal|status)")
 
 
 class TopicError(ValueError):
     """A topic that is not one of the device record topics."""
+
+
+def is_device_id(value: str) -> bool:
+    return DEVICE_ID_RE.fullmatch(value) is not None
 
 
 def parse_topic(topic: str) -> tuple[str, RecordKind]:
@@ -32,3 +42,6 @@ def record_topic(device_id: str, kind: RecordKind) -> str:
 def ack_topic(device_id: str) -> str:
     return f"{PREFIX}{device_id}/ack"
 
+
+def alert_topic(alert_type: str) -> str:
+    return f"{ALERTS_PREFIX}{alert_type}"
