@@ -39,10 +39,12 @@ ALERT_COLUMNS = """
 a.id, a.type, a.shipment_id AS shipment, s.reference, a.device_id AS device, a.started_at, a.ended_at,
 a.crossed_at, a.lat, a.lon, a.severity, a.status, a.late
 """
+# By seq, never by id: seq is given at commit (schema/006_alert_core.sql), so an event
+# committed late can never have a number below one a reader has already passed.
 _ALERT_EVENTS = f"""
-SELECT e.id AS event_id, e.event, {ALERT_COLUMNS}
+SELECT e.seq AS event_id, e.event, {ALERT_COLUMNS}
 FROM alert_events e JOIN alerts a ON a.id = e.alert_id JOIN shipments s ON s.id = a.shipment_id
-WHERE e.id > %s ORDER BY e.id LIMIT {MAX_REPLAY}
+WHERE e.seq > %s ORDER BY e.seq LIMIT {MAX_REPLAY}
 """
 _POSITIONS = """
 SELECT s.id AS shipment, s.reference, s.tracker_id AS device, lp.ts, lp.lon, lp.lat, lp.spd, lp.hdg,
@@ -59,7 +61,7 @@ WHERE ended_at IS NULL AND status <> 'resolved' AND (%(all)s OR shipment_id = AN
 GROUP BY shipment_id
 """
 _START = """
-SELECT coalesce((SELECT max(id) FROM alert_events), 0) AS alert_id,
+SELECT coalesce((SELECT max(seq) FROM alert_events), 0) AS alert_id,
        coalesce((SELECT max(received_at) FROM latest_positions), 'epoch') AS received_at
 """
 

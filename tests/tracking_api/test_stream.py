@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
 
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
-from tests.support import ApiServer, EventStream, StreamRefusedError, execute, scalar, wait_for
+from tests.support import ApiServer, EventStream, StreamRefusedError, execute, query, scalar, wait_for
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
@@ -105,6 +106,81 @@ def test_a_client_resumes_after_last_event_id_without_gaps(api: ApiServer, pair:
         assert ids == sorted(ids) and min(ids) > last_id
     finally:
         resumed.close()
+
+
+@dataclass
+class Interleaved:
+    """An ingest-like transaction that opened an alert and stays open, and an API-like
+    acknowledgement that commits first: the ingest event has the lower id, yet commits last."""
+
+    ingest: psycopg.Connection[Any]
+    ingest_event_id: int
+    ack_event_id: int
+    opened: int
+    acknowledged: int
+
+    def commit_ingest(self) -> None:
+        self.ingest.commit()
+
+
+def interleave(database_url: str, pair: Pair) -> Interleaved:
+    acknowledged = open_alert(database_url, pair.ids[1], pair.trackers[1])
+    ingest = psycopg.connect(database_url)
+    opened = int(ingest.execute(
+        "INSERT INTO alerts (type, shipment_id, device_id, started_at, crossed_at, lat, lon, severity)"
+        " VALUES ('route_deviation', %s, %s, now(), now(), -1.2, 36.8, 'high') RETURNING id",
+        (pair.ids[0], pair.trackers[0])).fetchone()[0])  # type: ignore[index]
+    ingest_event = ingest.execute("SELECT id FROM alert_events WHERE alert_id = %s", (opened,)).fetchone()
+    with psycopg.connect(database_url) as api:  # commits on leaving the block
+        api.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_by = 'o', acknowledged_at = now(),"
+                    " updated_at = now() WHERE id = %s", (acknowledged,))
+        ack_event = api.execute("SELECT max(id) FROM alert_events WHERE alert_id = %s", (acknowledged,)).fetchone()
+    assert ingest_event is not None and ack_event is not None
+    assert ingest_event[0] < ack_event[0]  # ids in insert order, the reverse of commit order
+    return Interleaved(ingest, ingest_event[0], ack_event[0], opened, acknowledged)
+
+
+def read_after(database_url: str, column: str, last: int) -> list[tuple[int, int, str]]:
+    """A reader of alert_events that resumes after ``last`` by ``column`` (seq, or the unsafe id)."""
+    return [(r[0], r[1], r[2]) for r in query(
+        database_url, f"SELECT {column}, alert_id, event FROM alert_events WHERE {column} > %s ORDER BY {column}",
+        (last,))]
+
+
+def test_a_seq_reader_gets_an_event_whose_transaction_commits_after_a_later_one(pair: Pair,
+                                                                                database_url: str) -> None:
+    start = int(scalar(database_url, "SELECT coalesce(max(seq), 0) FROM alert_events"))
+    id_start = int(scalar(database_url, "SELECT coalesce(max(id), 0) FROM alert_events"))
+    t = interleave(database_url, pair)
+    try:
+        first = read_after(database_url, "seq", start)
+        by_id = read_after(database_url, "id", id_start)
+        # The opening of the alert acknowledged, then its acknowledgement; not yet the ingest event.
+        assert [(a, e) for _, a, e in first] == [(t.acknowledged, "opened"), (t.acknowledged, "acknowledged")]
+        t.commit_ingest()
+        second = read_after(database_url, "seq", first[-1][0])
+        assert [(a, e) for _, a, e in second] == [(t.opened, "opened")]
+        # The same reader by id has already passed the ingest event's id: it never sees it.
+        assert read_after(database_url, "id", by_id[-1][0]) == []
+    finally:
+        t.ingest.close()
+
+
+def test_the_stream_delivers_an_event_whose_transaction_commits_after_a_later_one(api: ApiServer, pair: Pair,
+                                                                                 database_url: str) -> None:
+    stream = EventStream(api.url, token("admin"))
+    t = interleave(database_url, pair)
+    try:
+        wait_for(lambda: t.acknowledged in alert_ids(stream), 5, "the acknowledgement, committed first")
+        t.commit_ingest()
+        wait_for(lambda: t.opened in alert_ids(stream), 5, "the opening, committed last with the lower id")
+        got = [(e.data["id"], e.data["event"]) for e in stream.of("alert")]
+        assert got == [(t.acknowledged, "opened"), (t.acknowledged, "acknowledged"), (t.opened, "opened")]
+        ids = [e.id or 0 for e in stream.of("alert")]
+        assert ids == sorted(ids)  # stream ids are seqs: in commit order, safe to resume from
+    finally:
+        t.ingest.close()
+        stream.close()
 
 
 def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pair: Pair,
