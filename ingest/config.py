@@ -30,6 +30,12 @@ class IngestSettings(BaseSettings):
     max_records_per_message: int = Field(default=1000, ge=1)
     # Fix times further ahead of the server clock are implausible.
     max_future_s: float = Field(default=300.0, ge=0)
+    # Record times older than this (relative to the server clock) are refused: a
+    # tracker's store-and-forward holds at most 30 days, plus a day's margin.
+    # Without a bound one array of old fixes creates a TimescaleDB chunk per day.
+    max_fix_age_s: float = Field(default=31 * 86_400.0, gt=0)
+    # A dead letter keeps this many bytes of its payload, plus its length and SHA-256.
+    dead_letter_max_bytes: int = Field(default=4096, ge=0)
     db_retry_max_s: float = Field(default=10.0, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: no metrics endpoint

@@ -13,7 +13,7 @@ from protocol.records import MIN_TS_MS, DeviceAck, Fix, SealEvent, Seq, Status, 
 from protocol.topics import RecordKind, TopicError, parse_topic
 
 __all__ = ["MIN_TS_MS", "DeviceAck", "Fix", "Limits", "Parsed", "Reject", "SealEvent", "Status", "encode",
-           "parse_message"]
+           "parse_message", "refused_message"]
 
 
 class _SeqOnly(msgspec.Struct):
@@ -27,6 +27,8 @@ class Limits:
     max_payload_bytes: int = 256 * 1024
     max_records: int = 1000
     max_future_ms: int = 300_000
+    # 31 days: a tracker's store-and-forward holds at most 30 days, plus a day's margin.
+    max_age_ms: int = 31 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,16 @@ _ONE: dict[str, msgspec.json.Decoder[Any]] = {
 _RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 _SEQ_ONLY = msgspec.json.Decoder(_SeqOnly)
 
-# msgspec raises RecursionError on pathologically deep nesting.
-_BAD_INPUT = (msgspec.DecodeError, RecursionError)
+# msgspec raises DecodeError (and its ValidationError) on malformed or invalid
+# JSON, UnicodeDecodeError on invalid UTF-8 inside a string (an overlong or
+# surrogate encoding, a stray 0xff), RecursionError on pathologically deep nesting.
+_BAD_INPUT = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 def parse_message(topic: str, payload: bytes, now_ms: int, limits: Limits = Limits()) -> Parsed:
     """Parse one message; never raises on bad input (bad parts become rejects).
 
-    ``now_ms`` is the server clock (epoch ms) that bounds plausible fix times.
+    ``now_ms`` is the server clock (epoch ms) that bounds plausible record times.
     """
     try:
         device_id, kind = parse_topic(topic)
@@ -99,19 +103,48 @@ def parse_message(topic: str, payload: bytes, now_ms: int, limits: Limits = Limi
         reason = f"payload of {len(payload)} bytes exceeds limit {limits.max_payload_bytes}"
         out.rejects.append(_reject(topic, payload, "", device_id, None, payload, reason))
         return out
-    latest_ms = now_ms + limits.max_future_ms
+    window = _Window(now_ms - limits.max_age_ms, now_ms + limits.max_future_ms)
     if kind == "status":
-        _one(out, kind, topic, payload, payload, latest_ms)
+        _one(out, kind, topic, payload, payload, window)
     else:
-        _many(out, kind, topic, payload, limits.max_records, latest_ms)
+        _many(out, kind, topic, payload, limits.max_records, window)
     return out
 
 
-def _many(out: Parsed, kind: RecordKind, topic: str, payload: bytes, max_records: int, latest_ms: int) -> None:
+def refused_message(topic: str, payload: bytes, reason: str, stage: str) -> Parsed:
+    """A whole message dead-lettered by a later ``stage`` of ingest (the database
+    refused it, handling it failed); its digest differs from parse rejects."""
+    try:
+        device_id: str | None = parse_topic(topic)[0]
+    except TopicError:
+        device_id = None
+    reject = _reject(topic, payload, stage, device_id, None, payload, reason)
+    return Parsed(device_id, rejects=[reject])
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Plausible record times, epoch ms, inclusive."""
+
+    earliest_ms: int
+    latest_ms: int
+
+    def holds(self, records: list[Any]) -> bool:
+        return all(self.earliest_ms <= r.ts <= self.latest_ms for r in records)
+
+    def refusal(self, ts: int) -> str | None:
+        if ts > self.latest_ms:
+            return f"ts {ts} is {(ts - self.latest_ms) / 1000:.0f} s beyond the allowed clock skew"
+        if ts < self.earliest_ms:
+            return f"ts {ts} is older than the maximum age by {(self.earliest_ms - ts) / 1000:.0f} s"
+        return None
+
+
+def _many(out: Parsed, kind: RecordKind, topic: str, payload: bytes, max_records: int, window: _Window) -> None:
     try:
         decoded = _MANY[kind].decode(payload)
         records = decoded if isinstance(decoded, list) else [decoded]
-        if 0 < len(records) <= max_records and all(r.ts <= latest_ms for r in records):
+        if 0 < len(records) <= max_records and window.holds(records):
             _keep(out, records)
             return
     except _BAD_INPUT:
@@ -120,17 +153,17 @@ def _many(out: Parsed, kind: RecordKind, topic: str, payload: bytes, max_records
     try:
         items = _RAW_ITEMS.decode(payload)
     except _BAD_INPUT:
-        _one(out, kind, topic, payload, payload, latest_ms)
+        _one(out, kind, topic, payload, payload, window)
         return
     if not items or len(items) > max_records:
         reason = f"{kind}: array of {len(items)} records; expected 1 to {max_records}"
         out.rejects.append(_reject(topic, payload, "", out.device_id, None, payload, reason))
         return
     for index, item in enumerate(items):
-        _one(out, kind, topic, payload, bytes(item), latest_ms, f"{kind}[{index}]")
+        _one(out, kind, topic, payload, bytes(item), window, f"{kind}[{index}]")
 
 
-def _one(out: Parsed, kind: RecordKind, topic: str, message: bytes, raw: bytes, latest_ms: int,
+def _one(out: Parsed, kind: RecordKind, topic: str, message: bytes, raw: bytes, window: _Window,
          where: str = "") -> None:
     """Decode one record object ``raw`` (of ``message``); keep it or reject it with the reason."""
     where = where or kind
@@ -139,9 +172,10 @@ def _one(out: Parsed, kind: RecordKind, topic: str, message: bytes, raw: bytes, 
     except _BAD_INPUT as exc:
         out.rejects.append(_reject(topic, message, where, out.device_id, _seq_of(raw), raw, f"{where}: {exc}"))
         return
-    if record.ts > latest_ms:
-        reason = f"{where}: ts {record.ts} is {(record.ts - latest_ms) / 1000:.0f} s beyond the allowed clock skew"
-        out.rejects.append(_reject(topic, message, where, out.device_id, getattr(record, "seq", None), raw, reason))
+    refusal = window.refusal(record.ts)
+    if refusal is not None:
+        seq = getattr(record, "seq", None)
+        out.rejects.append(_reject(topic, message, where, out.device_id, seq, raw, f"{where}: {refusal}"))
         return
     _keep(out, [record])
 

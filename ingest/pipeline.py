@@ -17,7 +17,7 @@ from ingest.acks import AckTracker
 from ingest.alerting import Alerting, Outcome
 from ingest.batch import Batch
 from ingest.config import IngestSettings
-from ingest.messages import Limits, Parsed, Reject, parse_message
+from ingest.messages import Limits, Parsed, Reject, parse_message, refused_message
 from ingest.mqtt import Inbound, MqttSource
 from ingest.store import DATA_ERRORS, TRANSIENT_ERRORS, Store
 from protocol.records import DeviceAck, encode
@@ -41,6 +41,7 @@ class Pipeline:
             max_payload_bytes=settings.max_payload_bytes,
             max_records=settings.max_records_per_message,
             max_future_ms=int(settings.max_future_s * 1000),
+            max_age_ms=int(settings.max_fix_age_s * 1000),
         )
         self._summary = Counter[str]()
         self._summary_at = time.monotonic()
@@ -57,7 +58,7 @@ class Pipeline:
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         started = time.monotonic()
         now_ms = int(time.time() * 1000)
-        parsed = [(m, parse_message(m.topic, m.payload, now_ms, self._limits)) for m in messages]
+        parsed = [(m, self._parse(m, now_ms)) for m in messages]
         batch = Batch()
         for m, p in parsed:
             batch.add(p, m.received_ms)
@@ -75,6 +76,16 @@ class Pipeline:
             self._source.publish(ack_topic(device_id), encode(DeviceAck(seq)), retain=True)
         metrics.DEVICE_ACKS.inc(len(advanced))
         self._observe(messages, batch, started)
+
+    def _parse(self, m: Inbound, now_ms: int) -> Parsed:
+        """The boundary of one message: parse_message refuses bad input itself, and
+        should anything still escape it, that one message is dead-lettered with the
+        exception as reason and the batch goes on."""
+        try:
+            return parse_message(m.topic, m.payload, now_ms, self._limits)
+        except Exception as exc:
+            log.exception("handling a message failed; dead-lettered", topic=m.topic)
+            return refused_message(m.topic, m.payload, f"ingest failed on this message: {_describe(exc)}", "handling")
 
     def _collect(self) -> list[Inbound]:
         """A batch: wait up to the batch time for more messages, then take what is
@@ -185,6 +196,11 @@ class Pipeline:
             log.info("ingest summary", period_s=round(time.monotonic() - self._summary_at), **self._summary)
             self._summary.clear()
             self._summary_at = time.monotonic()
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as a dead letter's reason: its type and message."""
+    return f"{type(exc).__name__}: {str(exc).strip()}"
 
 
 def run_service(settings: IngestSettings, stop: threading.Event) -> None:

@@ -195,7 +195,8 @@ class Store:
         if batch.rejects:
             cur.executemany(
                 _INSERT_DEAD,
-                [(ms, r.topic, r.device_id, r.seq, r.payload, r.reason, r.digest) for r, ms in batch.rejects],
+                [(ms, _text(r.topic), r.device_id, r.seq, r.payload, _text(r.reason), r.digest)
+                 for r, ms in batch.rejects],
             )
         return new_fixes, new_seals
 
@@ -231,6 +232,12 @@ def _guarded(cur: psycopg.Cursor[Any], hook: Hook[T], new_fixes: set[tuple[str, 
         metrics.GEOFENCE_ERRORS.inc()
         log.exception("geofence evaluation failed; records kept, trackers will be replayed")
         return None
+
+
+def _text(value: str) -> str:
+    """``value`` as PostgreSQL text: no NUL, no lone surrogate (either would make
+    the database refuse the dead letter that records why a message was refused)."""
+    return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _copy(cur: psycopg.Cursor, table: str, types: list[str], rows: list) -> None:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.messages import Limits, parse_message
-from protocol.records import MIN_TS_MS, Fix, SealEvent, encode
+from protocol.records import Fix, SealEvent, encode
 
 NOW = 1_790_000_000_000
 POS = "ctt/v1/dev/TRK-1/pos"
@@ -17,7 +17,7 @@ POS = "ctt/v1/dev/TRK-1/pos"
 fixes = st.builds(
     Fix,
     seq=st.integers(0, 2**63 - 1),
-    ts=st.integers(MIN_TS_MS, NOW),
+    ts=st.integers(NOW - Limits().max_age_ms, NOW),
     lat=st.floats(-90, 90),
     lon=st.floats(-180, 180),
     spd=st.none() | st.floats(0, 400),
@@ -108,3 +108,29 @@ def test_equal_bad_elements_of_different_messages_have_different_digests() -> No
     b = parse_message(POS, b"[null,null]", NOW).rejects
     assert len({a.digest, b[0].digest, b[1].digest}) == 3
     assert parse_message(POS, b"[null]", NOW).rejects[0].digest == a.digest  # redelivery: same
+
+
+_INVALID_UTF8 = [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ok\x80"]
+
+
+@pytest.mark.parametrize("bad", _INVALID_UTF8)
+@pytest.mark.parametrize(
+    ("topic", "template"),
+    [
+        ("ctt/v1/dev/S1/status", b'{"ts":1790000000000,"state":"online","fw":"%s"}'),
+        ("ctt/v1/dev/S1/status", b'{"ts":1790000000000,"state":"%s"}'),
+        ("ctt/v1/dev/S1/seal", b'{"seq":4,"ts":1790000000000,"seal_id":"%s","event":"cut"}'),
+        ("ctt/v1/dev/S1/seal", b'{"seq":4,"ts":1790000000000,"seal_id":"KE-1","event":"%s"}'),
+        ("ctt/v1/dev/S1/seal", b'[{"seq":4,"ts":1790000000000,"seal_id":"%s","event":"cut"}]'),
+        (POS, b'{"seq":4,"ts":1790000000000,"lat":0,"lon":0,"note":"%s"}'),
+        (POS, b'{"seq":4,"ts":1790000000000,"lat":0,"lon":0,"%s":1}'),
+    ],
+)
+def test_invalid_utf8_inside_a_string_is_refused_with_a_reason(topic: str, template: bytes, bad: bytes) -> None:
+    payload = template % bad
+    parsed = parse_message(topic, payload, NOW)
+    if parsed.rejects:  # an unknown field may be skipped unread: then the record is valid
+        assert len(parsed.rejects) == 1 and parsed.rejects[0].reason
+        assert not (parsed.fixes or parsed.seals or parsed.statuses)
+    else:
+        assert topic == POS and len(parsed.fixes) == 1

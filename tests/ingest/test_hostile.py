@@ -1,0 +1,58 @@
+"""Hostile devices against the real broker and ingest process: nothing a device
+sends stops ingest, and what it refuses is kept in dead letters with the reason."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+from protocol.records import Fix, encode
+from tests.support import Device, IngestProcess, provision, query, scalar, unique_prefix, wait_for
+
+POISON_STATUS = b'{"ts":%d,"state":"online","fw":"2.\xff\xc0\xaf"}'
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _counter(ingest: IngestProcess, name: str) -> float:
+    """An unlabelled counter of the running ingest process (0 before it exists)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{ingest.metrics_port}/metrics", timeout=2).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def _fix_stored(url: str, device_id: str, seq: int) -> bool:
+    return bool(scalar(url, "SELECT count(*) FROM fixes WHERE device_id = %s AND seq = %s", (device_id, seq)))
+
+
+def test_retained_poison_status_is_dead_lettered_and_survives_restarts(ingest: IngestProcess,
+                                                                        database_url: str) -> None:
+    dev = unique_prefix("poison")
+    provision([dev])
+    topic = f"ctt/v1/dev/{dev}/status"
+    payload = POISON_STATUS % _now_ms()
+    with Device(dev) as d:
+        d.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(timeout=10)
+        try:
+            wait_for(lambda: query(database_url, "SELECT reason FROM dead_letters WHERE device_id = %s", (dev,)),
+                     15, "the poison status in dead letters")
+            # On every restart the broker delivers the retained status again.
+            for _ in range(2):
+                ingest.stop()
+                ingest.start()
+                wait_for(lambda: _counter(ingest, "ctt_ingest_dead_letters_total") >= 1, 15,
+                         "the restarted ingest to refuse the retained status again")
+                assert ingest.metric("ctt_ingest_broker_connected") == 1.0  # and it is still up
+            d.publish_all([("pos", encode(Fix(seq=0, ts=_now_ms(), lat=-1.0, lon=36.0)))])
+            wait_for(lambda: _fix_stored(database_url, dev, 0), 15, "the valid fix sent after the poison")
+        finally:
+            d.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout=10)
+    rows = query(database_url, "SELECT payload, reason FROM dead_letters WHERE device_id = %s", (dev,))
+    assert len(rows) == 1, rows  # redelivered on each restart, kept once
+    stored, reason = rows[0]
+    assert bytes(stored) == payload
+    assert "utf-8" in reason  # the decoder's own words
