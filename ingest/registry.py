@@ -15,6 +15,7 @@ import structlog
 from geofence.engine import Binding
 from geofence.geometry import GeometryError, Network, RouteInput, ZoneInput, check_route, check_zone
 from geofence.state import DeviceState, loads
+from ingest import metrics
 
 log = structlog.get_logger("ingest.registry")
 
@@ -33,6 +34,7 @@ _SEALS = """
 SELECT ss.seal_id, s.id FROM shipment_seals ss JOIN shipments s ON s.id = ss.shipment_id
 WHERE s.status = 'in_transit'
 """
+_VERSION = "SELECT geometry, shipments FROM geofence_version"
 _STATES = "SELECT device_id, shipment_id, state FROM geofence_state WHERE device_id = ANY(%s)"
 
 
@@ -111,3 +113,30 @@ def load_states(cur: psycopg.Cursor[Any], registry: Registry) -> dict[str, Devic
         except msgspec.DecodeError as exc:  # replayed from the database instead
             log.error("saved geofence state unreadable", device_id=device_id, error=str(exc))
     return states
+
+
+class RegistryCache:
+    """The registry, reloaded when the counters in ``geofence_version`` move
+    (routes or zones: the network too; shipments only: the bindings)."""
+
+    def __init__(self) -> None:
+        self._registry: Registry | None = None
+        self._version: tuple[int, int] = (-1, -1)
+
+    def refresh(self, cur: psycopg.Cursor[Any]) -> tuple[Registry, dict[str, DeviceState] | None]:
+        """The current registry, and the saved states when it was just reloaded (else None)."""
+        row = cur.execute(_VERSION).fetchone()
+        assert row is not None
+        geometry, shipments = row
+        if self._registry is not None and (geometry, shipments) == self._version:
+            return self._registry, None
+        same_geometry = self._registry is not None and self._version[0] == geometry
+        network = self._registry.network if self._registry and same_geometry else load_network(cur)
+        registry = load_registry(cur, network)
+        states = load_states(cur, registry)
+        self._registry = registry
+        self._version = (geometry, shipments)
+        metrics.GEOFENCE_SHIPMENTS.set(len(registry.shipments))
+        log.info("geofence loaded", routes=len(network.route_keys), zones=len(network.zone_keys),
+                 in_transit=len(registry.shipments))
+        return registry, states
