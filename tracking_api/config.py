@@ -14,6 +14,7 @@ class ApiSettings(BaseSettings):
     database_url: str = "postgresql://ctt:ctt@127.0.0.1:5432/ctt"
     broker_host: str = "127.0.0.1"
     broker_port: int = 1883
+    log_level: str = "INFO"
     readiness_timeout_s: float = 2.0
     # Bearer tokens: HS256 with this secret; exp, iss and aud are required. Change the secret in production.
     jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me-in-production", min_length=32)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import urllib.request
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
-from tests.support import wait_for
+from tests.support import ApiServer, wait_for
 from tests.tracking_api.geo_support import auth
-from tracking_api.main import app
+from tracking_api.config import ApiSettings
+from tracking_api.main import app, create_app
 
 
 def test_healthz(client: TestClient) -> None:
@@ -20,20 +24,34 @@ def test_readyz_checks_database_and_broker(client: TestClient) -> None:
     assert checks == {"database": True, "broker": True, "stream": True}
 
 
-def test_readyz_names_the_unreachable_dependency(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CTT_DATABASE_URL", database_url)
-    monkeypatch.setenv("CTT_BROKER_PORT", "1")  # nothing listens there
-    # A second lifespan on the same app replaces the shared client's pool and hub: put them back after.
-    shared = {name: getattr(app.state, name, None) for name in ("settings", "pool", "hub")}
-    try:
-        with TestClient(app) as c:
-            response = c.get("/api/v1/readyz")
-    finally:
-        for name, value in shared.items():
-            if value is not None:
-                setattr(app.state, name, value)
+def test_readyz_names_the_unreachable_dependency(database_url: str) -> None:
+    # An app of its own: nothing it opens is shared with the module's client.
+    unreachable = ApiSettings(database_url=database_url, broker_port=1)  # nothing listens on port 1
+    with TestClient(create_app(unreachable)) as c:
+        response = c.get("/api/v1/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] is True and response.json()["checks"]["broker"] is False
+
+
+def test_the_api_process_logs_json_at_the_configured_level(database_url: str, tmp_path: Path) -> None:
+    # As deployed: uvicorn tracking_api.main:app, configured only by the environment.
+    log = tmp_path / "api.log"
+    server = ApiServer(database_url, log, CTT_LOG_LEVEL="DEBUG").start()
+    try:
+        urllib.request.urlopen(f"{server.url}/healthz", timeout=5).read()
+    finally:
+        server.stop()
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line, uvicorn's and psycopg's included
+    assert {"event": "api started", "level": "info", "logger": "tracking_api.main"}.items() <= records[0].items()
+    assert any(r["level"] == "debug" for r in records), lines
+    assert "ctt:ctt@" not in log.read_text()  # the database password is not logged
+
+
+def test_the_log_level_filters(database_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    ApiServer(database_url, log, CTT_LOG_LEVEL="WARNING").start().stop()
+    assert "api started" not in log.read_text()
 
 
 def test_metrics_are_prometheus_text(client: TestClient) -> None:

@@ -21,8 +21,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from protocol.alerts import FIELDS
 from tests.support import BROKER, ApiServer, execute, query, scalar, wait_for
 from tests.tracking_api.geo_support import API, World, auth, created, make_world, square, unique
+from tracking_api import deps
 from tracking_api.config import ApiSettings
 from tracking_api.main import app
 from tracking_api.push import PushNotifier, b64url, load_or_create_key, public_key
@@ -179,10 +181,12 @@ def test_an_opening_is_pushed_once_to_its_regions_officers_and_the_control_room(
     assert (push.headers["content-encoding"], push.headers["ttl"], push.headers["urgency"]) == ("aes128gcm", "3600",
                                                                                                  "high")
     message = mine.read(push)
-    assert (message["alert"], message["type"], message["reference"], message["device"]) == (
+    assert (message["id"], message["type"], message["reference"], message["device"]) == (
         alert_id, "seal_breach", shipment["reference"], shipment["tracker_id"])
     assert message["url"] == f"/officer/#alert-{alert_id}" and shipment["reference"] in message["body"]
     assert message["severity"] == "critical" and message["started_at"].endswith("Z")
+    # The one alert object and its change, plus what the service worker shows.
+    assert set(message) == {*FIELDS, "event", "title", "body", "url", "tag"} and message["event"] == "opened"
 
     # Later changes of the alert push nothing; a second opening, once it has
     # arrived, shows they have been handled (the listener takes events in order).
@@ -192,10 +196,10 @@ def test_an_opening_is_pushed_once_to_its_regions_officers_and_the_control_room(
     wait_for(lambda: len(push_service.to(mine.endpoint)) == 2, 10, "the second opening's push")
     time.sleep(1.0)  # a duplicate, or a push to the other region, would have come by now
     pushes = push_service.to(mine.endpoint)
-    assert [mine.read(p)["alert"] for p in pushes] == [alert_id, second]
+    assert [mine.read(p)["id"] for p in pushes] == [alert_id, second]
     assert pushes[1].headers["urgency"] == "normal"
     # The control room hears of every region (of other tests' openings too, if any happen meanwhile).
-    heard = [control.read(p)["alert"] for p in push_service.to(control.endpoint)]
+    heard = [control.read(p)["id"] for p in push_service.to(control.endpoint)]
     assert heard.count(alert_id) == 1 and heard.count(second) == 1
     assert push_service.to(theirs.endpoint) == []
     wait_for(lambda: query(database_url, "SELECT status FROM push_deliveries WHERE subscription_id = %s",
@@ -222,7 +226,7 @@ def test_with_two_api_processes_each_opening_is_pushed_once(api: TestClient, pus
         time.sleep(1.0)  # a second push of any opening would have come by now
     finally:
         other.stop()
-    assert sorted(browser.read(p)["alert"] for p in push_service.to(browser.endpoint)) == opened
+    assert sorted(browser.read(p)["id"] for p in push_service.to(browser.endpoint)) == opened
 
 
 def test_a_gone_subscription_is_deleted_and_a_refused_push_counted(api: TestClient, push_service: PushService,
@@ -245,14 +249,12 @@ def test_a_gone_subscription_is_deleted_and_a_refused_push_counted(api: TestClie
 
 def test_an_http_endpoint_is_refused_with_the_default_settings(api: TestClient, push_service: PushService) -> None:
     assert ApiSettings.model_fields["push_allow_insecure_endpoints"].default is False
-    # (Not monkeypatch.setattr: on starlette's State its undo deletes the attribute.)
-    allowing = app.state.settings
-    app.state.settings = allowing.model_copy(update={"push_allow_insecure_endpoints": False})
+    app.dependency_overrides[deps.settings] = lambda: ApiSettings(push_allow_insecure_endpoints=False)
     try:
         response = api.post(f"{API}/push/subscriptions", json=Browser(push_service.endpoint()).subscription(),
                             headers=auth("operator"))
     finally:
-        app.state.settings = allowing
+        app.dependency_overrides.clear()
     assert response.status_code == 422, response.text
     (issue,) = response.json()["detail"]
     assert issue["loc"] == ["body", "endpoint"] and "https://" in issue["msg"]
@@ -321,11 +323,10 @@ def test_the_vapid_key_is_created_once_private_and_kept(tmp_path: Any) -> None:
 def test_without_a_usable_key_the_api_runs_without_push(api: TestClient, tmp_path: Any) -> None:
     (tmp_path / "not-a-dir").write_text("")
     unusable = ApiSettings(vapid_private_key_file=tmp_path / "not-a-dir" / "vapid_private.pem")
-    assert PushNotifier.create(unusable, app.state.pool) is None
-    running = app.state.push
-    app.state.push = None  # what the lifespan keeps then
+    assert PushNotifier.create(unusable, app.state.services.pool) is None
+    app.dependency_overrides[deps.push_notifier] = lambda: None  # what the lifespan keeps then
     try:
         response = api.get(f"{API}/push/vapid-public-key", headers=auth("officer", "R1"))
     finally:
-        app.state.push = running
+        app.dependency_overrides.clear()
     assert response.status_code == 503 and "not available" in response.json()["detail"]

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from tracking_api import audit
 from tracking_api.access import GRANTS
 from tracking_api.auth import Principal
-from tracking_api.deps import Caller, Conn, require, settings
-from tracking_api.push import PushNotifier, endpoint_problem, origin
+from tracking_api.deps import Caller, Conn, Push, Settings, require
+from tracking_api.push import endpoint_problem, origin
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, invalid, validation
 from tracking_api.schemas.push import (
     ENDPOINT_MAX,
@@ -53,10 +53,9 @@ _NOT_SUBSCRIBED = error(404, "The caller has no subscription with this endpoint"
 
 @router.get("/vapid-public-key", summary="The key a browser subscribes with (applicationServerKey)",
             response_model=VapidPublicKey, responses={**UNAUTHORIZED, **_UNAVAILABLE})
-async def vapid_public_key(request: Request, caller: Caller) -> VapidPublicKey:
+async def vapid_public_key(notifier: Push, caller: Caller) -> VapidPublicKey:
     """The server's VAPID public key: every push is signed with its private half, and
     push services refuse pushes to a subscription made with another key."""
-    notifier: PushNotifier | None = request.app.state.push
     if notifier is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "web push is not available on this server")
     return VapidPublicKey(public_key=notifier.public_key)
@@ -65,12 +64,13 @@ async def vapid_public_key(request: Request, caller: Caller) -> VapidPublicKey:
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=Subscribed,
              summary="Subscribe this browser to alert openings (Web Push)",
              responses={**UNAUTHORIZED, **forbidden(*GRANTS["act_on_alerts"]), **_INVALID})
-async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: PushSubscriptionRequest) -> Subscribed:
+async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: PushSubscriptionRequest,
+                    settings: Settings) -> Subscribed:
     """Stores the browser's PushSubscription for the caller: an officer hears of the
     openings of their region (from the token), admins and operators of every region.
     The endpoint identifies the browser: subscribing it again (a reload, another user
     logging in on it) replaces the owner and keys. Audited as `push.subscribed`."""
-    problem = endpoint_problem(body.endpoint, settings(request).push_allow_insecure_endpoints)
+    problem = endpoint_problem(body.endpoint, settings.push_allow_insecure_endpoints)
     if problem:
         raise invalid((("body", "endpoint"), problem))
     region = caller.region if caller.role == "officer" else None

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from tracking_api import audit
 from tracking_api.access import capabilities
 from tracking_api.auth import Principal
-from tracking_api.deps import Caller, Conn, bearer, principal
+from tracking_api.deps import App, Caller, Conn, bearer, principal
 from tracking_api.metrics import LOGINS
 from tracking_api.schemas.session import Session
 
@@ -26,11 +26,11 @@ router = APIRouter(tags=["session"])
 log = structlog.get_logger("tracking_api.session")
 
 
-def login_caller(request: Request,
+def login_caller(request: Request, app: App,
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """The caller of a login; a refusal is counted and logged with its reason."""
     try:
-        return principal(request, credentials)
+        return principal(app, credentials)
     except HTTPException as exc:
         LOGINS.labels("refused").inc()
         client = request.client.host if request.client else None

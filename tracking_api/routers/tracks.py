@@ -7,15 +7,14 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from psycopg import sql
 from pydantic import BaseModel, Field
 
 from protocol import topics
 from tracking_api.access import visible
-from tracking_api.deps import Caller, Conn
+from tracking_api.deps import Caller, Conn, LiveHub
 from tracking_api.schemas.geojson import LineStringGeometry
-from tracking_api.stream import Hub
 
 router = APIRouter(tags=["tracks"])
 
@@ -155,12 +154,11 @@ async def track(
 
 @router.get("/positions/latest", response_model=PositionCollection,
             summary="Latest position of every in-transit shipment's tracker")
-async def latest(request: Request, conn: Conn, caller: Caller) -> Response:
+async def latest(hub: LiveHub, conn: Conn, caller: Caller) -> Response:
     """One Point per in-transit shipment the caller may see, with its open conditions.
 
     Served from the live stream's in-memory copy, kept current by the database's
     notifications; from SQL while the stream's listener is (re)starting."""
-    hub: Hub = request.app.state.hub
     if hub.ready.is_set():
         return Response(hub.latest(caller), media_type="application/json")
     row = await (await conn.execute(_LATEST.format(visible=visible(caller)))).fetchone()
