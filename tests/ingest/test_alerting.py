@@ -228,3 +228,37 @@ def test_sweep_raises_signal_lost_and_transit_overdue_on_wall_time(
         ingest.restart_with(CTT_SIGNAL_LOST_S="", CTT_SWEEP_INTERVAL_S="")
     back = next(m for m in listener.messages if m["device"] == silent.tracker and m["event"] == "ended")
     assert back["started_at"] < back["ended_at"]
+
+
+def test_late_data_contests_an_acknowledged_alert_instead_of_withdrawing_it(
+        ingest: IngestProcess, database_url: str, transit: Callable[..., Transit], listener: AlertListener) -> None:
+    start = int(time.time() * 1000) - 3 * HOUR_MS
+    tr = transit("contest", start)
+    live = fixes(Trip(start_ms=start).drive(20).drive(8, north_m=900).drive(10, north_m=0).track())
+    with Device(tr.tracker) as dev:
+        dev.publish_all([("pos", encode(f)) for f in live])
+        acked(dev, live[-1].seq)
+        wait_for(lambda: ("opened", "route_deviation") in listener.of(tr.tracker), 10, "the deviation")
+        ((alert_id,),) = query(database_url, "SELECT id FROM alerts WHERE shipment_id = %s", (tr.shipment_id,))
+        # An officer acknowledges it, as the API does.
+        execute(database_url, "UPDATE alerts SET status = 'acknowledged', acknowledged_by = 'officer-1',"
+                              " acknowledged_at = now(), updated_at = now() WHERE id = %s", (alert_id,))
+        # Late fixes between those 900 m off show the truck on the route every 7.5 s:
+        # it was never out for 60 s, so the track no longer shows the deviation.
+        between = [Fix(seq=len(live) + i, ts=f.ts + STEP_MS // 2, lat=0.0, lon=f.lon + 0.0015)
+                   for i, f in enumerate(live[19:28])]
+        dev.publish_all([("pos", encode(between))])
+        acked(dev, between[-1].seq)
+    wait_for(lambda: ("contested", "route_deviation") in listener.of(tr.tracker), 10, "the contested message")
+    ((status, reason, withdrawn, ended),) = query(
+        database_url, "SELECT status, contested_reason, detail ? 'withdrawn', ended_at IS NOT NULL FROM alerts"
+                      " WHERE shipment_id = %s", (tr.shipment_id,))
+    assert (status, withdrawn, ended) == ("acknowledged", False, True)
+    assert reason.startswith("late data from ") and reason.endswith(" no longer shows this route_deviation")
+    ((actor, role, detail),) = query(database_url, "SELECT actor, role, detail FROM audit_log"
+                                                   " WHERE action = 'alert.contested' AND object_id = %s",
+                                     (str(alert_id),))
+    assert (actor, role, detail["reason"], detail["status"]) == ("ctt-ingest", "system", reason, "acknowledged")
+    message = listener.latest(tr.tracker)[alert_id]
+    assert message["contested"] is True and message["contested_reason"] == reason
+    assert message["withdrawn"] is False and message["status"] == "acknowledged"
