@@ -6,10 +6,19 @@ from __future__ import annotations
 import time
 import urllib.request
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.messages import parse_message
 from protocol.records import Fix, encode
+from tests.ingest import hostile
 from tests.support import Device, IngestProcess, provision, query, scalar, unique_prefix, wait_for
 
 POISON_STATUS = b'{"ts":%d,"state":"online","fw":"2.\xff\xc0\xaf"}'
+SENTINEL_SEQ = 10**12  # above every valid seq the hostile strategies make
+# Reasons that depend on the clock: the test's and ingest's differ by a few seconds.
+CLOCK_REASONS = ("clock skew", "maximum age")
+SAMPLE_NOW_MS = int(time.time() * 1000)
 
 
 def _now_ms() -> int:
@@ -56,3 +65,26 @@ def test_retained_poison_status_is_dead_lettered_and_survives_restarts(ingest: I
     stored, reason = rows[0]
     assert bytes(stored) == payload
     assert "utf-8" in reason  # the decoder's own words
+
+
+@settings(max_examples=4, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(sample=st.lists(hostile.messages(SAMPLE_NOW_MS), min_size=10, max_size=10))
+def test_hostile_sample_through_broker_and_process(ingest: IngestProcess, database_url: str,
+                                                   sample: list[tuple[str, bytes]]) -> None:
+    dev = unique_prefix("hostile")
+    provision([dev])
+    sample = hostile.known(SAMPLE_NOW_MS) + sample
+    with Device(dev) as d:
+        d.publish_all(sample)
+        d.publish_all([("pos", encode(Fix(seq=SENTINEL_SEQ, ts=_now_ms(), lat=-1.0, lon=36.0)))])
+        # The good fix behind the hostile ones is stored: they did not stop ingest.
+        wait_for(lambda: _fix_stored(database_url, dev, SENTINEL_SEQ), 20, "the valid fix sent afterwards")
+    assert ingest.metric("ctt_ingest_broker_connected") == 1.0
+    stored = {bytes(digest) for (digest,) in query(
+        database_url, "SELECT digest FROM dead_letters WHERE device_id = %s", (dev,))}
+    for kind, payload in sample:
+        expected = parse_message(f"ctt/v1/dev/{dev}/{kind}", payload, _now_ms()).rejects
+        missing = [r.reason for r in expected
+                   if r.digest not in stored and not any(c in r.reason for c in CLOCK_REASONS)]
+        assert not missing, (kind, payload, missing)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.messages import Limits, parse_message
-from protocol.records import Fix, SealEvent, encode
+from protocol.records import Fix, SealEvent, Status, encode
+from tests.ingest import hostile
 
 NOW = 1_790_000_000_000
 POS = "ctt/v1/dev/TRK-1/pos"
@@ -134,3 +136,45 @@ def test_invalid_utf8_inside_a_string_is_refused_with_a_reason(topic: str, templ
         assert not (parsed.fixes or parsed.seals or parsed.statuses)
     else:
         assert topic == POS and len(parsed.fixes) == 1
+
+
+def _expected_outcomes(kind: str, payload: bytes, limits: Limits) -> int:
+    """How many kept records plus rejects a message must yield: one per element of
+    an array of acceptable length (each judged alone), else one for the message."""
+    if kind == "status":
+        return 1
+    try:
+        items = msgspec.json.decode(payload, type=list[msgspec.Raw])
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return 1
+    return len(items) if 0 < len(items) <= limits.max_records else 1
+
+
+@settings(max_examples=1500, deadline=None)
+@given(hostile.messages(NOW))
+def test_hostile_payloads_are_kept_or_refused_with_a_reason_never_raised(message: tuple[str, bytes]) -> None:
+    kind, payload = message
+    limits = Limits()
+    parsed = parse_message(f"ctt/v1/dev/TRK-1/{kind}", payload, NOW, limits)
+    kept: list[Fix | SealEvent | Status] = [*parsed.fixes, *parsed.seals, *parsed.statuses]
+    assert len(kept) + len(parsed.rejects) == _expected_outcomes(kind, payload, limits)
+    assert all(r.reason.strip() and r.device_id == "TRK-1" for r in parsed.rejects)
+    for r in kept:  # what is kept is what the database and the engine can take
+        assert NOW - limits.max_age_ms <= r.ts <= NOW + limits.max_future_ms
+        for text in (getattr(r, "seal_id", None), getattr(r, "fw", None)):
+            assert text is None or (text.encode() and "\x00" not in text)
+    assert len({r.digest for r in parsed.rejects}) == len(parsed.rejects)
+
+
+@pytest.mark.parametrize("kind", sorted(hostile.KINDS))
+def test_time_window_refuses_records_older_than_the_maximum_age(kind: str) -> None:
+    limits = Limits()
+    fields = {"pos": b'"seq":5,"lat":0,"lon":0', "seal": b'"seq":5,"seal_id":"KE-1","event":"cut"',
+              "status": b'"state":"online"'}[kind]
+    oldest = NOW - limits.max_age_ms
+    ok = parse_message(f"ctt/v1/dev/D1/{kind}", b'{"ts":%d,%s}' % (oldest, fields), NOW)
+    assert not ok.rejects
+    old = parse_message(f"ctt/v1/dev/D1/{kind}", b'{"ts":%d,%s}' % (oldest - 1, fields), NOW)
+    assert len(old.rejects) == 1 and "older than the maximum age" in old.rejects[0].reason
+    if kind != "status":
+        assert old.seqs() == [5]  # still counts for the device's ack
