@@ -10,6 +10,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY ctt ctt
+COPY ctt_common ctt_common
 COPY protocol protocol
 COPY schema schema
 COPY ingest ingest

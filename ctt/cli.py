@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ctt import logs
 from ctt.config import REPO_ROOT, OpsSettings
+from ctt_common import logs
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -34,8 +34,15 @@ console = Console(stderr=True)
 
 
 @app.callback()
-def main(log_level: Annotated[str, typer.Option(envvar="CTT_LOG_LEVEL")] = "INFO") -> None:
-    logs.configure(log_level)
+def main(log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING, ERROR; default CTT_LOG_LEVEL "
+                                                                "or INFO")] = None) -> None:
+    from pydantic import ValidationError
+
+    try:
+        logs.configure(log_level or OpsSettings().log_level)
+    except (ValidationError, ValueError) as exc:  # the message names the bad value
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -175,12 +182,12 @@ def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedu
     clock = SimClock.ending_now(duration_s, speedup)
     devices = _devices(scenarios, fleet, clock.start_ms, duration_s, prefix, settings.corridor, ops.database_url)
     ids = [d.device_id for d in devices]
-    if provision_devices(ops.broker_password_file, settings.provisioning_secret, ids):
+    if provision_devices(ops.broker_password_file, ops.provisioning_secret, ids):
         reload_broker(ops.broker_pid_file)
         time.sleep(0.5)  # let the broker re-read its password file
 
     def link_for(device_id: str) -> Link:
-        password = device_password(settings.provisioning_secret, device_id)
+        password = device_password(ops.provisioning_secret, device_id)
         return Link(device_id, password, settings.broker_host, settings.broker_port)
 
     simulation = Simulation(devices, clock, clock.start_ms + int(duration_s * 1000), link_for)
@@ -392,10 +399,9 @@ def _print_alerts() -> mqtt.Client:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-    from firmware_sim.config import SimSettings
     from protocol.topics import ALERTS_FILTER
 
-    settings, ops = SimSettings(), OpsSettings()
+    ops = OpsSettings()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     client.username_pw_set("ctt-observer", ops.observer_password)
 
@@ -408,7 +414,7 @@ def _print_alerts() -> mqtt.Client:
 
     client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(ALERTS_FILTER, qos=1)
     client.on_message = on_message
-    client.connect_async(settings.broker_host, settings.broker_port)
+    client.connect_async(ops.broker_host, ops.broker_port)
     client.loop_start()
     return client
 

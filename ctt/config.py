@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from ctt_common.settings import ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class OpsSettings(BaseSettings):
-    """``CTT_*`` environment variables; defaults fit ``deploy/services.sh``."""
+class OpsSettings(ServiceSettings):
+    """The operations layer's own fields; database, broker and log level come from the base."""
 
-    model_config = SettingsConfigDict(env_prefix="CTT_", extra="ignore")
-
-    database_url: str = "postgresql://ctt:ctt@127.0.0.1:5432/ctt"
     state_dir: Path = REPO_ROOT / ".ctt"
     # Device passwords are HMAC(secret, device id). Replace in production.
     provisioning_secret: str = "ctt-local-provisioning-secret"

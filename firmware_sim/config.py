@@ -1,18 +1,11 @@
-"""Simulator settings (``CTT_SIM_*`` environment variables)."""
+"""Simulator settings: the broker from the ``CTT_*`` base, the corridor from ``CTT_SIM_CORRIDOR``."""
 
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ctt_common.settings import ServiceSettings
 
 
-class SimSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CTT_SIM_", extra="ignore")
-
-    broker_host: str = "127.0.0.1"
-    broker_port: int = 1883
-    # Same secret as the broker's provisioning: device password = HMAC(secret, id).
-    provisioning_secret: str = Field(
-        default="ctt-local-provisioning-secret", validation_alias="CTT_PROVISIONING_SECRET"
-    )
-    corridor: str = "northern"
+class SimSettings(ServiceSettings):
+    corridor: str = Field(default="northern", validation_alias="CTT_SIM_CORRIDOR")

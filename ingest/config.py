@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ctt_common.settings import ServiceSettings
 from geofence.rules import Rules
 
 
-class IngestSettings(BaseSettings):
-    """Defaults match the local services started by ``deploy/services.sh``."""
+class IngestSettings(ServiceSettings):
+    """Ingest's own fields; database, broker and log level come from the base."""
 
-    model_config = SettingsConfigDict(env_prefix="CTT_", extra="ignore")
-
-    database_url: str = "postgresql://ctt:ctt@127.0.0.1:5432/ctt"
-    broker_host: str = "127.0.0.1"
-    broker_port: int = 1883
     # Mosquitto uses the username as client id, so this also names the
     # persistent session that holds messages while ingest is down.
     broker_username: str = "ctt-ingest"
@@ -50,6 +45,9 @@ class IngestSettings(BaseSettings):
     stop_min_duration_s: float = Field(default=900.0, gt=0)
     spike_m: float = Field(default=100.0, gt=0)
     signal_lost_s: float = Field(default=900.0, gt=0)
+    # Ingest has drained its backlog (and the sweep may raise signal_lost) once it has
+    # been connected to the broker this long and then collected a batch that was not full.
+    drain_settle_s: float = Field(default=2.0, ge=0)
 
     def rules(self) -> Rules:
         return Rules(

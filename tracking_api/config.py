@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ctt_common.settings import ServiceSettings
 
 
-class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CTT_", extra="ignore")
+class ApiSettings(ServiceSettings):
+    """The API's own fields; database, broker and log level come from the base."""
 
-    database_url: str = "postgresql://ctt:ctt@127.0.0.1:5432/ctt"
-    broker_host: str = "127.0.0.1"
-    broker_port: int = 1883
-    log_level: str = "INFO"
     readiness_timeout_s: float = 2.0
     # Bearer tokens: HS256 with this secret; exp, iss and aud are required. Change the secret in production.
     jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me-in-production", min_length=32)

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ctt import logs
+from ctt_common import logs
 from tracking_api import pages
 from tracking_api.config import ApiSettings
 from tracking_api.deps import Services
