@@ -88,3 +88,21 @@ def test_hostile_sample_through_broker_and_process(ingest: IngestProcess, databa
         missing = [r.reason for r in expected
                    if r.digest not in stored and not any(c in r.reason for c in CLOCK_REASONS)]
         assert not missing, (kind, payload, missing)
+
+
+def test_fixes_older_than_the_maximum_age_are_refused_but_acked(ingest: IngestProcess, database_url: str) -> None:
+    # One array of 300 fixes a day apart once created 300 TimescaleDB chunks.
+    dev = unique_prefix("old")
+    provision([dev])
+    chunks_before = scalar(database_url, "SELECT count(*) FROM show_chunks('fixes')")
+    now = _now_ms()
+    backlog = [Fix(seq=i, ts=now - i * 86_400_000, lat=-1.0, lon=36.0) for i in range(300)]
+    with Device(dev) as d:
+        d.publish_all([("pos", encode(backlog))])
+        wait_for(lambda: 299 in d.acks, 20, "the device ack covering all 300 seqs")
+    stored = scalar(database_url, "SELECT array_agg(seq ORDER BY seq) FROM fixes WHERE device_id = %s", (dev,))
+    assert stored == list(range(31))  # 0 .. 30 days old; the default maximum age is 31 days
+    refused = query(database_url, "SELECT seq, reason FROM dead_letters WHERE device_id = %s ORDER BY seq", (dev,))
+    assert [seq for seq, _ in refused] == list(range(31, 300))
+    assert all(f"pos[{seq}]: ts" in reason and "older than the maximum age" in reason for seq, reason in refused)
+    assert scalar(database_url, "SELECT count(*) FROM show_chunks('fixes')") - chunks_before <= 32
