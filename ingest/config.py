@@ -48,6 +48,9 @@ class IngestSettings(ServiceSettings):
     # Ingest has drained its backlog (and the sweep may raise signal_lost) once it has
     # been connected to the broker this long and then collected a batch that was not full.
     drain_settle_s: float = Field(default=2.0, ge=0)
+    # Ingest has drained its backlog (and the sweep may raise signal_lost) once it has
+    # been connected to the broker this long and then collected a batch that was not full.
+    drain_settle_s: float = Field(default=2.0, ge=0)
 
     def rules(self) -> Rules:
         return Rules(

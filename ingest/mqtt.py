@@ -51,6 +51,8 @@ class MqttSource:
         # Each counter has one writer thread, so their difference needs no lock.
         self._received = 0
         self._released = 0
+        # time.monotonic() of the current connection, None while disconnected (the sweep waits on it).
+        self.connected_at: float | None = None
         metrics.HELD_MESSAGES.set_function(self.held)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -105,12 +107,14 @@ class MqttSource:
             log.warning("broker refused connection", reason=str(reason))
             return
         self._generation += 1
+        self.connected_at = time.monotonic()
         client.subscribe([(t, 1) for t in SUBSCRIPTIONS])
         metrics.MQTT_CONNECTED.set(1)
         log.info("connected to broker", session_present=flags.session_present, generation=self._generation)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         metrics.MQTT_CONNECTED.set(0)
+        self.connected_at = None
         log.warning("disconnected from broker", reason=str(reason))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:

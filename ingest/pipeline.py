@@ -9,6 +9,8 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -36,6 +38,7 @@ class Pipeline:
         self._alerting = alerting
         self._swept_at = 0.0
         self._workflow_at = 0.0
+        self._short_batch = False  # the last collect returned fewer messages than a full batch
         self._acks = AckTracker()
         self._limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
@@ -52,6 +55,7 @@ class Pipeline:
             messages = self._collect()
             if messages:
                 self.process(messages, stop)
+            self._short_batch = len(messages) < self._settings.batch_max_messages
             if self._alerting:
                 self._housekeeping(self._alerting)
 
@@ -156,22 +160,33 @@ class Pipeline:
                 refused.seqs[parsed.device_id] = seqs
             return self._store.write(refused, self._acks)[0]
 
+    def drained(self) -> bool:
+        """Whether ingest has caught up with what the broker queued for it: connected for
+        ``drain_settle_s`` (the broker sends a session's queue right after CONNACK) and the
+        last collect returned fewer messages than a full batch, so nothing more was waiting.
+        Until then a tracker's silence may only be its fixes still queued in the broker."""
+        since = self._source.connected_at
+        settled = since is not None and time.monotonic() - since >= self._settings.drain_settle_s
+        return settled and self._short_batch
+
     def _housekeeping(self, alerting: Alerting) -> None:
         """Wall-clock rules every sweep interval; the officers' acks and resolutions
         made through the API every poll interval. A database outage postpones them."""
         now = time.monotonic()
-        jobs = []
+        jobs: list[tuple[str, Callable[[Any], Outcome]]] = []
         if now - self._swept_at >= self._settings.sweep_interval_s:
             self._swept_at = now
-            jobs.append(alerting.sweep)
+            drained = self.drained()
+            metrics.BACKLOG_DRAINED.set(int(drained))
+            jobs.append(("sweep", lambda cur: alerting.sweep(cur, drained)))
         if now - self._workflow_at >= self._settings.workflow_poll_s:
             self._workflow_at = now
-            jobs.append(alerting.workflow)
-        for job in jobs:
+            jobs.append(("workflow", alerting.workflow))
+        for name, job in jobs:
             try:
                 outcome = self._store.transact(job)
             except TRANSIENT_ERRORS as exc:
-                log.warning("alert housekeeping postponed: database unavailable", job=job.__name__,
+                log.warning("alert housekeeping postponed: database unavailable", job=name,
                             error=str(exc).strip())
                 self._store.close()
                 return

@@ -101,9 +101,9 @@ class Alerting:
         """Officers' acknowledgements and resolutions since the last call."""
         return Outcome(changes=self._relay.poll(cur))
 
-    def sweep(self, cur: psycopg.Cursor[Any]) -> Outcome:
-        """Wall-clock rules."""
-        return Outcome(changes=sweep(cur, self._rules.signal_lost_s, drained=True))
+    def sweep(self, cur: psycopg.Cursor[Any], drained: bool) -> Outcome:
+        """Wall-clock rules; signal lost only once ingest has drained its backlog (Pipeline.drained)."""
+        return Outcome(changes=sweep(cur, self._rules.signal_lost_s, drained))
 
 
 def _newest(fresh: dict[str, Fresh]) -> dict[str, int]:
