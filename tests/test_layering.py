@@ -28,7 +28,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 
 def _imports(package: str) -> set[tuple[str, str]]:
     """(file, top-level module) for every import in ``package``, lazy imports included."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for path in (ROOT / package).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
