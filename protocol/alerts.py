@@ -84,6 +84,11 @@ def _normalised(row: Mapping[str, Any]) -> dict[str, Any]:
 _CHANGE_FIELDS = frozenset(AlertChange.__struct_fields__)
 
 
+def alert(row: Mapping[str, Any]) -> Alert:
+    """The alert from an ``alert_view`` row (extra columns are ignored): ``GET /alerts``."""
+    return msgspec.convert(_normalised(row), Alert)
+
+
 def alert_change(event: str, row: Mapping[str, Any]) -> AlertChange:
     """The change message from an ``alert_view`` row (extra columns are ignored)."""
     return msgspec.convert({**_normalised(row), "event": event}, AlertChange)

@@ -2,11 +2,14 @@
 
 Admins, operators and integrators see every shipment; an officer only those
 touching their region (``shipment_regions``, filled when a shipment is
-registered). ``visible(caller)`` is a condition for a WHERE clause.
+registered). The rule is written once (``REGION_SCOPED``) and applied twice:
+``visible(caller)`` is a condition for a WHERE clause, ``may_see`` the same
+test in Python for the live stream, which holds the shipments' regions in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal, get_args
 
 from psycopg import sql
@@ -30,6 +33,9 @@ def capabilities(role: Role) -> list[Capability]:
     """What ``role`` may change (for clients that offer only what is allowed)."""
     return [c for c in CAPABILITIES if role in GRANTS[c]]
 
+# The roles that see only the shipments touching their own region; the others see every shipment.
+REGION_SCOPED: frozenset[Role] = frozenset({"officer"})
+
 SHIPMENT_ID = sql.SQL("s.id")
 _IN_REGION = sql.SQL(
     "EXISTS (SELECT 1 FROM shipment_regions sr WHERE sr.shipment_id = {} AND sr.region_code = {})")
@@ -37,6 +43,12 @@ _IN_REGION = sql.SQL(
 
 def visible(caller: Principal, shipment_id: sql.Composable = SHIPMENT_ID) -> sql.Composable:
     """True for the shipments (whose id is the column ``shipment_id``) that ``caller`` may see."""
-    if caller.role != "officer":
+    if caller.role not in REGION_SCOPED:
         return sql.SQL("true")
     return _IN_REGION.format(shipment_id, sql.Literal(caller.region))
+
+
+def may_see(caller: Principal, shipment_regions: Collection[str]) -> bool:
+    """``visible`` in Python: True if ``caller`` may see a shipment touching ``shipment_regions``
+    (region codes)."""
+    return caller.role not in REGION_SCOPED or caller.region in shipment_regions

@@ -23,7 +23,6 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -132,14 +131,13 @@ def origin(endpoint: str) -> str:
 
 
 def payload(event: Event) -> dict[str, Any]:
-    """What the officer's service worker shows: a title, a line, and where to open the alert."""
+    """The alert change as the stream carries it (the one alert object and ``event``), plus what
+    the officer's service worker shows: a title, a line, where to open the alert, and a tag
+    (one notification per alert)."""
     a = event.data
     kind = str(a["type"]).replace("_", " ")
-    return {"title": f"{str(a['severity']).capitalize()} alert: {kind}",
+    return {**a, "title": f"{str(a['severity']).capitalize()} alert: {kind}",
             "body": f"{a['reference']}: {kind} ({a['severity']}), device {a['device']}",
-            "alert": a["id"], "type": a["type"], "severity": a["severity"], "shipment": a["shipment"],
-            "reference": a["reference"], "device": a["device"], "lat": a["lat"], "lon": a["lon"],
-            "started_at": a["started_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "url": f"/officer/#alert-{a['id']}", "tag": f"alert-{a['id']}"}
 
 
@@ -180,7 +178,7 @@ class PushNotifier:
     def notify(self, events: Iterable[Event]) -> None:
         """Hub listener: start pushing each alert opening among ``events`` (returns at once)."""
         for event in events:
-            if event.kind == "alert" and event.data.get("event") == "opened" and event.id is not None:
+            if event.kind == "alert" and event.data.get("event") == "opened" and event.row is not None:
                 task = asyncio.create_task(self._deliver(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
@@ -198,15 +196,15 @@ class PushNotifier:
             log.error("push delivery failed", error=repr(exc), exc_info=exc)
 
     async def _deliver(self, event: Event) -> None:
-        assert event.id is not None
+        assert event.row is not None
         targets = await self._claim(event)
         if targets:
             body = json.dumps(payload(event))
             urgency = "high" if event.data["severity"] in URGENT else "normal"
-            await asyncio.gather(*(self._send(t, event.id, body, urgency) for t in targets))
+            await asyncio.gather(*(self._send(t, event.row, body, urgency) for t in targets))
 
     async def _claim(self, event: Event) -> list[Target]:
-        params = {"event": event.id, "shipment": event.shipment,
+        params = {"event": event.row, "shipment": event.shipment,
                   "insecure": self._settings.push_allow_insecure_endpoints}
         async with self._pool.connection() as conn:
             rows = await (await conn.cursor(row_factory=dict_row).execute(_CLAIM, params)).fetchall()

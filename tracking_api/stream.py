@@ -2,18 +2,21 @@
 to every connected client, each filtered by what its caller may see.
 
 Ingest sends ``ctt_positions`` after each batch that moved trucks, the alerts
-table's trigger numbers every alert change in ``alert_events`` and sends
+table's trigger records every alert change in ``alert_events`` and sends
 ``ctt_alert_events``; shipment changes send ``ctt_geofence``. On each
 notification the hub runs one query (not one per client) and hands the events
-to the clients' queues. A client too slow to keep up is dropped; it
-reconnects with ``Last-Event-ID`` and loses no alert change.
+to the clients' queues. Alert events are read by ``seq``, given at commit
+(schema/006_alert_core.sql): a change committed late is never passed over. A
+client too slow to keep up is dropped; it reconnects with ``Last-Event-ID`` (a
+seq) and gets every alert change it missed, read a page at a time, or a
+``resync`` event when some of them are no longer kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +27,8 @@ import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from protocol.alerts import alert_change, to_dict
+from tracking_api import access
 from tracking_api.auth import Principal
 from tracking_api.metrics import STREAM_CLIENTS, STREAM_DROPPED
 
@@ -32,20 +37,22 @@ log = structlog.get_logger("tracking_api.stream")
 CHANNELS = ("ctt_positions", "ctt_alert_events", "ctt_geofence")
 QUEUE_SIZE = 2_000
 RETRY_S = 2.0
-MAX_REPLAY = 10_000
+# Alert changes read per query, live or replayed: the memory bound of a reconnecting
+# client's replay, however long its gap (there is no cap on the gap itself).
+PAGE = 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Shipment ids start at 1: a resync event concerns no shipment.
+NO_SHIPMENT = 0
 
-ALERT_COLUMNS = """
-a.id, a.type, a.shipment_id AS shipment, s.reference, a.device_id AS device, a.started_at, a.ended_at,
-a.crossed_at, a.lat, a.lon, a.severity, a.status, a.late
+# By seq, never by id: seq is given at commit, so an event committed late can
+# never have a number below one a reader has already passed.
+_ALERT_EVENTS = """
+SELECT e.seq AS event_seq, e.id AS event_row, e.event AS event_kind, v.*
+FROM alert_events e JOIN alert_view v ON v.id = e.alert_id
+WHERE e.seq > %s ORDER BY e.seq LIMIT %s
 """
-# By seq, never by id: seq is given at commit (schema/006_alert_core.sql), so an event
-# committed late can never have a number below one a reader has already passed.
-_ALERT_EVENTS = f"""
-SELECT e.seq AS event_id, e.event, {ALERT_COLUMNS}
-FROM alert_events e JOIN alerts a ON a.id = e.alert_id JOIN shipments s ON s.id = a.shipment_id
-WHERE e.seq > %s ORDER BY e.seq LIMIT {MAX_REPLAY}
-"""
+# alert_events may be pruned: what a resuming client's Last-Event-ID is compared with.
+_KEPT = "SELECT min(seq) AS oldest, coalesce(max(seq), 0) AS newest FROM alert_events"
 _POSITIONS = """
 SELECT s.id AS shipment, s.reference, s.tracker_id AS device, lp.ts, lp.lon, lp.lat, lp.spd, lp.hdg,
        lp.received_at, d.state
@@ -61,7 +68,7 @@ WHERE ended_at IS NULL AND status <> 'resolved' AND (%(all)s OR shipment_id = AN
 GROUP BY shipment_id
 """
 _START = """
-SELECT coalesce((SELECT max(seq) FROM alert_events), 0) AS alert_id,
+SELECT coalesce((SELECT max(seq) FROM alert_events), 0) AS alert_seq,
        coalesce((SELECT max(received_at) FROM latest_positions), 'epoch') AS received_at
 """
 
@@ -77,12 +84,14 @@ _json = msgspec.json.Encoder(enc_hook=_default).encode
 
 @dataclass(frozen=True)
 class Event:
-    """One server-sent event; ``id`` only on alert events (those can be replayed)."""
+    """One server-sent event; ``id`` only on alert events (those can be replayed): the change's
+    ``seq``. ``row`` is its ``alert_events.id``, what other tables refer to (push deliveries)."""
 
     kind: str
     shipment: int
     data: dict[str, Any]
     id: int | None = None
+    row: int | None = None
 
     def encode(self) -> bytes:
         head = f"id: {self.id}\n" if self.id is not None else ""
@@ -90,9 +99,16 @@ class Event:
 
 
 def alert_event(row: dict[str, Any]) -> Event:
-    data = dict(row)
-    event_id = data.pop("event_id")
-    return Event("alert", data["shipment"], data, event_id)
+    """An ``alert_events`` row joined with ``alert_view``: the one alert object and what changed."""
+    return Event("alert", row["shipment"], to_dict(alert_change(row["event_kind"], row)), row["event_seq"],
+                 row["event_row"])
+
+
+def resync_event(after: int, oldest: int | None, newest: int) -> Event:
+    """Tells a client resuming after seq ``after`` that changes it missed are no longer kept (or
+    that its id is not from this database): it must reload its alerts. Its id is the newest
+    change kept, so that the client's next reconnect resumes from there."""
+    return Event("resync", NO_SHIPMENT, {"after": after, "oldest": oldest, "newest": newest}, newest)
 
 
 def position_event(row: dict[str, Any], open_alerts: Iterable[str] = ()) -> Event:
@@ -124,7 +140,7 @@ class Hub:
         self._rows: dict[int, dict[str, Any]] = {}
         self._open: dict[int, frozenset[str]] = {}
         self._features: dict[int, bytes] = {}
-        self._alert_id = 0
+        self._alert_seq = 0
         self._received_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -151,14 +167,24 @@ class Hub:
         STREAM_CLIENTS.set(len(self._subscribers))
 
     def may_see(self, caller: Principal, shipment_id: int) -> bool:
-        return caller.role != "officer" or caller.region in self._regions.get(shipment_id, frozenset())
+        return access.may_see(caller, self._regions.get(shipment_id, frozenset()))
 
-    async def replay(self, caller: Principal, after_id: int) -> list[Event]:
-        """Alert changes after ``after_id`` that ``caller`` may see (a reconnecting client's gap)."""
+    async def replay(self, caller: Principal, after: int) -> AsyncIterator[Event]:
+        """The alert changes after seq ``after`` that ``caller`` may see (a reconnecting client's
+        gap), a page at a time; or one ``resync`` event when some of them are no longer kept."""
         async with self._pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            rows = await (await cur.execute(_ALERT_EVENTS, (after_id,))).fetchall()
-        return [e for e in map(alert_event, rows) if self.may_see(caller, e.shipment)]
+            kept = await (await conn.cursor(row_factory=dict_row).execute(_KEPT)).fetchone()
+        assert kept is not None
+        oldest, newest = kept["oldest"], kept["newest"]
+        # after + 1 == oldest: the client saw the event just before the oldest kept, nothing is lost.
+        if after > newest or (oldest is not None and after + 1 < oldest):
+            yield resync_event(after, oldest, newest)
+            return
+        async for page in self._alert_changes(after):
+            await self._know_regions(page)
+            for event in page:
+                if self.may_see(caller, event.shipment):
+                    yield event
 
     def snapshot(self, caller: Principal) -> list[Event]:
         """Every in-transit truck's latest position that ``caller`` may see."""
@@ -192,7 +218,7 @@ class Hub:
                 async with self._pool.connection() as q:
                     start = await (await q.cursor(row_factory=dict_row).execute(_START)).fetchone()
                 assert start is not None
-                self._alert_id, self._received_at = start["alert_id"], start["received_at"]
+                self._alert_seq, self._received_at = start["alert_seq"], start["received_at"]
             # Whatever happened while not listening (a reconnect) goes out first.
             await self._alert_events()
             await self._positions()
@@ -211,20 +237,31 @@ class Hub:
             rows = await (await conn.cursor(row_factory=dict_row).execute(_REGIONS)).fetchall()
         self._regions = {r["shipment_id"]: frozenset(r["regions"]) for r in rows}
 
+    async def _alert_changes(self, after: int) -> AsyncIterator[list[Event]]:
+        """Every alert change after seq ``after``, a page at a time, until the newest."""
+        while True:
+            async with self._pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                rows = await (await cur.execute(_ALERT_EVENTS, (after, PAGE))).fetchall()
+            if rows:
+                after = rows[-1]["event_seq"]
+                yield [alert_event(r) for r in rows]
+            if len(rows) < PAGE:
+                return
+
+    async def _know_regions(self, events: list[Event]) -> None:
+        if any(e.shipment not in self._regions for e in events):
+            await self._load_regions()  # a shipment registered since the last load
+
     async def _alert_events(self) -> None:
-        async with self._pool.connection() as conn:
-            rows = await (await conn.cursor(row_factory=dict_row).execute(_ALERT_EVENTS, (self._alert_id,))).fetchall()
-        if rows:
-            self._alert_id = rows[-1]["event_id"]
-            if any(r["shipment"] not in self._regions for r in rows):
-                await self._load_regions()  # a shipment registered since the last load
-            events = [alert_event(r) for r in rows]
+        async for events in self._alert_changes(self._alert_seq):
+            assert events[-1].id is not None
+            self._alert_seq = events[-1].id
+            await self._know_regions(events)
             self._fan_out(events)
             for listener in self.alert_listeners:
                 listener(events)
-            await self._load_open({r["shipment"] for r in rows})
-            if len(rows) == MAX_REPLAY:
-                await self._alert_events()
+            await self._load_open({e.shipment for e in events})
 
     async def _positions(self) -> None:
         async with self._pool.connection() as conn:

@@ -183,6 +183,65 @@ def test_the_stream_delivers_an_event_whose_transaction_commits_after_a_later_on
         stream.close()
 
 
+def test_a_replay_longer_than_a_page_and_the_old_cap_arrives_whole(api: ApiServer, pair: Pair,
+                                                                  database_url: str) -> None:
+    changes = 12_000  # the replay was capped at 10,000 and cut silently
+    alert = open_alert(database_url, pair.ids[0], pair.trackers[0])
+    last = int(scalar(database_url, "SELECT max(seq) FROM alert_events"))
+    execute(database_url, f"DO $$ BEGIN FOR i IN 1..{changes} LOOP UPDATE alerts SET updated_at = now()"
+                          f" WHERE id = {alert}; END LOOP; END $$")
+    resumed = EventStream(api.url, token("operator"), last_event_id=last, query="?kind=alert")
+    try:
+        wait_for(lambda: len(resumed.of("alert")) >= changes, 60, f"{changes} replayed changes")
+        mine = [e for e in resumed.of("alert") if e.data["id"] == alert]
+        assert len(mine) == changes and {e.data["event"] for e in mine} == {"updated"}
+        ids = [e.id or 0 for e in resumed.of("alert")]
+        assert ids == sorted(set(ids)) and ids[0] > last  # in order, none twice
+        kept = [r[0] for r in query(database_url, "SELECT seq FROM alert_events WHERE seq > %s AND seq <= %s"
+                                                  " ORDER BY seq", (last, ids[-1]))]
+        assert ids == kept
+    finally:
+        resumed.close()
+
+
+def test_a_client_whose_gap_is_no_longer_kept_is_told_to_resync(api: ApiServer, pair: Pair,
+                                                                database_url: str) -> None:
+    seen = open_alert(database_url, pair.ids[0], pair.trackers[0])
+    last = int(scalar(database_url, "SELECT seq FROM alert_events WHERE alert_id = %s", (seen,)))
+    missed = open_alert(database_url, pair.ids[1], pair.trackers[1])
+    pruned = int(scalar(database_url, "SELECT seq FROM alert_events WHERE alert_id = %s", (missed,)))
+    execute(database_url, "DELETE FROM alert_events WHERE seq <= %s", (pruned,))  # retention passed over them
+    execute(database_url, "UPDATE alerts SET ended_at = now() WHERE id = %s", (missed,))  # kept
+    oldest, newest = query(database_url, "SELECT min(seq), max(seq) FROM alert_events")[0]
+    resumed = EventStream(api.url, token("operator"), last_event_id=last)
+    try:
+        wait_for(lambda: resumed.of("resync"), 5, "the resync event")
+        (resync,) = resumed.of("resync")
+        assert resync.id == newest and resync.data == {"after": last, "oldest": oldest, "newest": newest}
+        assert resumed.of("alert") == []  # nothing replayed: the client reloads instead
+        live = open_alert(database_url, pair.ids[0], pair.trackers[0], "route_deviation")
+        wait_for(lambda: live in alert_ids(resumed), 5, "live changes after the resync")
+    finally:
+        resumed.close()
+    # Resuming from the resync's id (what a browser sends next) replays normally.
+    again = EventStream(api.url, token("operator"), last_event_id=newest)
+    try:
+        wait_for(lambda: live in alert_ids(again), 5, "the change after the resync's id")
+        assert again.of("resync") == []
+    finally:
+        again.close()
+
+
+def test_a_last_event_id_this_database_never_gave_gets_a_resync(api: ApiServer, database_url: str) -> None:
+    ahead = int(scalar(database_url, "SELECT coalesce(max(seq), 0) FROM alert_events")) + 1_000_000
+    resumed = EventStream(api.url, token("admin"), last_event_id=ahead)
+    try:
+        wait_for(lambda: resumed.of("resync"), 5, "the resync event")
+        assert resumed.of("resync")[0].data["after"] == ahead
+    finally:
+        resumed.close()
+
+
 def test_positions_are_pushed_and_idle_streams_get_keepalives(api: ApiServer, pair: Pair,
                                                               database_url: str) -> None:
     stream = EventStream(api.url, token("officer", pair.regions[0]))

@@ -8,9 +8,11 @@ import binascii
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
+import msgspec
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
 from psycopg import sql
 
+from protocol.alerts import alert
 from tracking_api import access, audit
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
@@ -32,13 +34,10 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 MAX_LIMIT = 500
 _BIGINT_MAX = 2**63 - 1
 _SHIPMENT_OF_ALERT = sql.SQL("a.shipment_id")
+_SHIPMENT_OF_VIEW = sql.SQL("a.shipment")
 
-_SELECT = sql.SQL("""
-SELECT a.id, a.type, a.shipment_id AS shipment, s.reference, a.device_id AS device, a.started_at, a.ended_at,
-       a.crossed_at, a.lat, a.lon, a.severity, a.status, a.late, a.acknowledged_by, a.acknowledged_at,
-       a.resolved_by, a.resolved_at, a.note, a.created_at, a.updated_at, a.detail ? 'withdrawn' AS withdrawn
-FROM alerts a JOIN shipments s ON s.id = a.shipment_id
-""")
+# The one alert object's row (protocol.alerts.Alert), as every other consumer gets it.
+_SELECT = sql.SQL("SELECT a.* FROM alert_view a")
 _LOCK = sql.SQL("SELECT a.status FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
 _ACKNOWLEDGE = """
 UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, acknowledged_at = now(),
@@ -109,15 +108,15 @@ async def list_alerts(
     = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
     cursor: Annotated[str | None, Query(max_length=64, description="`next_cursor` of the previous page")] = None,
-) -> AlertPage:
+) -> Response:
     """Alerts matching every given filter, by id descending (newest first), in pages:
     follow `next_cursor` until it is null. Keyset pagination: alerts raised while
     paging appear on a fresh first page, never as duplicates. An officer sees only
     the alerts of shipments touching their region."""
-    conditions: list[sql.Composable] = [access.visible(caller, _SHIPMENT_OF_ALERT)]
+    conditions: list[sql.Composable] = [access.visible(caller, _SHIPMENT_OF_VIEW)]
     params: list[Any] = []
-    for column, value in (("a.shipment_id", shipment), ("a.type", type), ("a.status", status_),
-                          ("a.device_id", device), ("a.late", late)):
+    for column, value in (("a.shipment", shipment), ("a.type", type), ("a.status", status_),
+                          ("a.device", device), ("a.late", late)):
         if value is not None:
             conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
             params.append(value)
@@ -127,12 +126,12 @@ async def list_alerts(
     query = sql.SQL("{} WHERE {} ORDER BY a.id DESC LIMIT %s").format(_SELECT, sql.SQL(" AND ").join(conditions))
     # One row more than asked tells whether another page exists without a second query.
     rows = await (await conn.execute(query, [*params, limit + 1])).fetchall()
-    items = [Alert.model_validate(r) for r in rows[:limit]]
-    return AlertPage(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+    items = [alert(r) for r in rows[:limit]]
+    return _json({"items": items, "next_cursor": encode_cursor(items[-1].id) if len(rows) > limit else None})
 
 
 @router.get("/{alert_id}", summary="One alert", response_model=Alert, responses={**UNAUTHORIZED, **_NOT_FOUND})
-async def get_alert(conn: Conn, caller: Caller, alert_id: AlertId) -> Alert:
+async def get_alert(conn: Conn, caller: Caller, alert_id: AlertId) -> Response:
     """The alert with its workflow fields. 404 also when an officer may not see it,
     so that ids of other regions' alerts are not confirmed."""
     return await _fetch(conn, caller, alert_id)
@@ -145,7 +144,7 @@ async def acknowledge(
     body: Annotated[AckRequest | None, Body(openapi_examples={
         "with a note": {"value": {"note": "calling the driver"}},
         "without a note": {"value": {"note": None}}})] = None,
-) -> Alert:
+) -> Response:
     """`open` -> `acknowledged`: someone is on it. Records who and when, the note
     if given, and an `alert.acknowledged` audit entry, in one transaction. The body
     may be left out."""
@@ -158,7 +157,7 @@ async def resolve(
     conn: Conn, caller: Actor, alert_id: AlertId,
     body: Annotated[ResolveRequest, Body(openapi_examples={
         "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked"}}})],
-) -> Alert:
+) -> Response:
     """`open` or `acknowledged` -> `resolved`, with a required note saying why.
     Records who and when and an `alert.resolved` audit entry, in one transaction.
     Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
@@ -166,7 +165,7 @@ async def resolve(
 
 
 async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Literal["acknowledged", "resolved"],
-                      note: str | None) -> Alert:
+                      note: str | None) -> Response:
     async with conn.transaction():
         # The row lock orders concurrent actions on one alert (and ingest's updates of
         # its times): the second ack of two sees 'acknowledged' and gets its 409.
@@ -184,12 +183,17 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
         return await _fetch(conn, caller, alert_id)
 
 
-async def _fetch(conn: Conn, caller: Principal, alert_id: int) -> Alert:
-    query = sql.SQL("{} WHERE a.id = %s AND {}").format(_SELECT, access.visible(caller, _SHIPMENT_OF_ALERT))
+async def _fetch(conn: Conn, caller: Principal, alert_id: int) -> Response:
+    query = sql.SQL("{} WHERE a.id = %s AND {}").format(_SELECT, access.visible(caller, _SHIPMENT_OF_VIEW))
     row = await (await conn.execute(query, (alert_id,))).fetchone()
     if row is None:
         raise _not_found(alert_id)
-    return Alert.model_validate(row)
+    return _json(alert(row))
+
+
+def _json(value: object) -> Response:
+    # msgspec, as for MQTT, the stream and Web Push: one encoding of the alert object (times in UTC, "Z").
+    return Response(msgspec.json.encode(value), media_type="application/json")
 
 
 def _not_found(alert_id: int) -> HTTPException:

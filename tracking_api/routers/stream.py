@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from tracking_api.auth import Principal, TokenError, verify
 from tracking_api.deps import bearer, settings
-from tracking_api.stream import Event, Hub, Subscriber
+from tracking_api.stream import Hub, Subscriber
 
 router = APIRouter(tags=["live"])
 
@@ -40,11 +40,13 @@ def stream_caller(request: Request,
         'event: position\ndata: {"type":"Feature","id":7,"geometry":{"type":"Point","coordinates":[37.47,-2.08]},'
         '"properties":{"shipment":7,"reference":"26KE0000000000001","device":"trk-0042",'
         '"ts":"2026-11-23T07:00:05Z","spd":61.5,"hdg":310.0,"state":"online"}}\n\n'
-        'id: 118\nevent: alert\ndata: {"event":"opened","id":42,"type":"seal_breach","shipment":7,...}\n\n'
+        'id: 118\nevent: alert\ndata: {"id":42,"type":"seal_breach","shipment":7,...,"event":"opened"}\n\n'
         ': keep-alive\n\n')}},
         "description": "An endless event stream. `position` events (no id) carry a GeoJSON Feature; "
                        "`alert` events carry the alert object with `event` (opened, ended, updated, "
-                       "acknowledged, resolved, withdrawn) and an id to resume from."},
+                       "withdrawn, contested, acknowledged, resolved) and an id (the change's sequence "
+                       "number) to resume from. `resync` (only right after connecting with a "
+                       "`Last-Event-ID`): changes after that id are no longer kept; reload the alerts."},
         401: {"description": "Missing or invalid token"}},
 )
 async def stream(request: Request, caller: Annotated[Principal, Depends(stream_caller)],
@@ -54,29 +56,32 @@ async def stream(request: Request, caller: Annotated[Principal, Depends(stream_c
                                   Query(alias="kind", description="Only these events (repeatable); default both. "
                                                                   "An officer's phone wants only `alert`.")]
                  = None) -> StreamingResponse:
-    """On connect: the alert changes after ``Last-Event-ID`` (if given), then the
-    latest position of every visible in-transit truck, then live events as they
-    happen; a comment line every 15 s keeps proxies from closing the connection.
-    Officers get only their region's shipments."""
+    """On connect: the alert changes after ``Last-Event-ID`` (if given; all of them, or a
+    ``resync`` event if some are no longer kept), then the latest position of every visible
+    in-transit truck, then live events as they happen; a comment line every 15 s keeps
+    proxies from closing the connection. Officers get only their region's shipments."""
     hub: Hub = request.app.state.hub
     wanted = frozenset(kinds or ("position", "alert"))
     sub = hub.subscribe(caller, wanted)  # before the replay, so that nothing falls between the two
-    backlog = await hub.replay(caller, last_event_id) if last_event_id is not None and "alert" in wanted else []
-    if "position" in wanted:
-        backlog += hub.snapshot(caller)
+    resume = last_event_id if "alert" in wanted else None
     keepalive_s = settings(request).stream_keepalive_s
-    return StreamingResponse(_events(request, hub, sub, backlog, last_event_id, keepalive_s),
+    return StreamingResponse(_events(request, hub, sub, resume, keepalive_s),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _events(request: Request, hub: Hub, sub: Subscriber, backlog: list[Event],
-                  last_event_id: int | None, keepalive_s: float) -> AsyncIterator[bytes]:
-    sent = max([e.id for e in backlog if e.id is not None], default=last_event_id or 0)
+async def _events(request: Request, hub: Hub, sub: Subscriber, resume: int | None,
+                  keepalive_s: float) -> AsyncIterator[bytes]:
+    sent = resume or 0  # the newest alert change sent; the live queue may repeat the replay's last ones
     try:
         yield b"retry: 2000\n\n"
-        for event in backlog:
-            yield event.encode()
+        if resume is not None:
+            async for event in hub.replay(sub.caller, resume):  # streamed: never the whole gap in memory
+                sent = event.id or sent  # ascending; a resync sets it to the newest change kept
+                yield event.encode()
+        if "position" in sub.kinds:
+            for event in hub.snapshot(sub.caller):
+                yield event.encode()
         while not sub.dropped:
             try:
                 event = await asyncio.wait_for(sub.queue.get(), keepalive_s)

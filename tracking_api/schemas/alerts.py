@@ -1,17 +1,21 @@
-"""Alerts as the API shows them, and the officers' workflow requests."""
+"""Alerts as the API documents them, and the officers' workflow requests.
+
+``Alert`` describes ``protocol.alerts.Alert`` (the one alert object) for the
+OpenAPI document, field for field; the routes answer with the protocol's own
+encoding of it, as MQTT, the live stream and Web Push do.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost"]
-AlertStatus = Literal["open", "acknowledged", "resolved"]
-Severity = Literal["critical", "high", "medium", "low"]
-ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
-ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
+from protocol.alerts import ALERT_STATUSES, ALERT_TYPES, AlertStatus, AlertType, Severity
+
+__all__ = ["ALERT_STATUSES", "ALERT_TYPES", "AlertStatus", "AlertType", "Severity"]
+
 NOTE_MAX = 2000
 
 
@@ -41,35 +45,40 @@ _EXAMPLE: dict[str, Any] = {
     "acknowledged_by": "officer-kemba-17", "acknowledged_at": "2026-11-23T06:40:02.114000Z",
     "resolved_by": None, "resolved_at": None, "note": "driver called, tyre change at km 212",
     "created_at": "2026-11-23T06:36:31.002000Z", "updated_at": "2026-11-23T06:40:02.114000Z", "withdrawn": False,
+    "contested": False, "contested_reason": None,
 }
 
 
 class Alert(BaseModel):
-    """The contract's alert object (``id`` … ``late``) plus the workflow and bookkeeping fields."""
+    """The one alert object (``protocol.alerts.Alert``): the same fields on MQTT, the live
+    stream, Web Push and here. Times are RFC 3339 in UTC (``Z``)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
     id: int
     type: AlertType
     shipment: int = Field(description="Shipment id")
+    reference: str = Field(description="Shipment reference (MRN-like)")
     device: str = Field(description="Device id of the tracker or e-seal that raised it")
     started_at: UtcDatetime = Field(description="First record of the condition (fix time)")
     ended_at: UtcDatetime | None = Field(description="Last record of the condition; null while it lasts")
+    crossed_at: UtcDatetime = Field(description="Record at which the rule's threshold was crossed")
     lat: float | None
     lon: float | None
     severity: Severity
     status: AlertStatus = Field(description="Officers' workflow, independent of whether the condition lasts")
     late: bool = Field(description="Raised from store-and-forward backlog or out-of-order data")
-    reference: str = Field(description="Shipment reference (MRN-like)")
-    crossed_at: UtcDatetime = Field(description="Record at which the rule's threshold was crossed")
     acknowledged_by: str | None
     acknowledged_at: UtcDatetime | None
     resolved_by: str | None
     resolved_at: UtcDatetime | None
     note: str | None = Field(description="The latest workflow note (each one is also in the audit log)")
     created_at: UtcDatetime
-    updated_at: UtcDatetime
+    updated_at: UtcDatetime = Field(description="Last change (wall time): the newest of two copies wins")
     withdrawn: bool = Field(description="Late data showed the condition never happened (kept, never deleted)")
+    contested: bool = Field(description="Late data disputes an alert an officer already acknowledged or "
+                                        "resolved: kept as it was, with the reason")
+    contested_reason: str | None = Field(description="Why late data disputes it; null unless contested")
 
 
 class AlertPage(BaseModel):
