@@ -12,9 +12,16 @@ Stops: trucks that drive and park; ``kernels.detect_stops`` against
 movingpandas' ``TrajectoryStopDetector`` on the same tracks (same answers
 required).
 
+Replay after out-of-order data: a five-day trip at 30 s fixes (14,400) whose
+last six hours arrive late as reversed 50-fix arrays, each replayed from the
+nearest checkpoint (``geofence.replay``); the peer replays from departure, as
+ingest did. Also the whole trip arriving as backlog. Same trip in both modes.
+
 The last line printed is
-``ratio_contains_xy=<x> ratio_dwithin=<y> mismatches=<n> ratio_stops=<z>``
-where a ratio is the peer's time over ours.
+``ratio_contains_xy=<x> ratio_dwithin=<y> mismatches=<n> ratio_stops=<z> replay_per_fix_ratio=<r>``
+where a ratio_* is the peer's time over ours and ``replay_per_fix_ratio`` is the
+engine's cost per fix of a late array over its cost per fix of live 50-fix
+arrays (goal <= 10).
 
     .venv/bin/python -m bench.geofence [--quick]
 """
@@ -38,6 +45,17 @@ from rich.console import Console
 from geofence import kernels
 from geofence.engine import Binding, Track, evaluate
 from geofence.geometry import Network, RouteInput, haversine_m
+from geofence.replay import (
+    CHECKPOINT_INTERVAL_MS,
+    Checkpoint,
+    Interval,
+    ReplayResult,
+    due,
+    intervals,
+    nearest,
+    replay,
+    splice,
+)
 from geofence.rules import Rules
 from geofence.state import DeviceState
 from geofence.types import BoolArray, FloatArray, IntArray
@@ -309,6 +327,207 @@ def engine_items(fixes: Fixes, devices: int) -> dict[str, tuple[Binding, DeviceS
     return items
 
 
+# ------------------------------------------------------------------- replay
+
+FIX_MS = 30_000
+TRIP_FIXES = 5 * 24 * 3600_000 // FIX_MS  # five days at 30 s: 14,400
+DAY_MS = 24 * 3600_000
+HOUR_MS = 3600_000
+BACKLOG_ARRAY = 50
+GAP_FIXES = 6 * HOUR_MS // FIX_MS  # coverage lost for the trip's last six hours
+LIVE_AFTER_GAP = 10  # fixes the tracker sends live on reconnecting, before its backlog
+
+
+@dataclass(frozen=True)
+class LongTrip:
+    network: Network
+    binding: Binding
+    track: Track
+
+
+def long_trip(rng: np.random.Generator) -> LongTrip:
+    """Five days at 30 s fixes from noon: driving 06:00-20:00 at 70 km/h with a
+    10-minute break at 13:00, parked at night (an unscheduled stop each night);
+    on the last morning a 20-minute detour 1.5 km off the route at 08:00 and a
+    40-minute stop at 10:00. ~8 m GPS noise."""
+    t = (np.arange(TRIP_FIXES, dtype=np.int64) * FIX_MS + 12 * HOUR_MS)  # ms since midnight of day 0
+    hour = (t % DAY_MS) / HOUR_MS
+    last_day = t >= 5 * DAY_MS
+    driving = (hour >= 6) & (hour < 20) & ~((hour >= 13) & (hour < 13 + 1 / 6))
+    driving &= ~(last_day & (hour >= 10) & (hour < 10 + 2 / 3))
+    detour = last_day & (hour >= 8) & (hour < 8 + 1 / 3)
+    chain = np.cumsum(np.where(driving, 70 / 3.6 * FIX_MS / 1000, 0.0))
+    vertices = int(chain[-1] / 150) + 2  # wandering_route steps 100-200 m
+    rlon, rlat = wandering_route(rng, vertices)
+    cum = np.concatenate([[0.0], np.cumsum(haversine_m(rlon[:-1], rlat[:-1], rlon[1:], rlat[1:]))])
+    offset = np.where(detour, 1500.0, 0.0) + rng.normal(0.0, 8.0, TRIP_FIXES)
+    lon, lat = place(rlon, rlat, cum, np.minimum(chain + rng.normal(0.0, 3.0, TRIP_FIXES), cum[-1]), offset)
+    network = Network.build([RouteInput(0, rlon.tolist(), rlat.tolist(), HALF_WIDTH_M)], [])
+    binding = Binding(shipment_id=1, route=0, destination_zone=-1, departed_ms=T0_MS)
+    return LongTrip(network, binding, Track.of((T0_MS + t).tolist(), lon.tolist(), lat.tolist()))
+
+
+class Keeper:
+    """What ingest keeps of one tracker, in memory: stored fixes, live state,
+    checkpoints, alert intervals. Times the engine's part of each arrival (the
+    stored fixes it reads, evaluate or replay, the checkpoint decision); the
+    database's part is the same for both sides and left out."""
+
+    def __init__(self, trip: LongTrip, checkpoints: bool = True) -> None:
+        self.trip = trip
+        self.use_checkpoints = checkpoints  # False: the peer, replaying from departure
+        self.received = np.zeros(len(trip.track.t), dtype=np.bool_)
+        self.live: DeviceState | None = None
+        self.checkpoints: list[Checkpoint] = []
+        self.alerts: list[Interval] = []
+        self.live_s = 0.0
+        self.live_fixes = 0
+        self.late_s = 0.0
+        self.late_fixes = 0
+        self.replayed = 0  # fixes evaluated by replays
+
+    def receive(self, idx: IntArray) -> None:
+        self.received[idx] = True
+        t = self.trip.track.t[idx]
+        if self.live is None or int(t.min()) > self.live.last_ts:
+            window = self._live(np.sort(idx))
+            self.live_fixes += len(idx)
+        else:
+            window = self._replay(int(t.min()), int(t.max())) if self.use_checkpoints else self._departure()
+            self.late_fixes += len(idx)
+            if window.state is not None:
+                self.live = window.state
+            kept = [c for c in self.checkpoints if not window.from_ms <= c.last_ts <= window.to_ms]
+            self.checkpoints = sorted(kept + window.checkpoints, key=lambda c: c.last_ts)
+        self.alerts = splice(self.alerts, window)
+
+    def _stored(self, from_idx: int) -> Track:
+        """The stored fixes from index ``from_idx`` on: what the database returns."""
+        tr = self.trip.track
+        sel = from_idx + np.flatnonzero(self.received[from_idx:])
+        return Track(tr.t[sel], tr.lon[sel], tr.lat[sel], np.ones(len(sel), dtype=np.bool_))
+
+    def _live(self, idx: IntArray) -> ReplayResult:
+        tr = self.trip.track
+        before = self.live or DeviceState(shipment_id=self.trip.binding.shipment_id)
+        fresh = Track(tr.t[idx], tr.lon[idx], tr.lat[idx], np.zeros(len(idx), dtype=np.bool_))
+        start = time.perf_counter()
+        transitions, states = evaluate(self.trip.network, Rules(), {"bench": (self.trip.binding, before, fresh)})
+        live = states["bench"]
+        last = self.checkpoints[-1].last_ts if self.checkpoints else None
+        if due(last, live):
+            self.checkpoints.append(Checkpoint(live.last_ts, live))
+        self.live_s += time.perf_counter() - start
+        self.live = live
+        return ReplayResult(transitions, intervals(before, transitions), before.last_ts + 1, live.last_ts, False,
+                            live, [], len(idx))
+
+    def _replay(self, earliest: int, newest: int) -> ReplayResult:
+        """From the nearest checkpoint, given every stored fix after it (it reads only
+        as far as it needs)."""
+        assert self.live is not None
+        start, later = nearest(self.checkpoints, earliest)
+        first = 0 if start is None else int(np.searchsorted(self.trip.track.t, start.last_ts, side="right"))
+        begin = time.perf_counter()
+        result = replay(self.trip.network, Rules(), self.trip.binding, start,
+                        [*later, Checkpoint(self.live.last_ts, self.live)], self._stored(first), newest,
+                        device_id="bench")
+        self.late_s += time.perf_counter() - begin
+        self.replayed += result.fixes
+        return result
+
+    def _departure(self) -> ReplayResult:
+        """The peer, as ingest replays today: every stored fix from a fresh state, one call."""
+        begin = time.perf_counter()
+        track = self._stored(0)
+        fresh = DeviceState(shipment_id=self.trip.binding.shipment_id)
+        transitions, states = evaluate(self.trip.network, Rules(), {"bench": (self.trip.binding, fresh, track)})
+        self.late_s += time.perf_counter() - begin
+        self.replayed += len(track.t)
+        state = states["bench"]
+        return ReplayResult(transitions, intervals(None, transitions), self.trip.binding.departed_ms, state.last_ts,
+                            False, state, [], len(track.t))
+
+
+def backlog_arrays(indices: IntArray) -> list[IntArray]:
+    """A store-and-forward backlog as the tracker sends it: 50-fix arrays, newest
+    array first, each newest fix first."""
+    arrays = [indices[k:k + BACKLOG_ARRAY] for k in range(0, len(indices), BACKLOG_ARRAY)]
+    return [a[::-1] for a in reversed(arrays)]
+
+
+@dataclass(frozen=True)
+class Late:
+    live_per_fix: float  # seconds
+    late_per_fix: float
+    replayed_per_late: float  # fixes a replay evaluated per late fix
+    alerts: list[Interval]
+
+
+def late_case(trip: LongTrip, live_idx: IntArray, backlog: IntArray, checkpoints: bool, live_batch: int) -> Late:
+    keeper = Keeper(trip, checkpoints)
+    for k in range(0, len(live_idx), live_batch):
+        keeper.receive(live_idx[k:k + live_batch])
+    for array in backlog_arrays(backlog):
+        keeper.receive(array)
+    return Late(keeper.live_s / max(keeper.live_fixes, 1), keeper.late_s / keeper.late_fixes,
+                keeper.replayed / keeper.late_fixes, keeper.alerts)
+
+
+def best_of(runs: list[Late]) -> Late:
+    """The least disturbed live and late figures, each over the runs on its own."""
+    return Late(min(r.live_per_fix for r in runs), min(r.late_per_fix for r in runs), runs[0].replayed_per_late,
+                runs[0].alerts)
+
+
+def shape(found: list[Interval]) -> list[tuple[object, ...]]:
+    return [(i.type, i.started_ms, i.crossed_ms, i.ended_ms) for i in found]
+
+
+def replay_bench(rng: np.random.Generator, repeat: int) -> float:
+    """Print the late-data figures; return the gap case's late cost per fix over live cost per fix."""
+    console.print("replay: a five-day trip")
+    trip = long_trip(rng)
+    n = len(trip.track.t)
+    whole = replay(trip.network, Rules(), trip.binding, None, [], trip.track, int(trip.track.t[-1]))
+    gap = np.arange(n - LIVE_AFTER_GAP - GAP_FIXES, n - LIVE_AFTER_GAP)
+    live_idx = np.setdiff1d(np.arange(n), gap)
+    print(f"replay: one tracker, {n:,} fixes at {FIX_MS // 1000} s over 5 days, checkpoints every "
+          f"{CHECKPOINT_INTERVAL_MS // 60_000} min of fix time; {len(whole.intervals)} alerts from departure "
+          f"({', '.join(sorted({i.type for i in whole.intervals}))})")
+    results: dict[str, Late] = {}
+    for label, live_batch in (("live fix by fix", 1), ("live in 50-fix arrays", BACKLOG_ARRAY)):
+        console.print(f"replay: gap case, {label}")
+        results[label] = best_of([late_case(trip, live_idx, gap, True, live_batch) for _ in range(repeat)])
+    console.print("replay: gap case from departure (peer)")
+    peer = best_of([late_case(trip, live_idx, gap, False, BACKLOG_ARRAY) for _ in range(repeat)])
+    console.print("replay: whole trip as backlog")
+    every = np.arange(n)
+    whole_ours = late_case(trip, every[-BACKLOG_ARRAY:], every[:-BACKLOG_ARRAY], True, BACKLOG_ARRAY)
+    whole_peer = late_case(trip, every[-BACKLOG_ARRAY:], every[:-BACKLOG_ARRAY], False, BACKLOG_ARRAY)
+    live = results["live in 50-fix arrays"].live_per_fix
+    ours = results["live in 50-fix arrays"]
+    same = all(shape(r.alerts) == shape(whole.intervals) for r in (*results.values(), peer, whole_ours, whole_peer))
+    print(f"  gap case: the last {GAP_FIXES // 120} h ({GAP_FIXES} fixes) arrive after {LIVE_AFTER_GAP} live fixes, "
+          f"as {len(backlog_arrays(gap))} reversed {BACKLOG_ARRAY}-fix arrays, newest first")
+    for label, r in results.items():
+        print(f"  {label:<50} {r.live_per_fix * 1e6:8.1f} µs/fix")
+    print(f"  {'late arrays, from the nearest checkpoint':<50} {ours.late_per_fix * 1e6:8.1f} µs/fix "
+          f"({ours.replayed_per_late:.1f} fixes evaluated per late fix)")
+    print(f"  {'late arrays, from departure (peer)':<50} {peer.late_per_fix * 1e6:8.1f} µs/fix "
+          f"({peer.replayed_per_late:.1f} fixes evaluated per late fix)")
+    print(f"  ratio to live in 50-fix arrays: checkpoints {ours.late_per_fix / live:.1f}, "
+          f"from departure {peer.late_per_fix / live:.1f}")
+    print(f"  whole trip as backlog ({n // BACKLOG_ARRAY - 1} reversed arrays after the newest one): "
+          f"checkpoints {whole_ours.late_per_fix * 1e6:.1f} µs/fix ({whole_ours.late_per_fix / live:.1f} x live), "
+          f"from departure {whole_peer.late_per_fix * 1e6:.1f} µs/fix ({whole_peer.late_per_fix / live:.1f} x live)")
+    print(f"  alerts identical to one evaluation from departure (every case): {'yes' if same else 'NO'}; "
+          f"best of {repeat} runs per gap case, whole-trip case one run")
+    if not same:
+        raise SystemExit("replay from checkpoints differs from replay from departure")
+    return ours.late_per_fix / live
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -430,8 +649,9 @@ def main() -> None:
     ratio_contains, ratio_dwithin, mismatches = corridor(world, scale, args.repeat)
     ratio_stops = stops(scale, rng, args.repeat)
     engine(world, scale.devices)
+    replay_ratio = replay_bench(np.random.default_rng(args.seed + 1), args.repeat)
     print(f"ratio_contains_xy={ratio_contains:.1f} ratio_dwithin={ratio_dwithin:.1f} mismatches={mismatches} "
-          f"ratio_stops={ratio_stops:.1f}")
+          f"ratio_stops={ratio_stops:.1f} replay_per_fix_ratio={replay_ratio:.1f}")
     sys.stdout.flush()
 
 

@@ -20,7 +20,7 @@ the window; ``splice`` is that reconciliation on plain intervals.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import msgspec
@@ -31,6 +31,7 @@ from geofence.engine import Binding, Track, Transition, evaluate
 from geofence.geometry import Network
 from geofence.rules import Rules
 from geofence.state import CONTEXT, DeviceState
+from geofence.types import IntArray
 from protocol.alerts import AlertType
 
 CHECKPOINT_INTERVAL_MS = 15 * 60_000
@@ -151,34 +152,36 @@ def replay(network: Network, rules: Rules, binding: Binding, start: Checkpoint |
 
 def _after(track: Track, from_ms: int) -> Track:
     """The fixes at or after ``from_ms``, in fix-time order."""
-    order = np.argsort(track.t, kind="stable")
-    order = order[track.t[order] >= from_ms]
-    return Track(track.t[order], track.lon[order], track.lat[order], track.backlog[order])
+    t = track.t
+    if len(t) < 2 or bool(np.all(t[1:] >= t[:-1])):  # as stored: no sort
+        a = int(np.searchsorted(t, from_ms, side="left"))
+        return Track(t[a:], track.lon[a:], track.lat[a:], track.backlog[a:])
+    order = np.argsort(t, kind="stable")
+    order = order[t[order] >= from_ms]
+    return Track(t[order], track.lon[order], track.lat[order], track.backlog[order])
 
 
-def _chunks(t: np.ndarray, prev_ms: int, later: Sequence[Checkpoint],
-            interval_ms: int) -> list[tuple[int, int, Checkpoint | None]]:
+def _chunks(t: IntArray, prev_ms: int, later: Sequence[Checkpoint],
+            interval_ms: int) -> Iterator[tuple[int, int, Checkpoint | None]]:
     """Index ranges of ``t`` (sorted) ending at each stored checkpoint's fix time, or
     at the first fix ``interval_ms`` after the previous end where none is stored;
-    with the stored checkpoint that ends there (None for a new one)."""
+    with the stored checkpoint that ends there (None for a new one). Lazy: a
+    replay that converges early never looks at the rest of the trip."""
     stored = sorted(later, key=lambda c: c.last_ts)
-    out: list[tuple[int, int, Checkpoint | None]] = []
+    ends = np.searchsorted(t, np.array([c.last_ts for c in stored], dtype=np.int64), side="right").tolist()
     pos, k, n = 0, 0, len(t)
     while pos < n:
         due_at = int(np.searchsorted(t, prev_ms + interval_ms, side="left"))
         end = int(np.searchsorted(t, t[min(due_at, n - 1)], side="right"))  # equal times stay together
-        while k < len(stored) and int(np.searchsorted(t, stored[k].last_ts, side="right")) <= pos:
+        while k < len(stored) and ends[k] <= pos:
             k += 1  # a checkpoint without a fix after the previous end: replaced, never compared
         match: Checkpoint | None = None
-        if k < len(stored):
-            at = int(np.searchsorted(t, stored[k].last_ts, side="right"))
-            if at <= end:
-                end = at
-                match = stored[k] if int(t[at - 1]) == stored[k].last_ts else None
-                k += 1
-        out.append((pos, end, match))
+        if k < len(stored) and ends[k] <= end:
+            end = ends[k]
+            match = stored[k] if int(t[end - 1]) == stored[k].last_ts else None
+            k += 1
+        yield pos, end, match
         pos, prev_ms = end, int(t[end - 1])
-    return out
 
 
 def same_future(a: DeviceState, b: DeviceState) -> bool:
