@@ -73,7 +73,8 @@ def migrate() -> None:
 def retention(
     keep_days: Annotated[int, typer.Option(min=1, help="Keep records whose fix time is newer than this.")] = 400,
 ) -> None:
-    """Drop whole chunks of records older than --keep-days (TimescaleDB drop_chunks).
+    """Drop whole chunks of records older than --keep-days (TimescaleDB drop_chunks)
+    and delete dead letters received before then.
 
     Run it daily from cron or a systemd timer; the Apache-licensed TimescaleDB
     has no background retention policy.
@@ -85,6 +86,22 @@ def retention(
             dropped = conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s * interval '1 day')",
                                    (table, keep_days)).fetchall()
             console.print(f"{table}: dropped {len(dropped)} chunks older than {keep_days} days")
+        deleted = 0
+        while True:  # in slices: no long transaction, no lock held over the whole table
+            cur = conn.execute(_DELETE_OLD_DEAD_LETTERS, (keep_days,))
+            deleted += cur.rowcount
+            if cur.rowcount < _DELETE_SLICE:
+                break
+        console.print(f"dead_letters: deleted {deleted} received more than {keep_days} days ago")
+
+
+_DELETE_SLICE = 10_000
+# dead_letters is a plain table (by received_at, the index dead_letters_received);
+# a hypertable would need the time column in its unique digest key.
+_DELETE_OLD_DEAD_LETTERS = f"""
+DELETE FROM dead_letters WHERE id IN (
+    SELECT id FROM dead_letters WHERE received_at < now() - %s * interval '1 day' LIMIT {_DELETE_SLICE})
+"""
 
 
 @app.command()

@@ -221,7 +221,7 @@ def _describe(exc: BaseException) -> str:
 def run_service(settings: IngestSettings, stop: threading.Event) -> None:
     """Connect to broker and database and ingest until ``stop`` is set."""
     source = MqttSource(settings)
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, settings.dead_letter_max_bytes)
     alerting = Alerting(settings.rules(), source.publish) if settings.geofence else None
     pipeline = Pipeline(settings, source, store, alerting)
     source.start()

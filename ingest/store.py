@@ -7,6 +7,7 @@ message is stored once. Device ack watermarks are saved in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ import structlog
 from ingest import metrics
 from ingest.acks import AckPlan, AckTracker
 from ingest.batch import Batch
+from ingest.messages import Reject
 
 log = structlog.get_logger("ingest.store")
 T = TypeVar("T")
@@ -93,8 +95,8 @@ FROM unnest(%s::text[], %s::int8[]) AS v(id, seq)
 WHERE devices.device_id = v.id AND devices.acked_seq < v.seq
 """
 _INSERT_DEAD = f"""
-INSERT INTO dead_letters (received_at, topic, device_id, seq, payload, reason, digest)
-VALUES ({_MS.format("%s")}, %s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING
+INSERT INTO dead_letters (received_at, topic, device_id, seq, payload, payload_length, payload_sha256, reason, digest)
+VALUES ({_MS.format("%s")}, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING
 """
 _LOAD_WATERMARKS = "SELECT device_id, acked_seq FROM devices WHERE device_id = ANY(%s)"
 _LOAD_STORED_ABOVE = """
@@ -111,8 +113,9 @@ WHERE d.device_id = ANY(%s)
 class Store:
     """A single connection that writes batches; reconnects on demand."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, dead_letter_max_bytes: int = 4096) -> None:
         self._url = database_url
+        self._dead_letter_max_bytes = dead_letter_max_bytes
         self._conn: psycopg.Connection | None = None
 
     def connect(self) -> None:
@@ -193,12 +196,15 @@ class Store:
             cur.execute(_INSERT_STATUS)
             cur.execute(_CURRENT_STATE)
         if batch.rejects:
-            cur.executemany(
-                _INSERT_DEAD,
-                [(ms, _text(r.topic), r.device_id, r.seq, r.payload, _text(r.reason), r.digest)
-                 for r, ms in batch.rejects],
-            )
+            cur.executemany(_INSERT_DEAD, [self._dead_letter(r, ms) for r, ms in batch.rejects])
         return new_fixes, new_seals
+
+    def _dead_letter(self, r: Reject, received_ms: int) -> tuple[object, ...]:
+        """A reject as a dead_letters row: the payload cut to its first
+        ``dead_letter_max_bytes`` bytes, with the full length and SHA-256."""
+        kept = r.payload[: self._dead_letter_max_bytes]
+        return (received_ms, _text(r.topic), r.device_id, r.seq, kept, len(r.payload),
+                hashlib.sha256(r.payload).digest(), _text(r.reason), r.digest)
 
     def _load_acks(self, cur: psycopg.Cursor, batch: Batch, acks: AckTracker) -> list[str]:
         unknown = acks.unknown(batch.seqs)

@@ -3,16 +3,21 @@ sends stops ingest, and what it refuses is kept in dead letters with the reason.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ctt.config import REPO_ROOT
 from ingest.messages import parse_message
 from protocol.records import Fix, encode
 from tests.ingest import hostile
-from tests.support import Device, IngestProcess, provision, query, scalar, unique_prefix, wait_for
+from tests.support import Device, IngestProcess, execute, provision, query, scalar, unique_prefix, wait_for
 
 POISON_STATUS = b'{"ts":%d,"state":"online","fw":"2.\xff\xc0\xaf"}'
 SENTINEL_SEQ = 10**12  # above every valid seq the hostile strategies make
@@ -106,3 +111,33 @@ def test_fixes_older_than_the_maximum_age_are_refused_but_acked(ingest: IngestPr
     assert [seq for seq, _ in refused] == list(range(31, 300))
     assert all(f"pos[{seq}]: ts" in reason and "older than the maximum age" in reason for seq, reason in refused)
     assert scalar(database_url, "SELECT count(*) FROM show_chunks('fixes')") - chunks_before <= 32
+
+
+def test_oversized_dead_letter_keeps_a_prefix_its_length_and_hash(ingest: IngestProcess, database_url: str) -> None:
+    dev = unique_prefix("big")
+    provision([dev])
+    payload = b'{"seq":0,"ts":1,"lat":0,"lon":0,"pad":"' + os.urandom(60_000).hex().encode() + b'"}'
+    with Device(dev) as d:
+        d.publish_all([("pos", payload), ("pos", payload)])  # redelivered or resent: kept once
+        wait_for(lambda: 0 in d.acks, 15, "the ack of the refused record")
+    rows = query(database_url, "SELECT payload, payload_length, payload_sha256, reason FROM dead_letters"
+                 " WHERE device_id = %s", (dev,))
+    assert len(rows) == 1
+    kept, length, sha256, reason = rows[0]
+    assert bytes(kept) == payload[:4096]  # CTT_DEAD_LETTER_MAX_BYTES
+    assert length == len(payload) and bytes(sha256) == hashlib.sha256(payload).digest()
+    assert "$.ts" in reason
+
+
+def test_retention_deletes_old_dead_letters_only(database_url: str) -> None:
+    tag = unique_prefix("ret")
+    for age_days, name in ((500, "old"), (2, "new")):
+        execute(database_url, "INSERT INTO dead_letters (received_at, topic, payload, payload_length, payload_sha256,"
+                " reason, digest) VALUES (now() - %s * interval '1 day', %s, 'x', 1, sha256('x'), 'test', %s)",
+                (age_days, f"{tag}/{name}", hashlib.sha256(f"{tag}/{name}".encode()).digest()))
+    result = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--keep-days", "400"], cwd=REPO_ROOT,
+                            env={**os.environ, "CTT_DATABASE_URL": database_url}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "dead_letters: deleted" in result.stderr
+    left = query(database_url, "SELECT topic FROM dead_letters WHERE topic LIKE %s", (tag + "/%",))
+    assert left == [(f"{tag}/new",)]
