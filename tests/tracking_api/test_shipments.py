@@ -29,6 +29,7 @@ from tests.tracking_api.geo_support import (
     unique,
 )
 from tracking_api import iso6346
+from tracking_api.pagination import decode
 
 ACTIONS = ("depart", "arrive", "close")
 # The action each status allows; every other one is a 409.
@@ -193,7 +194,7 @@ def test_pagination_newest_first(client: TestClient, world: World) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-        assert cursor == str(page["items"][-1]["id"])
+        assert decode(cursor) == page["items"][-1]["id"]
     assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen)
     assert set(mine) <= set(seen)
 

@@ -21,6 +21,7 @@ from tracking_api import audit
 from tracking_api.access import GRANTS, visible
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, require
+from tracking_api.pagination import Paging
 from tracking_api.progress import estimate, route_lengths
 from tracking_api.regions import regions_touching
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, invalid, validation
@@ -40,7 +41,6 @@ REGISTRARS = GRANTS["register_shipments"]
 ACTORS = GRANTS["move_shipments"]
 Registrar = Annotated[Principal, Depends(require(*REGISTRARS))]
 Actor = Annotated[Principal, Depends(require(*ACTORS))]
-CURSOR = r"^[0-9]{1,18}$"
 # A transition dated ahead of the database clock by more than this is refused (clock skew allowance).
 FUTURE_SKEW = timedelta(minutes=5)
 
@@ -176,26 +176,24 @@ async def _devices_free(conn: Conn, devices: list[str]) -> None:
             responses={**UNAUTHORIZED, **validation("Bad query parameter", ["query", "limit"],
                                                     "Input should be less than or equal to 500")})
 async def list_shipments(
-    conn: Conn, caller: Caller,
+    conn: Conn, caller: Caller, page: Paging,
     status_: Annotated[Status | None, Query(alias="status", description="Only shipments in this status")] = None,
     reference: Annotated[str | None, Query(max_length=64, description="Only the shipment with this reference")]
     = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 100,
-    cursor: Annotated[str | None, Query(pattern=CURSOR, description="next_cursor of the previous page")] = None,
 ) -> ShipmentPage:
     """Shipments the caller may see (an officer: those touching their region), newest first, a page at a time."""
     conditions: list[sql.Composable] = [visible(caller)]
     params: list[Any] = []
     for column, value in (("s.status = %s", status_), ("s.reference = %s", reference),
-                          ("s.id < %s", None if cursor is None else int(cursor))):
+                          ("s.id < %s", page.below)):
         if value is not None:
             conditions.append(sql.SQL(column))
             params.append(value)
-    query = _SELECT.format(where=sql.SQL(" AND ").join(conditions), limit=sql.Literal(limit + 1))
+    query = _SELECT.format(where=sql.SQL(" AND ").join(conditions), limit=sql.Literal(page.fetch))
     rows = await (await conn.execute(query, params)).fetchall()
-    lengths = await route_lengths(conn, {r["route_id"] for r in rows[:limit]})
-    items = [_shipment(r, lengths) for r in rows[:limit]]
-    return ShipmentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+    lengths = await route_lengths(conn, {r["route_id"] for r in rows[:page.limit]})
+    items = [_shipment(r, lengths) for r in rows[:page.limit]]
+    return ShipmentPage(items=items, next_cursor=page.next_cursor([s.id for s in items], len(rows)))
 
 
 @router.get("/shipments/{shipment_id}", response_model=Shipment, summary="One shipment",

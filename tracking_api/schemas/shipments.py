@@ -116,7 +116,7 @@ class Shipment(BaseModel):
 class ShipmentPage(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "items": Shipment.model_config["json_schema_extra"]["examples"],  # type: ignore[index]
-        "next_cursor": "NDI"}]})
+        "next_cursor": "aWQ6NDI"}]})
 
     items: list[Shipment] = Field(description="Newest first")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
