@@ -141,3 +141,19 @@ def test_retention_deletes_old_dead_letters_only(database_url: str) -> None:
     assert "dead_letters: deleted" in result.stderr
     left = query(database_url, "SELECT topic FROM dead_letters WHERE topic LIKE %s", (tag + "/%",))
     assert left == [(f"{tag}/new",)]
+
+
+def _broker_option(name: str) -> int:
+    conf = (REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf.in").read_text().splitlines()
+    (value,) = [line.split()[1] for line in conf if line.startswith(name + " ")]
+    return int(value)
+
+
+def test_ingest_session_queue_is_bounded_in_bytes_and_holds_hours_of_outage() -> None:
+    # Without a byte bound a few devices sending 1 MiB packets fill the broker's memory.
+    max_bytes, max_messages = _broker_option("max_queued_bytes"), _broker_option("max_queued_messages")
+    assert 0 < max_bytes <= 4 * 10**9
+    four_hours = 10_000 * 4 * 3600 // 15  # messages of 10,000 trucks every 15 s
+    live_fix = len(encode(Fix(seq=10**7, ts=_now_ms(), lat=-1.2834567, lon=36.8234567, spd=61.3, hdg=271.5,
+                              acc=4.8, bat=87.5, v=1)))
+    assert max_messages >= four_hours and max_bytes >= four_hours * 2 * live_fix
