@@ -97,9 +97,9 @@ class MqttSource:
                 self._client.ack(m.mid, m.qos)
         self._released += len(messages)
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        """QoS 1 publish; paho queues it while the broker is away."""
-        self._client.publish(topic, payload, qos=1, retain=retain)
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """QoS 1 publish; paho queues it while the broker is away (``is_published()`` after PUBACK)."""
+        return self._client.publish(topic, payload, qos=1, retain=retain)
 
     # paho callbacks: network thread, keep them trivial.
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:

@@ -8,12 +8,15 @@ a later statement of the same transaction sees as the modifying one left it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from geofence.state import DeviceState
 from protocol.alerts import AlertChange, alert_change
+
+if TYPE_CHECKING:  # relay.py reads rows with this module's helpers
+    from ingest.alerting.relay import Read
 
 # Epoch milliseconds as timestamptz, in SQL.
 MS = "to_timestamp({} / 1000.0)"
@@ -29,6 +32,8 @@ class Outcome:
     states: dict[str, DeviceState] = field(default_factory=dict)
     # Trackers whose evaluation failed in this batch: retried next batch from their saved state.
     failed: set[str] = field(default_factory=set)
+    # The officers' actions among ``changes`` (workflow relay), with how far it read.
+    relayed: Read | None = None
 
 
 def changed_rows(cur: psycopg.Cursor[Any], sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from ingest import metrics
 from ingest.alerting import replay, seals, signal_lost
 from ingest.alerting.changes import Outcome
 from ingest.alerting.live import Fresh, apply_transitions, fresh_fixes, save_states
-from ingest.alerting.relay import Relay
+from ingest.alerting.relay import Delivery, Relay
 from ingest.alerting.sweep import sweep
 from ingest.batch import Batch
 from ingest.registry import Registry, RegistryCache
@@ -38,7 +38,7 @@ log = structlog.get_logger("ingest.alerting")
 class Alerting:
     """Geofence state of in-transit shipments, kept in step with the database."""
 
-    def __init__(self, rules: Rules, publish: Callable[[str, bytes], object]) -> None:
+    def __init__(self, rules: Rules, publish: Callable[[str, bytes], Delivery]) -> None:
         self._rules = rules
         self._publish = publish
         self._relay = Relay()
@@ -88,9 +88,11 @@ class Alerting:
     def adopt(self, out: Outcome) -> None:
         """After commit: take the new states and tell the officers' apps."""
         self._states.update(out.states)
+        deliveries = [self._publish(alert_topic(change.type), alerts.encode(change)) for change in out.changes]
         for change in out.changes:
-            self._publish(alert_topic(change.type), alerts.encode(change))
             metrics.ALERTS.labels(change.type, change.event).inc()
+        if out.relayed is not None:
+            self._relay.handed(out.relayed, deliveries)
 
     def forget(self, device_ids: list[str]) -> None:
         """Drop in-memory states (after an engine failure): these trackers are replayed next time."""
@@ -98,8 +100,9 @@ class Alerting:
             self._states.pop(device_id, None)
 
     def workflow(self, cur: psycopg.Cursor[Any]) -> Outcome:
-        """Officers' acknowledgements and resolutions since the last call."""
-        return Outcome(changes=self._relay.poll(cur))
+        """Officers' acknowledgements and resolutions not yet relayed."""
+        read = self._relay.poll(cur)
+        return Outcome(changes=read.changes, relayed=read)
 
     def sweep(self, cur: psycopg.Cursor[Any], drained: bool) -> Outcome:
         """Wall-clock rules; signal lost only once ingest has drained its backlog (Pipeline.drained)."""

@@ -221,3 +221,29 @@ def test_late_data_contests_an_acknowledged_alert_instead_of_withdrawing_it(
     message = listener.latest(tr.tracker)[alert_id]
     assert message["contested"] is True and message["contested_reason"] == reason
     assert message["withdrawn"] is False and message["status"] == "acknowledged"
+
+
+def test_an_acknowledgement_made_while_ingest_is_down_reaches_the_alert_topic_after_restart(
+        ingest: IngestProcess, database_url: str, transit: Callable[..., Transit], listener: AlertListener) -> None:
+    start = int(time.time() * 1000) - 3 * HOUR_MS
+    tr = transit("relay", start)
+    records = fixes(Trip(start_ms=start).drive(20).drive(8, north_m=900).track())
+    with Device(tr.tracker) as dev:
+        dev.publish_all([("pos", encode(f)) for f in records])
+        acked(dev, records[-1].seq)
+    wait_for(lambda: ("opened", "route_deviation") in listener.of(tr.tracker), 10, "the deviation")
+    ingest.stop()
+    try:
+        execute(database_url, "UPDATE alerts SET status = 'acknowledged', acknowledged_by = 'officer-2',"
+                              " acknowledged_at = now(), updated_at = now() WHERE shipment_id = %s",
+                (tr.shipment_id,))
+    finally:
+        ingest.start()
+    wait_for(lambda: ("acknowledged", "route_deviation") in listener.of(tr.tracker), 10, "the acknowledgement")
+    acknowledged = [m for m in listener.messages if m["device"] == tr.tracker and m["event"] == "acknowledged"]
+    assert acknowledged[-1]["acknowledged_by"] == "officer-2"
+    # The stored cursor passes the event once the broker has it.
+    seq = query(database_url, "SELECT max(seq) FROM alert_events e JOIN alerts a ON a.id = e.alert_id"
+                              " WHERE a.shipment_id = %s AND e.event = 'acknowledged'", (tr.shipment_id,))[0][0]
+    wait_for(lambda: query(database_url, "SELECT seq FROM relay_cursors WHERE name = 'workflow'")[0][0] >= seq, 5,
+             "the relay cursor to pass the acknowledgement")
