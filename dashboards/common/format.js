@@ -12,6 +12,19 @@ export function escapeHtml(value) {
   })[c]);
 }
 
+// Whether `next` (an alert from the stream or the list) may replace `previous`: not when it is an older
+// copy arriving late. Every copy carries `updated_at` (the one alert object, UTC).
+export function supersedes(next, previous) {
+  return !previous || new Date(next.updated_at) >= new Date(previous.updated_at);
+}
+
+// An alert that late data disputes after an officer acted on it: a word, not only a colour.
+export function contestedLabel(a) {
+  if (!a.contested) return "";
+  const reason = a.contested_reason ? `: ${escapeHtml(a.contested_reason)}` : "";
+  return `<span class="contested" title="Late data disputes this alert${reason}">contested${reason}</span>`;
+}
+
 export function when(iso) {
   if (!iso) return "–";
   const d = new Date(iso);

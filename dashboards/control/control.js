@@ -75,6 +75,7 @@ async function start(session) {
   const stream = client.stream(["position", "alert"], {
     position: (f) => trucks.update(f),
     alert: (a) => { feed.receive(a); trucks.alert(a); },
+    resync: () => feed.reload(),
   });
   await feed.load();
   // For tests and for the curious: the page's live objects.

@@ -1,6 +1,6 @@
 // The alert feed: newest first, severity colours, a sound and a highlight on a new seal breach,
 // acknowledge and resolve where the caller's role allows it.
-import { ALERT_LABEL, SEVERITY_COLOUR, ago, escapeHtml } from "/static/format.js";
+import { ALERT_LABEL, SEVERITY_COLOUR, ago, contestedLabel, escapeHtml, supersedes } from "/static/format.js";
 
 export class AlertFeed {
   constructor(list, client, onSelect) {
@@ -16,15 +16,28 @@ export class AlertFeed {
 
   async load() {
     const page = await this.client.get("/alerts?limit=200");
-    for (const a of page.items) this.alerts.set(a.id, a);
+    for (const a of page.items) this.put(a);
     this.render();
   }
 
-  // A stream `alert` event: the alert object plus `event` (opened, ended, acknowledged...).
+  // A stream `resync` event: changes were missed for good (no longer kept by the server), so the
+  // list starts again from the API rather than from what this page remembers.
+  async reload() {
+    this.alerts = new Map();
+    await this.load();
+  }
+
+  // Keeps the newest copy of an alert; false when `a` is an older one arriving late.
+  put(a) {
+    if (!supersedes(a, this.alerts.get(a.id))) return false;
+    this.alerts.set(a.id, a);
+    return true;
+  }
+
+  // A stream `alert` event: the alert object plus `event` (opened, ended, withdrawn, contested...).
+  // A withdrawn alert leaves the feed here and now (visible() skips it).
   receive(event) {
-    const previous = this.alerts.get(event.id);
-    if (previous && new Date(previous.updated_at) > new Date(event.updated_at)) return; // an older change arriving late
-    this.alerts.set(event.id, event);
+    if (!this.put(event)) return;
     this.render();
     if (event.event === "opened" && event.type === "seal_breach") this.alarm(event.id);
   }
@@ -82,7 +95,8 @@ export class AlertFeed {
         <strong>${ALERT_LABEL[a.type] || escapeHtml(a.type)}</strong>
         <span class="when" title="${escapeHtml(a.started_at)}">${ago(a.started_at)}</span></div>
       <div class="row"><span>${escapeHtml(a.reference)}</span><span class="muted">${escapeHtml(a.device)}</span>
-        <span class="status">${a.status}${ended}${a.late ? " · late" : ""}</span></div>`;
+        <span class="status">${a.status}${ended}${a.late ? " · late" : ""}</span></div>
+      ${a.contested ? `<div class="row">${contestedLabel(a)}</div>` : ""}`;
     li.addEventListener("click", (e) => { if (!e.target.closest(".actions")) this.onSelect(a); });
     if (this.client.may("act_on_alerts") && a.status !== "resolved") li.append(this.actions(a));
     return li;
@@ -109,8 +123,7 @@ export class AlertFeed {
 
   async act(a, action, body) {
     try {
-      const updated = await this.client.post(`/alerts/${a.id}/${action}`, body);
-      this.alerts.set(updated.id, updated);
+      this.put(await this.client.post(`/alerts/${a.id}/${action}`, body));
       this.editing.delete(a.id);
       this.render();
     } catch (e) {

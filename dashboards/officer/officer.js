@@ -3,7 +3,7 @@
 import { Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
 import {
-  ALERT_LABEL, SEVERITY_COLOUR, ago, bearingDeg, compass, distanceM, escapeHtml, km,
+  ALERT_LABEL, SEVERITY_COLOUR, ago, bearingDeg, compass, contestedLabel, distanceM, escapeHtml, km, supersedes,
 } from "/static/format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -46,7 +46,8 @@ function item(a) {
     <div class="top"><span class="sev ${a.severity}">${a.severity}</span>
       <strong>${ALERT_LABEL[a.type] || escapeHtml(a.type)}</strong>${where}</div>
     <div class="meta">${escapeHtml(a.reference)} · ${escapeHtml(a.device)} · ${ago(a.started_at)}
-      · <span class="status">${a.status}${a.ended_at ? " · ended" : ""}</span></div>`;
+      · <span class="status">${a.status}${a.ended_at ? " · ended" : ""}</span></div>
+    ${a.contested ? `<div class="meta">${contestedLabel(a)}</div>` : ""}`;
   if (client.may("act_on_alerts")) li.append(actions(a));
   return li;
 }
@@ -79,8 +80,7 @@ function askNote(a, div) {
 
 async function act(a, action, body) {
   try {
-    const updated = await client.post(`/alerts/${a.id}/${action}`, body);
-    state.alerts.set(updated.id, updated);
+    put(await client.post(`/alerts/${a.id}/${action}`, body));
     state.editing.delete(a.id);
     render();
   } catch (e) {
@@ -109,14 +109,23 @@ function locate() {
 async function load() {
   // The API already limits an officer to their region.
   const pages = await Promise.all(["open", "acknowledged"].map((s) => client.get(`/alerts?status=${s}&limit=200`)));
-  for (const page of pages) for (const a of page.items) state.alerts.set(a.id, a);
+  for (const page of pages) for (const a of page.items) put(a);
   render();
+}
+
+// Keeps the newest copy of an alert; false when `a` is an older one arriving late.
+function put(a) {
+  if (!supersedes(a, state.alerts.get(a.id))) return false;
+  state.alerts.set(a.id, a);
+  return true;
 }
 
 function live() {
   client.stream(["alert"], {
+    // Changes were missed for good (no longer kept by the server): start again from the list.
+    resync: () => { state.alerts = new Map(); load(); },
     alert: (a) => {
-      state.alerts.set(a.id, a);
+      if (!put(a)) return;
       if (a.event === "opened") {
         state.fresh.add(a.id);
         if (navigator.vibrate) navigator.vibrate([200, 100, 200]);

@@ -1,7 +1,8 @@
 """The control room in real Chromium: the offline map is drawn, a truck moves when the
 simulator publishes (and when a tracker does), a seal breach reaches the feed within 5 s, ack from the feed
-reaches the database, the track replay shows where the alert happened, and a
-role that may not act is not offered the buttons."""
+reaches the database, the track replay shows where the alert happened, a withdrawn alert leaves the feed
+live and a contested one says so, a resync reloads the feed, and a role that may not act is not offered
+the buttons."""
 
 from __future__ import annotations
 
@@ -147,4 +148,46 @@ def test_an_integrator_is_not_offered_alert_actions(browser: Browser, contexts: 
     item = page.locator("#feed li", has_text=shipment.reference)
     item.wait_for(timeout=5_000)
     assert item.locator("button").count() == 0
+    assert errors.errors == []
+
+
+def _add_alert(database_url: str, shipment: Shipment, kind: str, lat: float) -> int:
+    rows = query(database_url, "INSERT INTO alerts (type, shipment_id, device_id, started_at, crossed_at, severity,"
+                               " lat, lon) VALUES (%s, %s, %s, now(), now(), 'high', %s, 36.5) RETURNING id",
+                 (kind, shipment.id, shipment.tracker, lat))
+    return int(rows[0][0])
+
+
+def test_a_withdrawal_leaves_the_feed_live_and_a_contested_alert_says_so(
+        browser: Browser, contexts: list[BrowserContext], api_server: ApiServer, database_url: str) -> None:
+    (shipment,) = shipments_on(database_url, "uiwd", LAT - 0.6, 36.0, 37.0, 1)
+    withdrawn = _add_alert(database_url, shipment, "unscheduled_stop", LAT - 0.6)
+    disputed = _add_alert(database_url, shipment, "route_deviation", LAT - 0.6)
+    page, errors = open_control_room(browser, contexts, api_server, mint(ApiSettings(), "ui-live", "operator"))
+    item = {i: page.locator(f'#feed li[data-id="{i}"]') for i in (withdrawn, disputed)}
+    item[withdrawn].wait_for(timeout=5_000)
+    assert item[disputed].count() == 1 and item[disputed].locator(".contested").count() == 0
+
+    # What the engine does when late data shows the stop never happened, and when it disputes an
+    # alert an officer has acknowledged: one alert change each, on the live stream.
+    query(database_url, "UPDATE alerts SET detail = detail || '{\"withdrawn\": true}', updated_at = now()"
+                        " WHERE id = %s RETURNING id", (withdrawn,))
+    query(database_url, "UPDATE alerts SET status = 'acknowledged', acknowledged_by = 'o', acknowledged_at = now(),"
+                        " updated_at = now() WHERE id = %s RETURNING id", (disputed,))
+    query(database_url, "UPDATE alerts SET contested_reason = 'late fixes show the truck on its route',"
+                        " updated_at = now() WHERE id = %s RETURNING id", (disputed,))
+    item[withdrawn].wait_for(state="detached", timeout=5_000)
+    label = item[disputed].locator(".contested")
+    label.wait_for(timeout=5_000)
+    assert label.inner_text() == "contested: late fixes show the truck on its route"
+    page.evaluate("id => document.querySelector(`#feed li[data-id='${id}']`).scrollIntoView()", disputed)
+    screenshot(page, "control-room-withdrawn-contested")
+
+    # A resync (the server no longer keeps the changes this page missed) reloads the feed from the list:
+    # an alert this page forgot comes back, the withdrawn one does not.
+    page.evaluate("id => { window.ctt.feed.alerts.delete(id); window.ctt.feed.render(); }", disputed)
+    assert item[disputed].count() == 0
+    page.evaluate("window.ctt.stream.dispatchEvent(new MessageEvent('resync', {data: '{}'}))")
+    label.wait_for(timeout=5_000)
+    assert item[withdrawn].count() == 0
     assert errors.errors == []
