@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -21,6 +22,7 @@ from tracking_api.metrics import RequestMetrics
 from tracking_api.push import PushNotifier
 from tracking_api.routers import alerts, geography, kpi, operations, push, session, shipments, stream, tracks
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
+from tracking_api.services.errors import ServiceError
 from tracking_api.stream import Hub
 
 API_PREFIX = "/api/v1"
@@ -39,6 +41,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Cargo track-and-trace API", version="0.1.0", lifespan=_lifespan(settings),
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs")
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     for module in (session, geography, shipments, tracks, alerts, kpi, push, stream):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
@@ -84,6 +87,12 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
         if notifier is not None:
             await notifier.stop()
         await pool.close()
+
+
+async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A service's refusal, answered like an HTTPException: ``{"detail": message}``."""
+    assert isinstance(exc, ServiceError)
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
 
 def _without_password(url: str) -> str:
