@@ -111,14 +111,14 @@ def parse_message(topic: str, payload: bytes, now_ms: int, limits: Limits = Limi
     return out
 
 
-def refused_message(topic: str, payload: bytes, reason: str, stage: str) -> Parsed:
+def refused_message(topic: str, payload: bytes, reason: str, stage: str, seq: int | None = None) -> Parsed:
     """A whole message dead-lettered by a later ``stage`` of ingest (the database
     refused it, handling it failed); its digest differs from parse rejects."""
     try:
         device_id: str | None = parse_topic(topic)[0]
     except TopicError:
         device_id = None
-    reject = _reject(topic, payload, stage, device_id, None, payload, reason)
+    reject = _reject(topic, payload, stage, device_id, seq, payload, reason)
     return Parsed(device_id, rejects=[reject])
 
 

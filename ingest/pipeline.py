@@ -4,7 +4,6 @@ point loses nothing: the broker redelivers and dedup keeps one copy."""
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import time
@@ -19,14 +18,22 @@ from ingest.acks import AckTracker
 from ingest.alerting import Alerting, Outcome
 from ingest.batch import Batch
 from ingest.config import IngestSettings
-from ingest.messages import Limits, Parsed, Reject, parse_message, refused_message
+from ingest.messages import Limits, Parsed, parse_message, refused_message
 from ingest.mqtt import Inbound, MqttSource
-from ingest.store import DATA_ERRORS, TRANSIENT_ERRORS, Store
+from ingest.store import DATABASE_ERRORS, TRANSIENT_ERRORS, Store, describe, is_transient
 from protocol.records import DeviceAck, encode
 from protocol.topics import ack_topic
 
 log = structlog.get_logger("ingest.pipeline")
 SUMMARY_EVERY_S = 60.0
+
+
+class DeadLetterRefusedError(RuntimeError):
+    """The database refused even the dead letter that records a refused message."""
+
+
+# A batch failing with these waits and is retried whole; nothing in it is to blame.
+_RETRY_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, DeadLetterRefusedError)
 
 
 class Pipeline:
@@ -89,7 +96,7 @@ class Pipeline:
             return parse_message(m.topic, m.payload, now_ms, self._limits)
         except Exception as exc:
             log.exception("handling a message failed; dead-lettered", topic=m.topic)
-            return refused_message(m.topic, m.payload, f"ingest failed on this message: {_describe(exc)}", "handling")
+            return refused_message(m.topic, m.payload, f"ingest failed on this message: {describe(exc)}", "handling")
 
     def _collect(self) -> list[Inbound]:
         """A batch: wait up to the batch time for more messages, then take what is
@@ -112,53 +119,79 @@ class Pipeline:
                 stop: threading.Event) -> tuple[dict[str, int], Outcome | None] | None:
         """Write ``batch``, retrying while the database is down; None if stopped first."""
         delay = 0.25
+        # Survives a retry: parts of a split batch committed before the database went away.
+        advanced: dict[str, int] = {}
         while not stop.is_set():
             try:
-                advanced = self._write(batch, parsed)
-            except TRANSIENT_ERRORS as exc:
+                outcome = self._write(batch, parsed, advanced)
+            except _RETRY_ERRORS as exc:
                 metrics.DB_UP.set(0)
                 metrics.DB_ERRORS.labels("transient").inc()
-                log.warning("database unavailable, retrying", error=str(exc).strip(), retry_in_s=delay)
+                log.warning("database unavailable, retrying", error=describe(exc), retry_in_s=delay)
                 self._store.close()
                 stop.wait(delay)
                 delay = min(delay * 2, self._settings.db_retry_max_s)
                 continue
             metrics.DB_UP.set(1)
-            return advanced
+            return advanced, outcome
         return None
 
-    def _write(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]]) -> tuple[dict[str, int], Outcome | None]:
+    def _write(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]],
+               advanced: dict[str, int]) -> Outcome | None:
+        """Write ``batch`` in one transaction; if the database refuses it (an error a
+        retry cannot cure, see ``is_transient``), split it. Raises only transient errors."""
         alerting = self._alerting
         try:
             if alerting is None:
-                return self._store.write(batch, self._acks)
-            return self._store.write(batch, self._acks,
-                                     lambda cur, fixes, seals: alerting.on_batch(cur, batch, fixes, seals))
-        except DATA_ERRORS as exc:
-            metrics.DB_ERRORS.labels("data").inc()
-            log.warning("database refused a batch; writing its messages one by one", error=str(exc).strip())
-        advanced: dict[str, int] = {}
-        for m, p in parsed:
-            advanced.update(self._write_one(m, p))
-        return advanced, None
+                written, outcome = self._store.write(batch, self._acks)
+            else:
+                written, outcome = self._store.write(
+                    batch, self._acks, lambda cur, fixes, seals: alerting.on_batch(cur, batch, fixes, seals))
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            metrics.DB_ERRORS.labels("refused").inc()
+            log.warning("database refused a batch; splitting it", error=describe(exc), messages=len(parsed))
+            self._split(parsed, exc, advanced)
+            return None  # the engine skipped these records: their trackers are replayed next time
+        advanced.update(written)
+        return outcome
 
-    def _write_one(self, m: Inbound, parsed: Parsed) -> dict[str, int]:
-        """Write one message alone; if the database refuses it, dead-letter it."""
-        single = Batch()
-        single.add(parsed, m.received_ms)
+    def _split(self, parsed: list[tuple[Inbound, Parsed]], refusal: Exception, advanced: dict[str, int]) -> None:
+        """Messages the database refused together with ``refusal``: write each half
+        alone, recursively, and dead-letter a single message it refuses. One bad
+        message among n costs about 2 log2(n) transactions, never a loop."""
+        if len(parsed) == 1:
+            self._write_one(*parsed[0], refusal, advanced)
+            return
+        half = len(parsed) // 2
+        for part in (parsed[:half], parsed[half:]):
+            batch = Batch()
+            for m, p in part:
+                batch.add(p, m.received_ms)
+            try:
+                advanced.update(self._store.write(batch, self._acks)[0])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                self._split(part, exc, advanced)
+
+    def _write_one(self, m: Inbound, parsed: Parsed, refusal: Exception, advanced: dict[str, int]) -> None:
+        """Dead-letter one message the database refused alone, with the database's reason."""
+        seqs = parsed.seqs()
+        reason = f"database refused: {describe(refusal)}"
+        refused = Batch()
+        refused.add(refused_message(m.topic, m.payload, reason, "database", seqs[0] if len(seqs) == 1 else None),
+                    m.received_ms)
+        if parsed.device_id is not None:
+            # Dead-lettered whole, every record of it is durably kept: acks move on.
+            refused.seqs[parsed.device_id] = seqs
         try:
-            return self._store.write(single, self._acks)[0]
-        except DATA_ERRORS as exc:
-            reason = f"database refused: {str(exc).strip()}"
-            digest = hashlib.sha256(b"refused\x00" + m.topic.encode() + b"\x00" + m.payload).digest()
-            seqs = parsed.seqs()
-            reject = Reject(m.topic, parsed.device_id, seqs[0] if len(seqs) == 1 else None, m.payload, reason, digest)
-            refused = Batch()
-            refused.add(Parsed(parsed.device_id, rejects=[reject]), m.received_ms)
-            if parsed.device_id is not None:
-                # Dead-lettered whole, every record of it is durably kept: acks move on.
-                refused.seqs[parsed.device_id] = seqs
-            return self._store.write(refused, self._acks)[0]
+            advanced.update(self._store.write(refused, self._acks)[0])
+        except Exception as exc:
+            # A database that cannot keep a dead letter is not refusing this message:
+            # it is broken (disk full, schema changed); the batch waits and retries.
+            raise DeadLetterRefusedError(f"could not dead-letter a message of {m.topic!r}: {describe(exc)}") from exc
 
     def drained(self) -> bool:
         """Whether ingest has caught up with what the broker queued for it: connected for
@@ -211,11 +244,6 @@ class Pipeline:
             log.info("ingest summary", period_s=round(time.monotonic() - self._summary_at), **self._summary)
             self._summary.clear()
             self._summary_at = time.monotonic()
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as a dead letter's reason: its type and message."""
-    return f"{type(exc).__name__}: {str(exc).strip()}"
 
 
 def run_service(settings: IngestSettings, stop: threading.Event) -> None:

@@ -26,10 +26,39 @@ T = TypeVar("T")
 # (device_id, seq) keys of the fixes and seal events this batch newly stored.
 Hook = Callable[[psycopg.Cursor[Any], set[tuple[str, int]], set[tuple[str, int]]], T]
 
-# A batch failing with these is retried as it is: the database or the network is down.
+# The exception classes of an unreachable database or network, for jobs that
+# simply postpone themselves; a batch write decides with ``is_transient``.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
-# A batch failing with these holds a value the database refuses; it is split up.
-DATA_ERRORS: tuple[type[Exception], ...] = (psycopg.DataError, psycopg.IntegrityError)
+
+# SQLSTATEs after which the same transaction may succeed when retried: the server
+# shutting down or starting (57P01-57P03), too many connections (53300), a lost
+# serialization race or deadlock (40001, 40P01), read-only after a failover (25006).
+# Class 08 (connection exceptions) too. Every other SQLSTATE, including the rest of
+# class 53 (out of memory, too many locks in one transaction), refuses the data.
+_TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01", "25006"})
+
+
+# Whatever the database or its driver raises.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.Error,)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a dead letter's reason: its type, its message, and the
+    SQLSTATE when the database gave one."""
+    text = f"{type(exc).__name__}: {str(exc).strip()}"
+    state = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+    return f"{text} (SQLSTATE {state})" if state else text
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same write may succeed. An error without a SQLSTATE is
+    transient only if it is about the connection (connecting, a dropped socket)."""
+    if not isinstance(exc, psycopg.Error):
+        return False
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, TRANSIENT_ERRORS)
+    return state.startswith("08") or state in _TRANSIENT_STATES
 
 _STAGING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS stage_fixes (
@@ -136,8 +165,8 @@ class Store:
         """Commit ``batch``; return the devices whose ack watermark advanced (id -> seq)
         and what ``hook`` returned (None if it failed: the records commit anyway).
 
-        Raises one of TRANSIENT_ERRORS when the database is unreachable and one of
-        DATA_ERRORS when it refuses a value; nothing is committed then.
+        Raises what the database or driver raised (``is_transient`` tells whether a
+        retry may succeed); nothing is committed then.
         """
         def work(cur: psycopg.Cursor[Any]) -> tuple[list[str], AckPlan, T | None]:
             restored = self._load_acks(cur, batch, acks)
@@ -232,9 +261,9 @@ def _guarded(cur: psycopg.Cursor[Any], hook: Hook[T], new_fixes: set[tuple[str, 
     try:
         with cur.connection.transaction():
             return hook(cur, new_fixes, new_seals)
-    except TRANSIENT_ERRORS:
-        raise
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            raise
         metrics.GEOFENCE_ERRORS.inc()
         log.exception("geofence evaluation failed; records kept, trackers will be replayed")
         return None

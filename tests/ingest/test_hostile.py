@@ -10,11 +10,14 @@ import sys
 import time
 import urllib.request
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctt.config import REPO_ROOT
 from ingest.messages import parse_message
+from ingest.store import is_transient
 from protocol.records import Fix, encode
 from tests.ingest import hostile
 from tests.support import Device, IngestProcess, execute, provision, query, scalar, unique_prefix, wait_for
@@ -157,3 +160,62 @@ def test_ingest_session_queue_is_bounded_in_bytes_and_holds_hours_of_outage() ->
     live_fix = len(encode(Fix(seq=10**7, ts=_now_ms(), lat=-1.2834567, lon=36.8234567, spd=61.3, hdg=271.5,
                               acc=4.8, bat=87.5, v=1)))
     assert max_messages >= four_hours and max_bytes >= four_hours * 2 * live_fix
+
+
+def _raised(database_url: str, sqlstate: str) -> psycopg.Error:
+    """The error the database raises with ``sqlstate``."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        try:
+            conn.execute(f"DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '{sqlstate}'; END $$")
+        except psycopg.Error as exc:
+            return exc
+    raise AssertionError(f"nothing raised for {sqlstate}")
+
+
+@pytest.mark.parametrize(("sqlstate", "transient"), [
+    ("08006", True), ("57P01", True), ("57P03", True), ("53300", True), ("40001", True), ("40P01", True),
+    ("25006", True), ("53200", False), ("53400", False), ("53100", False), ("54000", False), ("22P02", False),
+    ("23505", False), ("XX000", False), ("57014", False),
+])
+def test_database_errors_are_transient_only_when_a_retry_can_succeed(database_url: str, sqlstate: str,
+                                                                     transient: bool) -> None:
+    exc = _raised(database_url, sqlstate)
+    assert exc.sqlstate == sqlstate
+    assert is_transient(exc) is transient
+
+
+def test_error_that_never_succeeds_on_retry_dead_letters_one_message_not_the_batch(
+        ingest: IngestProcess, database_url: str) -> None:
+    # An operator's trigger stands in for any error a retry cannot cure; 53200 is what
+    # "out of shared memory / too many locks in one transaction" raises.
+    good, bad = [unique_prefix("mate") for _ in range(4)], unique_prefix("locks")
+    provision([*good, bad])
+    execute(database_url, f"""
+        CREATE FUNCTION test_refuse_{bad}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            RAISE EXCEPTION 'test: out of shared memory' USING ERRCODE = '53200'; END $$;
+        CREATE TRIGGER test_refuse BEFORE INSERT ON fixes FOR EACH ROW WHEN (NEW.device_id = '{bad}')
+            EXECUTE FUNCTION test_refuse_{bad}();""")
+    retries_before = ingest.metric('ctt_ingest_database_errors_total{kind="transient"}') or 0.0
+    now = _now_ms()
+    try:
+        devices = [Device(d).__enter__() for d in [*good, bad]]
+        try:
+            infos = [dev.publish("pos", encode(Fix(seq=s, ts=now - 1000 + s, lat=-1.0, lon=36.0)))
+                     for s in range(25) for dev in devices]
+            for info in infos:
+                info.wait_for_publish(timeout=10)
+            wait_for(lambda: all(24 in dev.acks for dev in devices), 20, "every device's ack of seq 24")
+        finally:
+            for dev in devices:
+                dev.__exit__(None, None, None)
+    finally:
+        execute(database_url, f"DROP TRIGGER test_refuse ON fixes; DROP FUNCTION test_refuse_{bad}()")
+    for dev_id in good:
+        assert scalar(database_url, "SELECT count(*) FROM fixes WHERE device_id = %s", (dev_id,)) == 25
+    assert scalar(database_url, "SELECT count(*) FROM fixes WHERE device_id = %s", (bad,)) == 0
+    reasons = [r for (r,) in query(database_url, "SELECT reason FROM dead_letters WHERE device_id = %s", (bad,))]
+    assert len(reasons) == 25
+    assert all(r.startswith("database refused:") and "SQLSTATE 53200" in r for r in reasons)
+    # Refused, not retried: no retry loop, and ingest is still up.
+    assert (ingest.metric('ctt_ingest_database_errors_total{kind="transient"}') or 0.0) == retries_before
+    assert ingest.metric("ctt_ingest_broker_connected") == 1.0
