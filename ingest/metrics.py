@@ -32,6 +32,10 @@ ALERTS = Counter("ctt_alerts_total", "Alert changes published", ["type", "event"
 GEOFENCE_SHIPMENTS = Gauge("ctt_geofence_shipments", "In-transit shipments the geofence engine watches")
 GEOFENCE_REPLAYS = Counter("ctt_geofence_replays_total", "Trackers re-evaluated from departure (late or new)")
 GEOFENCE_ERRORS = Counter("ctt_geofence_errors_total", "Batches whose geofence evaluation failed (records kept)")
+GEOFENCE_TRACKER_ERRORS = Counter(
+    "ctt_geofence_tracker_errors_total",
+    "Tracker evaluations that failed (records kept; the tracker is retried next batch from its saved state)",
+)
 BACKLOG_DRAINED = Gauge(
     "ctt_ingest_backlog_drained",
     "1 once ingest, connected to the broker, has collected a batch that was not full (signal_lost may be raised)",

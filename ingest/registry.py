@@ -34,6 +34,10 @@ _SEALS = """
 SELECT ss.seal_id, s.id FROM shipment_seals ss JOIN shipments s ON s.id = ss.shipment_id
 WHERE s.status = 'in_transit'
 """
+_BEHIND = """
+SELECT g.device_id FROM geofence_state g JOIN latest_positions lp ON lp.device_id = g.device_id
+WHERE g.device_id = ANY(%s) AND lp.ts > g.last_fix_at
+"""
 _VERSION = "SELECT geometry, shipments FROM geofence_version"
 _STATES = "SELECT device_id, shipment_id, state FROM geofence_state WHERE device_id = ANY(%s)"
 
@@ -113,6 +117,11 @@ def load_states(cur: psycopg.Cursor[Any], registry: Registry) -> dict[str, Devic
         except msgspec.DecodeError as exc:  # replayed from the database instead
             log.error("saved geofence state unreadable", device_id=device_id, error=str(exc))
     return states
+
+
+def behind(cur: psycopg.Cursor[Any], registry: Registry) -> set[str]:
+    """In-transit trackers with a fix newer than their saved state: not evaluated yet."""
+    return {device_id for (device_id,) in cur.execute(_BEHIND, (list(registry.trackers),)).fetchall()}
 
 
 class RegistryCache:

@@ -17,18 +17,16 @@ from typing import Any
 import psycopg
 import structlog
 
-from geofence import engine
-from geofence.engine import Track
 from geofence.rules import Rules
 from geofence.state import DeviceState
 from ingest import metrics
-from ingest.alerting import replay, seals, signal_lost
+from ingest.alerting import seals, signal_lost, trackers
 from ingest.alerting.changes import Outcome
-from ingest.alerting.live import Fresh, apply_transitions, fresh_fixes, save_states
+from ingest.alerting.live import Fresh, fresh_fixes, save_states
 from ingest.alerting.relay import Delivery, Relay
 from ingest.alerting.sweep import sweep
 from ingest.batch import Batch
-from ingest.registry import Registry, RegistryCache
+from ingest.registry import Registry, RegistryCache, behind
 from protocol import alerts
 from protocol.topics import alert_topic
 
@@ -44,12 +42,16 @@ class Alerting:
         self._relay = Relay()
         self._cache = RegistryCache()
         self._states: dict[str, DeviceState] = {}
+        # Trackers whose evaluation failed: evaluated next batch from their saved state.
+        self._retry: set[str] = set()
 
     def refresh(self, cur: psycopg.Cursor[Any]) -> Registry:
         """Reload routes, zones and shipments if they changed since the last batch."""
         registry, states = self._cache.refresh(cur)
         if states is not None:
             self._states = states
+            # Fixes stored after a saved state were not evaluated (a failure, then a restart).
+            self._retry.update(behind(cur, registry))
         return registry
 
     def on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
@@ -61,25 +63,10 @@ class Alerting:
     def _on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
                   new_seals: set[tuple[str, int]]) -> Outcome:
         registry = self.refresh(cur)
-        out = Outcome()
         fresh = fresh_fixes(batch, new_fixes, registry)
-        live: dict[str, tuple[engine.Binding, DeviceState, Track]] = {}
-        for device_id, (track, _seqs) in fresh.items():
-            binding = registry.trackers[device_id].binding
-            assert binding is not None
-            state = self._states.get(device_id)
-            if state is None or state.shipment_id != binding.shipment_id or int(track.t.min()) <= state.last_ts:
-                changes, new_state = replay.from_departure(cur, registry.network, self._rules, device_id, binding,
-                                                           track)
-                out.changes += changes
-                if new_state is not None:
-                    out.states[device_id] = new_state
-            else:
-                live[device_id] = (binding, state, track)
-        if live:
-            transitions, states = engine.evaluate(registry.network, self._rules, live)
-            out.states.update(states)
-            out.changes += apply_transitions(cur, transitions)
+        self._retry = {d for d in self._retry if d in registry.trackers}  # e-seals and finished trips drop out
+        retry = {d for d in self._retry if registry.trackers[d].binding is not None}
+        out = trackers.evaluate(cur, registry, self._rules, self._states, fresh, retry)
         out.changes += seals.seal_events(cur, batch, new_seals, registry)
         out.changes += signal_lost.end_lost(cur, _newest(fresh), self._rules.signal_lost_s)
         save_states(cur, out.states)
@@ -88,6 +75,9 @@ class Alerting:
     def adopt(self, out: Outcome) -> None:
         """After commit: take the new states and tell the officers' apps."""
         self._states.update(out.states)
+        self._retry = (self._retry - set(out.states)) | out.failed
+        for device_id in out.failed:
+            self._states.pop(device_id, None)
         deliveries = [self._publish(alert_topic(change.type), alerts.encode(change)) for change in out.changes]
         for change in out.changes:
             metrics.ALERTS.labels(change.type, change.event).inc()
@@ -95,9 +85,11 @@ class Alerting:
             self._relay.handed(out.relayed, deliveries)
 
     def forget(self, device_ids: list[str]) -> None:
-        """Drop in-memory states (after an engine failure): these trackers are replayed next time."""
+        """After a batch whose alerting failed as a whole: its devices are retried next
+        batch from their saved states (those that are in-transit trackers)."""
         for device_id in device_ids:
             self._states.pop(device_id, None)
+        self._retry.update(device_ids)
 
     def workflow(self, cur: psycopg.Cursor[Any]) -> Outcome:
         """Officers' acknowledgements and resolutions not yet relayed."""

@@ -1,0 +1,87 @@
+"""A batch's trackers, each contained: one tracker whose evaluation fails (any
+exception: a corrupt saved state, a route the engine cannot take, a bug) is
+retried next batch from its saved state and counted; the other trackers of the
+batch keep their alerts.
+
+The usual batch takes one kernel call for all its live trackers, in one
+savepoint. Only if that fails are the trackers evaluated again one by one, each
+in its own savepoint, to find the one that fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+import structlog
+
+from geofence import engine
+from geofence.engine import Track
+from geofence.rules import Rules
+from geofence.state import DeviceState
+from ingest import metrics
+from ingest.alerting import replay
+from ingest.alerting.changes import Outcome
+from ingest.alerting.live import Fresh, apply_transitions
+from ingest.registry import Registry
+from ingest.store import TRANSIENT_ERRORS
+
+log = structlog.get_logger("ingest.alerting")
+
+
+def evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states: Mapping[str, DeviceState],
+             fresh: Mapping[str, Fresh], retry: set[str]) -> Outcome:
+    """Alerts and new states of the trackers with new fixes, and of those to retry."""
+    try:
+        with cur.connection.transaction():
+            return _evaluate(cur, registry, rules, states, fresh, retry)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        log.warning("geofence evaluation of a batch failed; evaluating its trackers one by one", exc_info=True)
+    out = Outcome()
+    for device_id in sorted(set(fresh) | retry):
+        one = {device_id: fresh[device_id]} if device_id in fresh else {}
+        try:
+            with cur.connection.transaction():
+                part = _evaluate(cur, registry, rules, states, one, retry & {device_id})
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            metrics.GEOFENCE_TRACKER_ERRORS.inc()
+            log.exception("geofence evaluation of a tracker failed; retried next batch from its saved state",
+                          device_id=device_id)
+            out.failed.add(device_id)
+            continue
+        out.changes += part.changes
+        out.states.update(part.states)
+    return out
+
+
+def _evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states: Mapping[str, DeviceState],
+              fresh: Mapping[str, Fresh], retry: set[str]) -> Outcome:
+    out = Outcome()
+    live: dict[str, tuple[engine.Binding, DeviceState, Track]] = {}
+    for device_id in sorted(set(fresh) | retry):
+        binding = registry.trackers[device_id].binding
+        assert binding is not None
+        track = fresh[device_id].track if device_id in fresh else None
+        state = states.get(device_id)
+        if device_id in retry:
+            changes, new_state = replay.from_saved(cur, registry.network, rules, device_id, binding, track)
+        elif track is None:
+            continue
+        elif state is None or state.shipment_id != binding.shipment_id or int(track.t.min()) <= state.last_ts:
+            changes, new_state = replay.from_departure(cur, registry.network, rules, device_id, binding, track)
+        else:
+            live[device_id] = (binding, state, track)
+            continue
+        out.changes += changes
+        if new_state is not None:
+            out.states[device_id] = new_state
+    if live:
+        transitions, new_states = engine.evaluate(registry.network, rules, live)
+        out.states.update(new_states)
+        out.changes += apply_transitions(cur, transitions)
+    return out
