@@ -219,3 +219,21 @@ def test_error_that_never_succeeds_on_retry_dead_letters_one_message_not_the_bat
     # Refused, not retried: no retry loop, and ingest is still up.
     assert (ingest.metric('ctt_ingest_database_errors_total{kind="transient"}') or 0.0) == retries_before
     assert ingest.metric("ctt_ingest_broker_connected") == 1.0
+
+
+def test_terminated_database_connection_is_retried_not_refused(ingest: IngestProcess, database_url: str) -> None:
+    # 57P01 (admin shutdown) is what a restarting database sends: retry, dead-letter nothing.
+    dev = unique_prefix("term")
+    provision([dev])
+    retries_before = ingest.metric('ctt_ingest_database_errors_total{kind="transient"}') or 0.0
+    now = _now_ms()
+    with Device(dev) as d:
+        for start in range(0, 3000, 500):
+            d.publish_all([("pos", encode(Fix(seq=s, ts=now - 5000 + s, lat=-1.0, lon=36.0)))
+                           for s in range(start, start + 500)])
+            execute(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'ctt-ingest' AND datname = current_database()")
+        wait_for(lambda: 2999 in d.acks, 30, "the ack of seq 2999")
+    assert scalar(database_url, "SELECT count(*) FROM fixes WHERE device_id = %s", (dev,)) == 3000
+    assert scalar(database_url, "SELECT count(*) FROM dead_letters WHERE device_id = %s", (dev,)) == 0
+    assert (ingest.metric('ctt_ingest_database_errors_total{kind="transient"}') or 0.0) > retries_before
