@@ -8,9 +8,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,15 +22,24 @@ from ctt_common import logs
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
+    from psycopg import AsyncConnection
+    from psycopg.rows import DictRow
 
     from firmware_sim.devices import Device
     from firmware_sim.runner import SimStats
+    from tracking_api.auth import Principal
+    from tracking_api.schemas.shipments import Action
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Cargo track-and-trace backend.", no_args_is_help=True, add_completion=False)
 devices_app = typer.Typer(help="Device accounts on the broker.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+shipments_app = typer.Typer(help="Shipments, as POST /shipments and its lifecycle steps do it (validated, audited).",
+                            no_args_is_help=True)
+app.add_typer(shipments_app, name="shipments")
 console = Console(stderr=True)
 
 
@@ -273,20 +283,109 @@ def token(
 
 
 def _mint_and_record(subject: str, role: str, region: str | None, hours: float) -> str:
-    import psycopg
-    from psycopg.types.json import Jsonb
 
+    from tracking_api import audit
     from tracking_api.auth import mint, verify
     from tracking_api.config import ApiSettings
 
     settings = ApiSettings()
     signed = mint(settings, subject, role, region, int(hours * 3600))
-    token_id = verify(settings, signed).token_id  # so that its logins can be traced back to this minting
-    with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO audit_log (actor, role, action, object_type, object_id, detail)"
-                     " VALUES (%s, %s, 'token.minted', 'principal', %s, %s)",
-                     (subject, role, subject, Jsonb({"region": region, "hours": hours, "token_id": token_id})))
+    who = verify(settings, signed)  # its token_id traces its logins back to this minting
+
+    async def record(conn: AsyncConnection[DictRow]) -> None:
+        async with conn.transaction():
+            await audit.record(conn, who, "token.minted", "principal", subject,
+                               {"region": region, "hours": hours, "token_id": who.token_id})
+
+    _service(record)
     return signed
+
+
+def _service(work: Callable[[AsyncConnection[DictRow]], Awaitable[T]]) -> T:
+    """Run a service of the API (async, on a connection of its own) on the configured database."""
+    from ctt.transit import run_service
+
+    return run_service({"conninfo": OpsSettings().database_url}, work)
+
+
+def _cli_user() -> Principal:
+    """Who the audit log names for a change made from the command line (it holds admin rights)."""
+    import getpass
+
+    from tracking_api.auth import Principal
+
+    return Principal(f"cli:{getpass.getuser()}", "admin")
+
+
+def _refused(exc: Exception) -> typer.Exit:
+    """Print why a service refused (one line per field, as the API's 422 names them); exit 1."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError | RequestValidationError):
+        for issue in exc.errors():
+            loc = [str(part) for part in issue["loc"]]
+            console.print(f"[red]{'.'.join(loc[1:] if loc[:1] == ['body'] else loc)}: {issue['msg']}[/]")
+    else:
+        console.print(f"[red]{exc}[/]")
+    return typer.Exit(1)
+
+
+@shipments_app.command("register")
+def shipments_register(
+    body: Annotated[typer.FileText, typer.Argument(help="A POST /shipments body (JSON); - for stdin.")],
+) -> None:
+    """Register a shipment as POST /shipments does; print it as the API answers it."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    from tracking_api.schemas.shipments import ShipmentIn
+    from tracking_api.services import shipments as service
+    from tracking_api.services.errors import ServiceError
+
+    try:
+        shipment = ShipmentIn.model_validate_json(body.read())
+        created = _service(lambda conn: service.register(conn, _cli_user(), shipment))
+    except (ValidationError, RequestValidationError, ServiceError) as exc:
+        raise _refused(exc) from exc
+    print(created.model_dump_json(indent=2))
+
+
+def _move(action: Action, shipment_id: int, at: datetime | None) -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    from tracking_api.services import shipments as service
+    from tracking_api.services.errors import ServiceError
+
+    if at is not None and at.tzinfo is None:
+        raise typer.BadParameter(f"at {at.isoformat()} has no time zone")
+    try:
+        moved = _service(lambda conn: service.move(conn, _cli_user(), shipment_id, action, at))
+    except (RequestValidationError, ServiceError) as exc:
+        raise _refused(exc) from exc
+    print(moved.model_dump_json(indent=2))
+
+
+At = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%dT%H:%M:%S%z"],
+                                              help="When it happened, with a time zone; default now.")]
+
+
+@shipments_app.command("depart")
+def shipments_depart(shipment_id: int, at: At = None) -> None:
+    """registered -> in_transit, as POST /shipments/{id}/depart."""
+    _move("depart", shipment_id, at)
+
+
+@shipments_app.command("arrive")
+def shipments_arrive(shipment_id: int, at: At = None) -> None:
+    """in_transit -> arrived, as POST /shipments/{id}/arrive."""
+    _move("arrive", shipment_id, at)
+
+
+@shipments_app.command("close")
+def shipments_close(shipment_id: int, at: At = None) -> None:
+    """arrived -> closed (releases the e-seals), as POST /shipments/{id}/close."""
+    _move("close", shipment_id, at)
 
 
 # Below this many rows the check takes a moment: no progress bar.
@@ -377,15 +476,27 @@ def _demo_regions() -> None:
     import psycopg
     from psycopg.types.json import Jsonb
 
+    # An earlier demo's trucks stopped with it: close their shipments, or the map would show them
+    # as trucks gone silent on the road (and the sweep would raise signal_lost for each).
+    _service(_close_earlier_demos)
     features = json.loads(DEMO_REGIONS.read_text())["features"]
     with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
-        # An earlier demo's trucks stopped with it: close their shipments, or the map would show them
-        # as trucks gone silent on the road (and the sweep would raise signal_lost for each).
-        conn.execute("UPDATE shipments SET status = 'closed', arrived_at = coalesce(arrived_at, now()),"
-                     " closed_at = now() WHERE tracker_id LIKE 'demo%%' AND status <> 'closed'")
         for f in features:
             conn.execute("INSERT INTO regions (code, name, geometry) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                          (f["properties"]["code"], f["properties"]["name"], Jsonb(f["geometry"])))
+
+
+async def _close_earlier_demos(conn: AsyncConnection[DictRow]) -> None:
+    """Every open shipment of an earlier demo taken through its remaining lifecycle steps, audited."""
+    from tracking_api.services import shipments as service
+
+    rows = await (await conn.execute("SELECT id, status FROM shipments WHERE tracker_id LIKE 'demo%%'"
+                                     " AND status <> 'closed' ORDER BY id")).fetchall()
+    await conn.commit()
+    steps: list[Action] = ["depart", "arrive", "close"]
+    for row in rows:
+        for action in steps[[service.STEPS[a].source for a in steps].index(row["status"]):]:
+            await service.move(conn, _cli_user(), row["id"], action)
 
 
 def _print_pages() -> None:

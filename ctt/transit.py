@@ -1,15 +1,29 @@
-"""Register zones, routes and in-transit shipments of a simulator scenario in
-the database (tests, benchmarks and the demo; integrators use the API)."""
+"""Register a simulator scenario: its zones and routes, then its shipments through
+the API's own service (``tracking_api.services.shipments``: validated with the
+``POST /shipments`` schema and audited), each departed at its scenario time.
+Used by the demo, tests and benchmarks; integrators use the API."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
-from firmware_sim.scenarios import Scenario
-from tracking_api.regions import FOOTPRINTS, REGIONS, RegionIndex
+from firmware_sim.scenarios import Scenario, ShipmentSpec
+from tracking_api.auth import Principal
+from tracking_api.schemas.shipments import ShipmentIn
+from tracking_api.services import shipments as service
+
+T = TypeVar("T")
+# Who the audit log names for what the simulator registers (the command line acts with admin rights).
+SIMULATOR = Principal("ctt-sim", "admin")
 
 _ZONE = """
 INSERT INTO zones (name, kind, office_code, geometry) VALUES (%s, %s, %s, %s)
@@ -17,20 +31,50 @@ ON CONFLICT (office_code) DO UPDATE SET geometry = excluded.geometry RETURNING i
 """
 _ROUTE = "INSERT INTO routes (name, geometry, corridor_m) VALUES (%s, %s, %s) RETURNING id"
 _STOP_ZONE = "INSERT INTO route_stop_zones (route_id, zone_id) VALUES (%s, %s)"
-_SHIPMENT = """
-INSERT INTO shipments (reference, route_id, tracker_id, office_of_departure, office_of_destination, deadline,
-                       status, departed_at)
-VALUES (%s, %s, %s, %s, %s, to_timestamp(%s / 1000.0), 'in_transit', to_timestamp(%s / 1000.0)) RETURNING id
-"""
-_SEAL = "INSERT INTO shipment_seals (shipment_id, seal_id) VALUES (%s, %s)"
 
 
-def register(conn: psycopg.Connection[Any], scenario: Scenario) -> dict[str, int]:
-    """Insert the scenario's zones, routes and shipments (departed); return shipment ids by reference.
+def run_service(connect: dict[str, Any], work: Callable[[AsyncConnection[DictRow]], Awaitable[T]]) -> T:
+    """``work`` on an async connection of its own (``connect``: psycopg's keyword arguments),
+    from synchronous code: the services are async. In a thread of its own, since the
+    caller may already run an event loop (a browser test's)."""
+
+    async def main() -> T:
+        async with await AsyncConnection.connect(**connect, row_factory=dict_row) as conn:
+            return await work(conn)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+def register(conn: psycopg.Connection[Any], scenario: Scenario, actor: Principal = SIMULATOR) -> dict[str, int]:
+    """Insert the scenario's zones and routes (committed), then register and depart its
+    shipments as ``actor``; return shipment ids by reference.
 
     Office zones are shared by office code: registering a second scenario on
-    the same offices reuses them.
-    """
+    the same offices reuses them. A shipment the API would refuse raises what the
+    API answers: ``pydantic.ValidationError`` or ``RequestValidationError`` naming the
+    field, ``ServiceError`` (a bound tracker, a reference taken)."""
+    routes = _geography(conn, scenario)
+    conn.commit()  # the shipments are registered on another connection: it must see the routes
+    bodies = [(s, _body(s, routes[s.route])) for s in scenario.shipments]
+
+    async def work(aconn: AsyncConnection[DictRow]) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        for spec, body in bodies:
+            shipment = await service.register(aconn, actor, body)
+            await service.move(aconn, actor, shipment.id, "depart", _utc(spec.departed_at_ms))
+            ids[spec.reference] = shipment.id
+        return ids
+
+    return run_service(connection_args(conn), work)
+
+
+def connection_args(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """What opens another connection to the same database as ``conn``, password included."""
+    return conn.info.get_parameters() | ({"password": conn.info.password} if conn.info.password else {})
+
+
+def _geography(conn: psycopg.Connection[Any], scenario: Scenario) -> dict[str, int]:
     with conn.transaction():
         zones: dict[str, int] = {}
         for z in scenario.zones:
@@ -42,27 +86,18 @@ def register(conn: psycopg.Connection[Any], scenario: Scenario) -> dict[str, int
             routes[r.name] = _id(conn, _ROUTE, (r.name, geometry, r.corridor_m))
             for name in r.stop_zones:
                 conn.execute(_STOP_ZONE, (routes[r.name], zones[name]))
-        shipments: dict[str, int] = {}
-        for s in scenario.shipments:
-            shipments[s.reference] = _id(conn, _SHIPMENT, (s.reference, routes[s.route], s.tracker_id,
-                                                           s.office_of_departure, s.office_of_destination,
-                                                           s.deadline_ms, s.departed_at_ms))
-            for seal_id in s.seal_ids:
-                conn.execute(_SEAL, (shipments[s.reference], seal_id))
-        _link_regions(conn, list(shipments.values()))
-    return shipments
+    return routes
 
 
-def _link_regions(conn: psycopg.Connection[Any], shipment_ids: list[int]) -> None:
-    """The regions each shipment touches, as the API computes them at registration (officers' visibility)."""
-    regions = conn.execute(REGIONS).fetchall()
-    if not regions:
-        return
-    index = RegionIndex(regions)
-    for sid, route, departure, destination in conn.execute(FOOTPRINTS + "WHERE s.id = ANY(%s)",
-                                                           (shipment_ids,)).fetchall():
-        for code in index.touching((route, departure, destination)):
-            conn.execute("INSERT INTO shipment_regions (shipment_id, region_code) VALUES (%s, %s)", (sid, code))
+def _body(spec: ShipmentSpec, route_id: int) -> ShipmentIn:
+    return ShipmentIn.model_validate({
+        "reference": spec.reference, "route_id": route_id, "tracker_id": spec.tracker_id,
+        "seal_ids": list(spec.seal_ids), "office_of_departure": spec.office_of_departure,
+        "office_of_destination": spec.office_of_destination, "deadline": _utc(spec.deadline_ms)})
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _id(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> int:

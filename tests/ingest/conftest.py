@@ -41,7 +41,8 @@ def transit(database_url: str) -> Callable[..., Transit]:
                  ZoneSpec("Test destination office", "office", square(31.0, 0.0, 1000), "TSTDST")]
         route = RouteSpec(f"{prefix}-route", ((30.0, 0.0), (30.5, 0.0), (31.0, 0.0)), 500.0, (f"{prefix}-rest",))
         tracker, seal = f"{prefix}-trk", f"{prefix}-seal"
-        shipment = ShipmentSpec(f"26TS{prefix}", route.name, tracker, (seal,), "TSTDEP", "TSTDST", departed_ms,
+        reference = f"26TS{prefix[-6:].upper()}0000000"  # the API's form: registration validates it
+        shipment = ShipmentSpec(reference, route.name, tracker, (seal,), "TSTDEP", "TSTDST", departed_ms,
                                 deadline_ms or departed_ms + 48 * HOUR_MS)
         scenario = Scenario(name, [], zones, [route], [shipment], [], departed_ms, departed_ms, 15.0)
         with psycopg.connect(database_url) as conn:
