@@ -1,4 +1,4 @@
-"""Alert thresholds (CONTRACT.md defaults). Times in seconds, distances in metres."""
+"""Alert thresholds, with the defaults docs/alerts.md specifies. Times in seconds, distances in metres."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ class IngestSettings(ServiceSettings):
     db_retry_max_s: float = Field(default=10.0, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: no metrics endpoint
-    # Geofence engine (thresholds: CONTRACT.md defaults; see geofence/rules.py)
+    # Geofence engine (thresholds and their defaults: docs/alerts.md; see geofence/rules.py)
     geofence: bool = True
     sweep_interval_s: float = Field(default=30.0, gt=0)
     # How soon an officer's ack or resolve (made in the API) is published on the alert topic.
