@@ -27,5 +27,5 @@ def test_every_cited_document_is_in_the_repository() -> None:
 
 
 def test_the_protocol_document_is_the_contract() -> None:
-    opening = (REPO_ROOT / "docs" / "protocol.md").read_text().split("\n\n")[1]
+    opening = (REPO_ROOT / "docs/protocol.md").read_text().split("\n\n")[1]
     assert "contract" in opening and "normative" in opening
