@@ -48,9 +48,8 @@ class IngestSettings(ServiceSettings):
     # Ingest has drained its backlog (and the sweep may raise signal_lost) once it has
     # been connected to the broker this long and then collected a batch that was not full.
     drain_settle_s: float = Field(default=2.0, ge=0)
-    # Ingest has drained its backlog (and the sweep may raise signal_lost) once it has
-    # been connected to the broker this long and then collected a batch that was not full.
-    drain_settle_s: float = Field(default=2.0, ge=0)
+    # A late fix whose seq is this far beyond the device's highest other stored seq is suspect.
+    suspect_seq_jump: int = Field(default=100_000, ge=1)
 
     def rules(self) -> Rules:
         return Rules(

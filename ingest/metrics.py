@@ -36,6 +36,9 @@ GEOFENCE_TRACKER_ERRORS = Counter(
     "ctt_geofence_tracker_errors_total",
     "Tracker evaluations that failed (records kept; the tracker is retried next batch from its saved state)",
 )
+SUSPECT_RECORDS = Counter(
+    "ctt_ingest_suspect_records_total", "Late fixes whose seq and ts disagree with the device history", ["reason"]
+)
 BACKLOG_DRAINED = Gauge(
     "ctt_ingest_backlog_drained",
     "1 once ingest, connected to the broker, has collected a batch that was not full (signal_lost may be raised)",

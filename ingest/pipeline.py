@@ -250,7 +250,7 @@ def run_service(settings: IngestSettings, stop: threading.Event) -> None:
     """Connect to broker and database and ingest until ``stop`` is set."""
     source = MqttSource(settings)
     store = Store(settings.database_url, settings.dead_letter_max_bytes)
-    alerting = Alerting(settings.rules(), source.publish) if settings.geofence else None
+    alerting = Alerting(settings.rules(), source.publish, settings.suspect_seq_jump) if settings.geofence else None
     pipeline = Pipeline(settings, source, store, alerting)
     source.start()
     log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}")

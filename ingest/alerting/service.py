@@ -20,7 +20,7 @@ import structlog
 from geofence.rules import Rules
 from geofence.state import DeviceState
 from ingest import metrics
-from ingest.alerting import seals, signal_lost, trackers
+from ingest.alerting import seals, signal_lost, suspect, trackers
 from ingest.alerting.changes import Outcome
 from ingest.alerting.live import Fresh, fresh_fixes, save_states
 from ingest.alerting.relay import Delivery, Relay
@@ -36,8 +36,10 @@ log = structlog.get_logger("ingest.alerting")
 class Alerting:
     """Geofence state of in-transit shipments, kept in step with the database."""
 
-    def __init__(self, rules: Rules, publish: Callable[[str, bytes], Delivery]) -> None:
+    def __init__(self, rules: Rules, publish: Callable[[str, bytes], Delivery],
+                 suspect_seq_jump: int = 100_000) -> None:
         self._rules = rules
+        self._suspect_seq_jump = suspect_seq_jump
         self._publish = publish
         self._relay = Relay()
         self._cache = RegistryCache()
@@ -66,6 +68,7 @@ class Alerting:
         fresh = fresh_fixes(batch, new_fixes, registry)
         self._retry = {d for d in self._retry if d in registry.trackers}  # e-seals and finished trips drop out
         retry = {d for d in self._retry if registry.trackers[d].binding is not None}
+        suspect.flag(cur, suspect.late_fixes(fresh, self._states), self._suspect_seq_jump)
         out = trackers.evaluate(cur, registry, self._rules, self._states, fresh, retry)
         out.changes += seals.seal_events(cur, batch, new_seals, registry)
         out.changes += signal_lost.end_lost(cur, _newest(fresh), self._rules.signal_lost_s)
