@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,6 +13,7 @@ from protocol.alerts import alert
 from tracking_api import access, audit
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
+from tracking_api.pagination import Paging
 from tracking_api.schemas.alerts import (
     ALERT_STATUSES,
     ALERT_TYPES,
@@ -27,11 +25,10 @@ from tracking_api.schemas.alerts import (
     ResolveRequest,
     one_of,
 )
-from tracking_api.schemas.errors import UNAUTHORIZED, error, invalid, validation
+from tracking_api.schemas.errors import UNAUTHORIZED, error, validation
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
-MAX_LIMIT = 500
 _BIGINT_MAX = 2**63 - 1
 _SHIPMENT_OF_ALERT = sql.SQL("a.shipment_id")
 _SHIPMENT_OF_VIEW = sql.SQL("a.shipment")
@@ -77,28 +74,12 @@ Actor = Annotated[Principal, Depends(actor)]
 AlertId = Annotated[int, Path(ge=1, le=_BIGINT_MAX, description="Alert id")]
 
 
-def encode_cursor(last_id: int) -> str:
-    """Opaque to clients: the id the next page starts below."""
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError):
-        raw = ""
-    match = re.fullmatch(r"id:(\d{1,19})", raw)
-    if match is None or int(match[1]) > _BIGINT_MAX:
-        # The same shape as every other invalid parameter.
-        raise invalid((("query", "cursor"), f"cursor {cursor!r} is not a cursor from this API"))
-    return int(match[1])
-
-
 @router.get("", summary="List alerts, newest first", response_model=AlertPage,
             responses={**UNAUTHORIZED, **_INVALID_QUERY})
 async def list_alerts(
     conn: Conn,
     caller: Caller,
+    page: Paging,
     shipment: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Shipment id")] = None,
     type: Annotated[AlertType | None, one_of("type", ALERT_TYPES), Query(description="Alert type")] = None,
     status_: Annotated[AlertStatus | None, one_of("status", ALERT_STATUSES),
@@ -106,8 +87,6 @@ async def list_alerts(
     device: Annotated[str | None, Query(min_length=1, max_length=64, description="Device id")] = None,
     late: Annotated[bool | None, Query(description="Only alerts raised from late data (true) or live (false)")]
     = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
-    cursor: Annotated[str | None, Query(max_length=64, description="`next_cursor` of the previous page")] = None,
 ) -> Response:
     """Alerts matching every given filter, by id descending (newest first), in pages:
     follow `next_cursor` until it is null. Keyset pagination: alerts raised while
@@ -120,14 +99,14 @@ async def list_alerts(
         if value is not None:
             conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
             params.append(value)
-    if cursor is not None:
+    if page.below is not None:
         conditions.append(sql.SQL("a.id < %s"))
-        params.append(decode_cursor(cursor))
+        params.append(page.below)
     query = sql.SQL("{} WHERE {} ORDER BY a.id DESC LIMIT %s").format(_SELECT, sql.SQL(" AND ").join(conditions))
     # One row more than asked tells whether another page exists without a second query.
-    rows = await (await conn.execute(query, [*params, limit + 1])).fetchall()
-    items = [alert(r) for r in rows[:limit]]
-    return _json({"items": items, "next_cursor": encode_cursor(items[-1].id) if len(rows) > limit else None})
+    rows = await (await conn.execute(query, [*params, page.fetch])).fetchall()
+    items = [alert(r) for r in rows[:page.limit]]
+    return _json({"items": items, "next_cursor": page.next_cursor([i.id for i in items], len(rows))})
 
 
 @router.get("/{alert_id}", summary="One alert", response_model=Alert, responses={**UNAUTHORIZED, **_NOT_FOUND})
