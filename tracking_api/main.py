@@ -59,8 +59,6 @@ def _lifespan(configured: ApiSettings | None) -> Callable[[FastAPI], AbstractAsy
         logs.configure(settings.log_level)
         async with _services(settings) as services:
             app.state.services = services
-            # routers/stream.py still reads the hub from here; deps.LiveHub replaces it.
-            app.state.hub = services.hub
             log.info("api started", database=_without_password(settings.database_url),
                      broker=f"{settings.broker_host}:{settings.broker_port}", push=services.push is not None)
             log.debug("api settings", **settings.model_dump(mode="json", exclude=_SECRETS))

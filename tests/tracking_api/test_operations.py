@@ -86,6 +86,5 @@ def test_every_operation_has_a_summary_and_an_example_of_success() -> None:
 def test_routes_reach_the_apps_services_only_through_typed_dependencies() -> None:
     # deps.services() is the one reader of app.state; main's lifespan the one writer.
     package = Path(__file__).resolve().parents[2] / "tracking_api"
-    pending = {"routers/stream.py"}  # still reads app.state.hub: to switch to deps.LiveHub
     readers = {str(p.relative_to(package)) for p in package.rglob("*.py") if "app.state" in p.read_text()}
-    assert readers - pending <= {"deps.py", "main.py"}
+    assert readers <= {"deps.py", "main.py"}

@@ -11,13 +11,13 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from tracking_api.auth import Principal, TokenError, verify
-from tracking_api.deps import bearer, settings
+from tracking_api.deps import LiveHub, Settings, bearer
 from tracking_api.stream import Hub, Subscriber
 
 router = APIRouter(tags=["live"])
 
 
-def stream_caller(request: Request,
+def stream_caller(settings: Settings,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
                   access_token: Annotated[str | None, Query(description="For browsers' EventSource, which "
                                                                         "cannot send headers")] = None,
@@ -27,7 +27,7 @@ def stream_caller(request: Request,
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token (header or access_token)",
                             headers={"WWW-Authenticate": "Bearer"})
     try:
-        return verify(settings(request), token)
+        return verify(settings, token)
     except TokenError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
@@ -49,7 +49,8 @@ def stream_caller(request: Request,
                        "`Last-Event-ID`): changes after that id are no longer kept; reload the alerts."},
         401: {"description": "Missing or invalid token"}},
 )
-async def stream(request: Request, caller: Annotated[Principal, Depends(stream_caller)],
+async def stream(request: Request, hub: LiveHub, settings: Settings,
+                 caller: Annotated[Principal, Depends(stream_caller)],
                  last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this alert event")]
                  = None,
                  kinds: Annotated[list[Literal["position", "alert"]] | None,
@@ -60,11 +61,10 @@ async def stream(request: Request, caller: Annotated[Principal, Depends(stream_c
     ``resync`` event if some are no longer kept), then the latest position of every visible
     in-transit truck, then live events as they happen; a comment line every 15 s keeps
     proxies from closing the connection. Officers get only their region's shipments."""
-    hub: Hub = request.app.state.hub
     wanted = frozenset(kinds or ("position", "alert"))
     sub = hub.subscribe(caller, wanted)  # before the replay, so that nothing falls between the two
     resume = last_event_id if "alert" in wanted else None
-    keepalive_s = settings(request).stream_keepalive_s
+    keepalive_s = settings.stream_keepalive_s
     return StreamingResponse(_events(request, hub, sub, resume, keepalive_s),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
