@@ -31,6 +31,8 @@ DEVICE_ACKS = Counter("ctt_ingest_device_acks_total", "Ack messages published to
 ALERTS = Counter("ctt_alerts_total", "Alert changes published", ["type", "event"])
 GEOFENCE_SHIPMENTS = Gauge("ctt_geofence_shipments", "In-transit shipments the geofence engine watches")
 GEOFENCE_REPLAYS = Counter("ctt_geofence_replays_total", "Trackers re-evaluated from departure (late or new)")
+HOUSEKEEPING_ERRORS = Counter("ctt_ingest_housekeeping_errors_total",
+                              "Sweeps or relay runs that failed other than by a database outage", ["job"])
 GEOFENCE_ERRORS = Counter("ctt_geofence_errors_total", "Batches whose geofence evaluation failed (records kept)")
 GEOFENCE_TRACKER_ERRORS = Counter(
     "ctt_geofence_tracker_errors_total",

@@ -20,7 +20,7 @@ from ingest.batch import Batch
 from ingest.config import IngestSettings
 from ingest.messages import Limits, Parsed, parse_message, refused_message
 from ingest.mqtt import Inbound, MqttSource
-from ingest.store import DATABASE_ERRORS, TRANSIENT_ERRORS, Store, describe, is_transient
+from ingest.store import DATABASE_ERRORS, Store, describe, is_transient
 from protocol.records import DeviceAck, encode
 from protocol.topics import ack_topic
 
@@ -218,11 +218,15 @@ class Pipeline:
         for name, job in jobs:
             try:
                 outcome = self._store.transact(job)
-            except TRANSIENT_ERRORS as exc:
-                log.warning("alert housekeeping postponed: database unavailable", job=name,
-                            error=str(exc).strip())
-                self._store.close()
-                return
+            except Exception as exc:  # the boundary of one job: it must never stop ingest
+                if is_transient(exc):
+                    log.warning("alert housekeeping postponed: database unavailable", job=name,
+                                error=str(exc).strip())
+                    self._store.close()
+                    return
+                metrics.HOUSEKEEPING_ERRORS.labels(name).inc()
+                log.exception("alert housekeeping failed; retried next interval", job=name)
+                continue
             alerting.adopt(outcome)
 
     def _observe(self, messages: list[Inbound], batch: Batch, started: float) -> None:
