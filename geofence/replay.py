@@ -1,7 +1,7 @@
 """Replay a tracker after out-of-order fixes from a saved state, not from departure: no IO.
 
 Live evaluation saves a checkpoint (the tracker's state after its newest fix)
-every ``CHECKPOINT_INTERVAL_MS`` of fix time. When fixes arrive that are older
+in every ``CHECKPOINT_INTERVAL_MS`` slot of fix time (``due``). When fixes arrive that are older
 than what the tracker was already evaluated on, ``replay`` restarts from the
 newest checkpoint before the earliest of them and evaluates the stored fixes
 after it in chunks that end at the later checkpoints' fix times. Once a chunk
@@ -87,7 +87,7 @@ class ReplayResult:
     checkpoints: list[Checkpoint]
     fixes: int = 0  # evaluated
 
-    def decided(self, type_: AlertType) -> tuple[int, int]:
+    def decided(self, type_: str) -> tuple[int, int]:
         """The crossing times (``crossed_ms``, inclusive bounds) of the openings of
         this type that the window decided.
 
@@ -99,10 +99,12 @@ class ReplayResult:
         return self.from_ms - lag, self.to_ms - lag
 
 
-def due(last_checkpoint_ms: int | None, state: DeviceState, interval_ms: int = CHECKPOINT_INTERVAL_MS) -> bool:
-    """Does this newly evaluated state deserve a checkpoint: is the newest saved one
-    ``interval_ms`` or more older in fix time (or is there none)?"""
-    return last_checkpoint_ms is None or state.last_ts - last_checkpoint_ms >= interval_ms
+def due(previous_ms: int | None, state: DeviceState, interval_ms: int = CHECKPOINT_INTERVAL_MS) -> bool:
+    """Does this newly evaluated state deserve a checkpoint: has evaluation moved
+    into a new ``interval_ms`` slot of fix time since ``previous_ms`` (the state
+    before it, or the newest checkpoint; None: there is none)? Needs no lookup:
+    live evaluation keeps about one checkpoint per slot."""
+    return previous_ms is None or state.last_ts // interval_ms > previous_ms // interval_ms
 
 
 def nearest(checkpoints: Sequence[Checkpoint], earliest_late_ms: int) -> tuple[Checkpoint | None, list[Checkpoint]]:

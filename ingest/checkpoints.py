@@ -9,14 +9,14 @@ ingest; states as msgpack (geofence.state.dumps).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
 
-from geofence.replay import Checkpoint
-from geofence.state import dumps, loads
+from geofence.replay import Checkpoint, due
+from geofence.state import DeviceState, dumps, loads
 
 _MS = "to_timestamp({} / 1000.0)"
 _EPOCH_MS = "(extract(epoch FROM {}) * 1000)::int8"
@@ -125,6 +125,18 @@ def save(cur: psycopg.Cursor[Any], rows: Sequence[Saved]) -> None:
     if rows:
         cur.execute(_UPSERT, ([r.device_id for r in rows], [r.shipment_id for r in rows],
                               [r.checkpoint.last_ts for r in rows], [dumps(r.checkpoint.state) for r in rows]))
+
+
+def save_due(cur: psycopg.Cursor[Any], before: Mapping[str, DeviceState], after: Mapping[str, DeviceState]) -> None:
+    """After live evaluation: a checkpoint for each tracker whose new state entered a
+    new slot of fix time since its state ``before`` (geofence.replay.due), in one statement."""
+    rows = [Saved(d, s.shipment_id, Checkpoint(s.last_ts, s)) for d, s in sorted(after.items())
+            if due(_last(before.get(d), s.shipment_id), s)]
+    save(cur, rows)
+
+
+def _last(state: DeviceState | None, shipment_id: int) -> int | None:
+    return state.last_ts if state is not None and state.shipment_id == shipment_id and state.last_ts >= 0 else None
 
 
 def replace(cur: psycopg.Cursor[Any], windows: Sequence[Window]) -> None:

@@ -1,23 +1,25 @@
-"""Evaluate a tracker again from stored fixes: from departure after late data
-(then reconcile its alerts), or from its saved state after a failed evaluation."""
+"""Evaluate a tracker again from stored fixes: after late data from the nearest
+checkpoint before it (then reconcile the alerts of the replayed window), from
+departure when there is none, or from its saved state after a failed evaluation."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 import psycopg
 
 from geofence import engine
+from geofence import replay as checkpointed
 from geofence.engine import Binding, Track
 from geofence.geometry import Network
 from geofence.rules import Rules
 from geofence.state import DeviceState, loads
-from ingest import metrics
+from ingest import checkpoints, metrics
 from ingest.alerting import apply
 from ingest.alerting.live import apply_transitions
-from ingest.alerting.reconcile import intervals, reconcile
+from ingest.alerting.reconcile import Interval, Stored, intervals, reconcile
 from protocol.alerts import AlertChange
 
 _TRACK = """
@@ -29,6 +31,14 @@ SELECT (extract(epoch FROM ts) * 1000)::int8, lon, lat FROM fixes
 WHERE device_id = %s AND ts > to_timestamp(%s / 1000.0) AND ts >= to_timestamp(%s / 1000.0) ORDER BY ts, seq
 """
 _SAVED = "SELECT state FROM geofence_state WHERE device_id = %s AND shipment_id = %s"
+# The tracker's condition alerts with where their opening was decided (crossed_at).
+_WINDOW_ALERTS = """
+SELECT id, type, (extract(epoch FROM started_at) * 1000)::int8, (extract(epoch FROM ended_at) * 1000)::int8, status,
+       contested_reason IS NOT NULL, (extract(epoch FROM crossed_at) * 1000)::int8, lon, lat, late
+FROM alerts
+WHERE shipment_id = %s AND device_id = %s AND type = ANY(%s) AND NOT (detail ? 'withdrawn')
+ORDER BY crossed_at, id
+"""
 
 
 def from_departure(cur: psycopg.Cursor[Any], network: Network, rules: Rules, device_id: str, binding: Binding,
@@ -45,15 +55,99 @@ def from_departure(cur: psycopg.Cursor[Any], network: Network, rules: Rules, dev
     return apply.apply(cur, binding.shipment_id, device_id, operations), states.get(device_id)
 
 
+def after_late_fixes(cur: psycopg.Cursor[Any], network: Network, rules: Rules, device_id: str, binding: Binding,
+                     fresh: Track) -> tuple[list[AlertChange], DeviceState | None]:
+    """Fixes older than what the tracker was evaluated on: evaluate again from the
+    nearest checkpoint before them until the state meets a later checkpoint or
+    the saved state (geofence/replay.py); reconcile only the alerts that window
+    decides and replace its checkpoints. From departure without a saved state."""
+    live = _saved(cur, device_id, binding)
+    if live is None or len(fresh.t) == 0:
+        return from_departure(cur, network, rules, device_id, binding, fresh)
+    metrics.GEOFENCE_REPLAYS.inc()
+    earliest, newest = int(fresh.t.min()), int(fresh.t.max())
+    (around,) = checkpoints.load(cur, [checkpoints.Request(device_id, binding.shipment_id, earliest)])
+    later = [c for c in around.later if c.last_ts < live.last_ts] + [checkpointed.Checkpoint(live.last_ts, live)]
+    since = around.start.last_ts if around.start is not None else binding.departed_ms - 1
+    track = _stored_track(cur, _AFTER, (device_id, since, binding.departed_ms), fresh)
+    if track is None:
+        return [], live
+    result = checkpointed.replay(network, rules, binding, around.start, later, track, newest, device_id=device_id)
+    rows = [_Row(*row) for row in cur.execute(_WINDOW_ALERTS, (binding.shipment_id, device_id,
+                                                               list(apply.CONDITION_TYPES))).fetchall()]
+    inside, computed = _window(rows, result)
+    changes = apply.apply(cur, binding.shipment_id, device_id, reconcile(inside, computed, (earliest, newest)))
+    checkpoints.replace(cur, [checkpoints.Window(device_id, binding.shipment_id, result.from_ms, result.to_ms,
+                                                 result.checkpoints)])
+    return changes, live if result.state is None else result.state
+
+
+class _Row(NamedTuple):
+    id: int
+    type: str
+    started_ms: int
+    ended_ms: int | None
+    status: str
+    contested: bool
+    crossed_ms: int
+    lon: float | None
+    lat: float | None
+    late: bool
+
+    def stored(self) -> Stored:
+        return Stored(self.id, self.type, self.started_ms, self.ended_ms, self.status, self.contested)
+
+
+def _window(rows: list[_Row], result: checkpointed.ReplayResult) -> tuple[list[Stored], list[Interval]]:
+    """The stored alerts a replay window decides and what it computed for them: an
+    alert carried into the window keeps its opening, one still open at its end
+    keeps the ending decided after it (geofence.replay.splice, on alert rows)."""
+    inside = {r.id: r for r in rows if _inside(result.decided(r.type), r.crossed_ms)}
+    computed: list[Interval] = []
+    for c in result.intervals:
+        lo, hi = result.decided(c.type)
+        if c.carried_in:
+            carried = _opened_last(rows, c.type, lo - 1)
+            if carried is None:
+                continue  # nothing stored was open there: leave the stored alerts alone
+            inside[carried.id] = carried
+            ended = carried.ended_ms if c.open_at_end and result.converged else c.ended_ms
+            computed.append(Interval(c.type, carried.started_ms, ended, carried.crossed_ms, carried.lon, carried.lat,
+                                     carried.late))
+            continue
+        assert c.started_ms is not None and c.crossed_ms is not None
+        ended = c.ended_ms
+        if c.open_at_end and result.converged:
+            still = _opened_last(rows, c.type, hi)
+            ended = still.ended_ms if still is not None else None
+        computed.append(Interval(c.type, c.started_ms, ended, c.crossed_ms, c.lon, c.lat, c.late))
+    return [r.stored() for r in inside.values()], computed
+
+
+def _inside(bounds: tuple[int, int], ms: int) -> bool:
+    return bounds[0] <= ms <= bounds[1]
+
+
+def _opened_last(rows: list[_Row], alert_type: str, until_ms: int) -> _Row | None:
+    """The alert of this type whose opening was decided last at or before ``until_ms``."""
+    found = [r for r in rows if r.type == alert_type and r.crossed_ms <= until_ms]
+    return max(found, key=lambda r: (r.crossed_ms, r.id)) if found else None
+
+
+def _saved(cur: psycopg.Cursor[Any], device_id: str, binding: Binding) -> DeviceState | None:
+    """The tracker's saved live state for this shipment, if it decodes."""
+    row = cur.execute(_SAVED, (device_id, binding.shipment_id)).fetchone()
+    try:
+        return loads(bytes(row[0])) if row else None
+    except msgspec.DecodeError:
+        return None
+
+
 def from_saved(cur: psycopg.Cursor[Any], network: Network, rules: Rules, device_id: str, binding: Binding,
                fresh: Track | None) -> tuple[list[AlertChange], DeviceState | None]:
     """Every stored fix after the saved state (those of a failed evaluation, and the
     batch's), evaluated live; from departure if there is no usable saved state."""
-    row = cur.execute(_SAVED, (device_id, binding.shipment_id)).fetchone()
-    try:
-        state = loads(bytes(row[0])) if row else None
-    except msgspec.DecodeError:
-        state = None
+    state = _saved(cur, device_id, binding)
     empty = Track.of([], [], [])
     if state is None:
         return from_departure(cur, network, rules, device_id, binding, fresh if fresh is not None else empty)

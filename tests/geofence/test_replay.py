@@ -217,8 +217,9 @@ def test_a_stored_checkpoint_that_differs_is_replaced_not_trusted() -> None:
 
 
 def test_due_and_nearest() -> None:
-    state = DeviceState(shipment_id=7, last_ts=CHECKPOINT_INTERVAL_MS)
-    assert due(None, state) and due(0, state) and not due(1, state)
+    state = DeviceState(shipment_id=7, last_ts=CHECKPOINT_INTERVAL_MS + 5)
+    assert due(None, state) and due(CHECKPOINT_INTERVAL_MS - 1, state)
+    assert not due(CHECKPOINT_INTERVAL_MS, state) and not due(CHECKPOINT_INTERVAL_MS + 4, state)
     points = [Checkpoint(ts, DeviceState(shipment_id=7, last_ts=ts)) for ts in (30, 10, 20)]
     start, later = nearest(points, 20)
     assert start is not None and start.last_ts == 10
