@@ -20,7 +20,7 @@ from geofence import engine
 from geofence.engine import Track
 from geofence.rules import Rules
 from geofence.state import DeviceState
-from ingest import metrics
+from ingest import checkpoints, metrics
 from ingest.alerting import replay
 from ingest.alerting.changes import Outcome
 from ingest.alerting.live import Fresh, apply_transitions
@@ -73,7 +73,7 @@ def _evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states
         elif track is None:
             continue
         elif state is None or state.shipment_id != binding.shipment_id or int(track.t.min()) <= state.last_ts:
-            changes, new_state = replay.from_departure(cur, registry.network, rules, device_id, binding, track)
+            changes, new_state = replay.after_late_fixes(cur, registry.network, rules, device_id, binding, track)
         else:
             live[device_id] = (binding, state, track)
             continue
@@ -84,4 +84,5 @@ def _evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states
         transitions, new_states = engine.evaluate(registry.network, rules, live)
         out.states.update(new_states)
         out.changes += apply_transitions(cur, transitions)
+        checkpoints.save_due(cur, {d: item[1] for d, item in live.items()}, new_states)
     return out
