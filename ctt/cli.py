@@ -84,12 +84,14 @@ def retention(
     keep_days: Annotated[int, typer.Option(min=1, help="Keep records whose fix time is newer than this.")] = 400,
 ) -> None:
     """Drop whole chunks of records older than --keep-days (TimescaleDB drop_chunks)
-    and delete dead letters received before then.
+    and delete dead letters received before then; prune the engine's checkpoints.
 
     Run it daily from cron or a systemd timer; the Apache-licensed TimescaleDB
     has no background retention policy.
     """
     import psycopg
+
+    from ingest import checkpoints
 
     with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
         for table in ("fixes", "seal_events", "device_status"):
@@ -103,6 +105,9 @@ def retention(
             if cur.rowcount < _DELETE_SLICE:
                 break
         console.print(f"dead_letters: deleted {deleted} received more than {keep_days} days ago")
+        with conn.cursor() as cur:
+            pruned = checkpoints.prune(cur)
+        console.print(f"geofence_checkpoints: deleted {pruned} (finished trips; older ones thinned to one an hour)")
 
 
 _DELETE_SLICE = 10_000

@@ -30,6 +30,11 @@ _AFTER = """
 SELECT (extract(epoch FROM ts) * 1000)::int8, lon, lat FROM fixes
 WHERE device_id = %s AND ts > to_timestamp(%s / 1000.0) AND ts >= to_timestamp(%s / 1000.0) ORDER BY ts, seq
 """
+# The same, read only up to a fix time: most late stretches converge on one of the
+# first checkpoints after them, and the rest of the trip need not be read.
+_BETWEEN = _AFTER.replace("ORDER BY", "AND ts <= to_timestamp(%s / 1000.0) ORDER BY")
+# Checkpoints past the newest late fix a replay first reads up to before it reads the whole rest.
+_READ_AHEAD = 3
 _SAVED = "SELECT state FROM geofence_state WHERE device_id = %s AND shipment_id = %s"
 # The tracker's condition alerts with where their opening was decided (crossed_at).
 _WINDOW_ALERTS = """
@@ -69,10 +74,9 @@ def after_late_fixes(cur: psycopg.Cursor[Any], network: Network, rules: Rules, d
     (around,) = checkpoints.load(cur, [checkpoints.Request(device_id, binding.shipment_id, earliest)])
     later = [c for c in around.later if c.last_ts < live.last_ts] + [checkpointed.Checkpoint(live.last_ts, live)]
     since = around.start.last_ts if around.start is not None else binding.departed_ms - 1
-    track = _stored_track(cur, _AFTER, (device_id, since, binding.departed_ms), fresh)
-    if track is None:
+    result = _replay_read_ahead(cur, network, rules, device_id, binding, fresh, around.start, later, since, newest)
+    if result is None:
         return [], live
-    result = checkpointed.replay(network, rules, binding, around.start, later, track, newest, device_id=device_id)
     rows = [_Row(*row) for row in cur.execute(_WINDOW_ALERTS, (binding.shipment_id, device_id,
                                                                list(apply.CONDITION_TYPES))).fetchall()]
     inside, computed = _window(rows, result)
@@ -80,6 +84,28 @@ def after_late_fixes(cur: psycopg.Cursor[Any], network: Network, rules: Rules, d
     checkpoints.replace(cur, [checkpoints.Window(device_id, binding.shipment_id, result.from_ms, result.to_ms,
                                                  result.checkpoints)])
     return changes, live if result.state is None else result.state
+
+
+def _replay_read_ahead(cur: psycopg.Cursor[Any], network: Network, rules: Rules, device_id: str,
+                       binding: Binding, fresh: Track, start: checkpointed.Checkpoint | None,
+                       later: list[checkpointed.Checkpoint], since: int,
+                       newest: int) -> checkpointed.ReplayResult | None:
+    """Replay reading fixes only up to a few checkpoints past the late ones; read the
+    rest of the trip only if the state has not converged by then (rare: a late fix
+    inside a long stop). None when there is nothing stored to replay."""
+    ahead = [c for c in later if c.last_ts >= newest][:_READ_AHEAD]
+    if len(ahead) == _READ_AHEAD and ahead[-1] is not later[-1]:
+        bound = ahead[-1].last_ts
+        track = _stored_track(cur, _BETWEEN, (device_id, since, binding.departed_ms, bound), fresh)
+        if track is not None:
+            result = checkpointed.replay(network, rules, binding, start, [c for c in later if c.last_ts <= bound],
+                                         track, newest, device_id=device_id)
+            if result.converged:
+                return result
+    track = _stored_track(cur, _AFTER, (device_id, since, binding.departed_ms), fresh)
+    if track is None:
+        return None
+    return checkpointed.replay(network, rules, binding, start, later, track, newest, device_id=device_id)
 
 
 class _Row(NamedTuple):

@@ -109,7 +109,9 @@ def test_late_arrays_replay_a_window_and_leave_the_rest_alone(
     # each array from a checkpoint near it, not from departure, and converged on a later one
     assert len(windows) == 4 and all(w.converged for w in windows)
     assert all(w.from_ms > start for w in windows[:-1])
-    assert max(w.fixes for w in windows) <= 50 + 2 * 60 + 1
+    # the array, from the checkpoint before it (up to one 15-min interval of 60 fixes) to
+    # convergence within two checkpoints after it: bounded by the stretch, not the trip
+    assert max(w.fixes for w in windows) <= 50 + 3 * 60
 
 
 def test_late_fixes_inside_a_deviation_keep_its_alert_as_it_is(
