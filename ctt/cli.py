@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ctt.config import REPO_ROOT, OpsSettings
 from ctt_common import logs
+from ctt_common.settings import ServiceSettings
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -49,7 +50,7 @@ def main(log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNIN
     from pydantic import ValidationError
 
     try:
-        logs.configure(log_level or OpsSettings().log_level)
+        logs.configure(log_level or ServiceSettings().log_level)  # every command: no secret needed
     except (ValidationError, ValueError) as exc:  # the message names the bad value
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
@@ -69,7 +70,7 @@ def migrate() -> None:
     from ctt.migrate import migrate as run_migrations
 
     try:
-        applied = run_migrations(OpsSettings().database_url)
+        applied = run_migrations(ServiceSettings().database_url)  # holds no other secret (compose)
     except MigrationError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
