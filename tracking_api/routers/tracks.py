@@ -12,7 +12,7 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from protocol import topics
-from tracking_api.access import visible
+from tracking_api.access import REGION_SCOPED, visible
 from tracking_api.deps import Caller, Conn, LiveHub
 from tracking_api.schemas.geojson import LineStringGeometry
 
@@ -79,22 +79,25 @@ class PositionCollection(BaseModel):
                        "open_alerts": ["route_deviation"]}}]}]}}
 
 
-_DEVICE_VISIBLE = sql.SQL("""
-SELECT EXISTS (
-    SELECT 1 FROM shipments s
-    WHERE (s.tracker_id = %(device)s
-           OR EXISTS (SELECT 1 FROM shipment_seals ss WHERE ss.shipment_id = s.id AND ss.seal_id = %(device)s))
-      AND {visible}
-)
+# The shipments ``s`` the device served (as tracker or as one of its seals).
+_SERVED_BY_DEVICE = sql.SQL("""(s.tracker_id = %(device)s
+       OR EXISTS (SELECT 1 FROM shipment_seals ss WHERE ss.shipment_id = s.id AND ss.seal_id = %(device)s))""")
+_DEVICE_VISIBLE = sql.SQL("SELECT EXISTS (SELECT 1 FROM shipments s WHERE {served} AND {visible})")
+# A region-scoped caller sees a fix only while the device served a shipment visible to them:
+# from its departure to its arrival (or close), not the device's other journeys.
+_IN_VISIBLE_STRETCH = sql.SQL("""
+  AND EXISTS (SELECT 1 FROM shipments s
+              WHERE {served} AND {visible} AND s.departed_at IS NOT NULL AND ts >= s.departed_at
+                AND ts < coalesce(s.arrived_at, s.closed_at, 'infinity'))""")
+_RAW = sql.SQL("""
+SELECT ts, lon, lat FROM fixes WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s{scope}
+ORDER BY ts, seq
 """)
-_RAW = """
-SELECT ts, lon, lat FROM fixes WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s ORDER BY ts, seq
-"""
-_BUCKETED = """
+_BUCKETED = sql.SQL("""
 SELECT min(ts) AS ts, first(lon, ts) AS lon, first(lat, ts) AS lat FROM fixes
-WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s
+WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s{scope}
 GROUP BY time_bucket(%(bucket)s, ts) ORDER BY 1
-"""
+""")
 # The whole FeatureCollection is built by PostgreSQL: 10,000 trucks in one
 # round trip and no per-feature Python objects.
 _LATEST = sql.SQL("""
@@ -129,7 +132,9 @@ async def track(
 ) -> TrackFeature:
     """Fixes of ``device_id`` in ``[from, to)``, by fix time. A range holding more
     than ``max_points`` nominal 15 s fixes is downsampled with ``time_bucket`` to
-    the first fix of each bucket, and the response says so."""
+    the first fix of each bucket, and the response says so. An officer gets only the
+    stretches when the device served a shipment of their region (departure to arrival
+    or close)."""
     end = _aware(end) if end else datetime.now(UTC)
     start = _aware(start) if start else end - timedelta(days=1)
     if start >= end:
@@ -142,7 +147,8 @@ async def track(
     params: dict[str, Any] = {"device": device_id, "start": start, "end": end}
     if bucket_s:
         params["bucket"] = timedelta(seconds=bucket_s)
-    rows = await (await conn.execute(_BUCKETED if bucket_s else _RAW, params)).fetchall()
+    query = (_BUCKETED if bucket_s else _RAW).format(scope=_scope(caller))
+    rows = await (await conn.execute(query, params)).fetchall()
     coordinates = [[r["lon"], r["lat"]] for r in rows]
     return TrackFeature(
         geometry=LineStringGeometry(type="LineString", coordinates=coordinates) if len(coordinates) >= 2 else None,
@@ -168,10 +174,17 @@ async def latest(hub: LiveHub, conn: Conn, caller: Caller) -> Response:
 
 async def _check_device(conn: Conn, caller: Caller, device_id: str) -> None:
     if caller.role == "officer":
-        query = _DEVICE_VISIBLE.format(visible=visible(caller))
+        query = _DEVICE_VISIBLE.format(served=_SERVED_BY_DEVICE, visible=visible(caller))
         row = await (await conn.execute(query, {"device": device_id})).fetchone()
         if not row or not row["exists"]:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device_id!r} is on no shipment of your region")
+
+
+def _scope(caller: Caller) -> sql.Composable:
+    """The fixes ``caller`` may see of a device: all of them, or an officer's stretches."""
+    if caller.role not in REGION_SCOPED:
+        return sql.SQL("")
+    return _IN_VISIBLE_STRETCH.format(served=_SERVED_BY_DEVICE, visible=visible(caller))
 
 
 def _aware(value: datetime) -> datetime:
