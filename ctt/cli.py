@@ -262,18 +262,28 @@ def _devices(scenarios: list[str], fleet: FleetOptions, start_ms: int, duration_
     return devices
 
 
-@app.command()
+token_app = typer.Typer(help="Bearer tokens: `ctt token --role ROLE` mints one, `ctt token revoke JTI` "
+                             "revokes one.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.callback(invoke_without_command=True)
 def token(
-    role: Annotated[str, typer.Option(help="admin, operator, officer or integrator.")],
+    ctx: typer.Context,
+    role: Annotated[str | None, typer.Option(help="admin, operator, officer or integrator.")] = None,
     subject: Annotated[str, typer.Option(help="Who the token is for (user or system name).")] = "local-user",
     region: Annotated[str | None, typer.Option(help="Region code (required for officers).")] = None,
-    hours: Annotated[float, typer.Option(help="Validity, hours.")] = 12.0,
+    hours: Annotated[float, typer.Option(help="Validity, hours (at most CTT_TOKEN_MAX_TTL_S).")] = 12.0,
 ) -> None:
     """Mint a bearer token for local use (signed with CTT_JWT_SECRET) and record it in the audit log."""
     import psycopg
 
     from tracking_api.auth import TokenError
 
+    if ctx.invoked_subcommand is not None:
+        return
+    if role is None:
+        raise typer.BadParameter("--role is required to mint a token")
     try:
         print(_mint_and_record(subject, role, region, hours))
     except TokenError as exc:
@@ -281,6 +291,32 @@ def token(
     except psycopg.errors.UndefinedTable as exc:
         console.print("[red]the database has no audit log yet: run `ctt migrate` first[/]")
         raise typer.Exit(2) from exc
+
+
+@token_app.command("revoke")
+def revoke_token(token_id: Annotated[str, typer.Argument(metavar="JTI", help="The token's id (`jti`; the "
+                                                                           "audit log's token_id).")]) -> None:
+    """Revoke a token: every API process refuses it within moments, and ends its open streams.
+    Recorded in the audit log (token.revoked)."""
+    import getpass
+
+    from tracking_api import audit
+    from tracking_api.auth import Principal
+    from tracking_api.revocations import revoke
+
+    who = Principal(f"cli:{getpass.getuser()}", "admin")  # whoever runs ctt holds admin rights
+
+    async def work(conn: AsyncConnection[DictRow]) -> bool:
+        async with conn.transaction():
+            added = await revoke(conn, token_id, who.subject)
+            if added:
+                await audit.record(conn, who, "token.revoked", "token", token_id, {})
+            return added
+
+    if _service(work):
+        console.print(f"revoked token {token_id}")
+    else:
+        console.print(f"token {token_id} was already revoked")
 
 
 def _mint_and_record(subject: str, role: str, region: str | None, hours: float) -> str:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from ctt.config import OpsSettings
-from ctt_common.settings import PRODUCTION_MIN_SECRET_LENGTH, PUBLISHED_PASSWORDS, SECRET_SUFFIXES, ServiceSettings
+from ctt_common.settings import PRODUCTION_MIN_SECRET_LENGTH, SECRET_SUFFIXES, ServiceSettings, shipped_secrets
 from firmware_sim.config import SimSettings
 from ingest.config import IngestSettings
 from tracking_api.config import ApiSettings
@@ -84,7 +84,7 @@ def test_production_refuses_every_shipped_default_by_name(settings: type[Service
 
 
 @pytest.mark.parametrize("settings", SERVICES, ids=lambda s: s.__name__)
-@pytest.mark.parametrize("published", sorted(PUBLISHED_PASSWORDS | {"ctt-local-provisioning-secret"}))
+@pytest.mark.parametrize("published", sorted(shipped_secrets()))
 def test_production_refuses_a_shipped_password_in_the_database_url(
         settings: type[ServiceSettings], published: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _strong_environment(settings, monkeypatch)

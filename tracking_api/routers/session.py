@@ -26,11 +26,11 @@ router = APIRouter(tags=["session"])
 log = structlog.get_logger("tracking_api.session")
 
 
-def login_caller(request: Request, app: App,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+async def login_caller(request: Request, app: App,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """The caller of a login; a refusal is counted and logged with its reason."""
     try:
-        return principal(app, credentials)
+        return await principal(app, credentials)
     except HTTPException as exc:
         LOGINS.labels("refused").inc()
         client = request.client.host if request.client else None
