@@ -19,6 +19,13 @@ class ApiSettings(ServiceSettings):
     """The API's own fields; database, broker and log level come from the base."""
 
     readiness_timeout_s: float = 2.0
+    # Larger request bodies are a 413 (tracking_api/body_limit.py).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A track query returning more fixes is a 422 asking for a shorter range or a lower max_points.
+    track_max_rows: int = Field(default=50_000, ge=2)
+    # Refused logins (POST /session) per client address within login_window_s before a 429.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_s: float = Field(default=60.0, gt=0)
     # Bearer tokens: HS256 with this secret; exp, iss and aud are required. Change the secret in production.
     jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me-in-production", min_length=32)
     jwt_issuer: str = "ctt"

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.auth import Principal, Role, TokenError, verify
 from tracking_api.config import ApiSettings
+from tracking_api.login_throttle import LoginThrottle
 from tracking_api.push import PushNotifier
 from tracking_api.stream import Hub
 
@@ -34,6 +35,7 @@ class Services:
     pool: AsyncConnectionPool
     hub: Hub
     push: PushNotifier | None
+    logins: LoginThrottle
 
 
 def services(request: Request) -> Services:
