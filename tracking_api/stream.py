@@ -166,6 +166,8 @@ class Hub:
 
     def subscribe(self, caller: Principal, kinds: frozenset[str] = frozenset({"position", "alert"})) -> Subscriber:
         sub = Subscriber(caller, kinds)
+        if self.revocations.known(caller.token_id):  # revoked between its request's check and now
+            sub.ended = "token revoked"
         self._subscribers.add(sub)
         STREAM_CLIENTS.set(len(self._subscribers))
         return sub
