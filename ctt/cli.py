@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ctt.config import REPO_ROOT, OpsSettings
+from ctt.config import DB_API, DB_INGEST, REPO_ROOT, LocalSettings, OpsSettings
 from ctt_common import logs
 from ctt_common.settings import ServiceSettings
 
@@ -70,7 +70,7 @@ def migrate() -> None:
     from ctt.migrate import migrate as run_migrations
 
     try:
-        applied = run_migrations(ServiceSettings().database_url)  # holds no other secret (compose)
+        applied = run_migrations(LocalSettings().database_url)  # the owner; holds no other secret (compose)
     except MigrationError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
@@ -431,15 +431,23 @@ LONG_AUDIT_LOG = 50_000
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit log's hash chain; exit 0 when intact, 1 naming the first broken row.
+    """Check the audit log: ids without gaps, the hash chain, and every signed checkpoint in the exported file.
 
-    Exit 2 when the database cannot be read. Rows removed from the end of the
-    log leave an intact chain: compare the printed head with a copy kept elsewhere.
+    Exit 0 when intact, 1 naming the first broken row or the first checkpoint
+    whose signed head no longer matches, 2 when the log or the checkpoints
+    cannot be read.
     """
     import psycopg
 
     from ctt.audit import verify
+    from ctt.audit_anchor import CheckpointError, anchor_files, read_checkpoints
 
+    settings = LocalSettings()
+    try:
+        checkpoints = read_checkpoints(anchor_files(settings.state_dir))
+    except (CheckpointError, OSError) as exc:
+        console.print(f"[red]cannot trust the checkpoints: {exc}")
+        raise typer.Exit(2) from exc
     with Progress(TextColumn("[bold]audit"), BarColumn(), TextColumn("{task.completed:,} / {task.total:,} rows"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("", total=None, visible=False)
@@ -448,7 +456,7 @@ def audit_verify() -> None:
             bar.update(task, completed=done, total=total, visible=total >= LONG_AUDIT_LOG)
 
         try:
-            report = verify(OpsSettings().database_url, progress)
+            report = verify(settings.database_url, progress, checkpoints=checkpoints)
         except psycopg.Error as exc:
             hint = " (run `ctt migrate`)" if isinstance(exc, psycopg.errors.UndefinedTable) else ""
             console.print(f"[red]cannot read the audit log{hint}: {exc}")
@@ -458,6 +466,27 @@ def audit_verify() -> None:
         raise typer.Exit(1)
     if report.head_id is not None:
         console.print(f"head: row {report.head_id}, hash {report.head_hash}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    every: Annotated[float | None, typer.Option(help="Keep signing every EVERY seconds until SIGTERM.")] = None,
+) -> None:
+    """Sign the audit log's head with the key in $CTT_STATE_DIR/secrets (created on first use).
+
+    The checkpoint is appended to $CTT_STATE_DIR/audit/checkpoints.jsonl and
+    recorded in audit_checkpoints (GET /api/v1/audit/checkpoints)."""
+    from ctt.audit_anchor import anchor_files, write_checkpoint
+
+    settings = LocalSettings()
+    files = anchor_files(settings.state_dir)
+    stop = _stop_on_signals() if every else threading.Event()
+    while True:
+        checkpoint = write_checkpoint(settings.database_url, files)
+        print(f"checkpoint {checkpoint.id}: row {checkpoint.head_id}, hash {checkpoint.head_hash}"
+              if checkpoint else "audit log empty: nothing to sign", flush=True)
+        if not every or stop.wait(every):
+            return
 
 
 @app.command()
@@ -476,10 +505,10 @@ def demo(
         raise typer.Exit(1)
     migrate()
     stop = _stop_on_signals()
-    procs = [subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=os.environ.copy()),
+    procs = [subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=_as_role(DB_INGEST)),
              subprocess.Popen([sys.executable, "-m", "uvicorn", "tracking_api.main:app", "--host", "127.0.0.1",
                                "--port", "8000", "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
-                              env=os.environ.copy())]
+                              env=_as_role(DB_API))]
     watcher = _print_alerts()
     try:
         _demo_regions()
@@ -498,6 +527,14 @@ def demo(
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def _as_role(role: str) -> dict[str, str]:
+    """The environment with the service's own database role, unless CTT_DATABASE_URL is given."""
+    env = os.environ.copy()
+    if "CTT_DATABASE_URL" not in env:
+        env["CTT_DATABASE_URL"] = LocalSettings().url_for(role)
+    return env
 
 
 DEMO_REGIONS = REPO_ROOT / "deploy" / "demo-regions.geojson"

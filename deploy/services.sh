@@ -3,9 +3,10 @@
 # machine: PostgreSQL 15 + TimescaleDB and a project-owned Mosquitto instance.
 # Idempotent: with everything installed and running it only checks and exits.
 #
-#   deploy/services.sh [--test-tools]
-# --test-tools also starts the test suite's own broker (port 1884) and installs
-# docker-compose.
+#   deploy/services.sh [--test-tools] [--database-only]
+# --test-tools also starts the test suite's own broker (port 1884), installs
+# docker-compose and creates the tests' database administrator (ctt_admin).
+# --database-only sets up PostgreSQL (roles included) and leaves Mosquitto alone.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,9 +16,11 @@ pg_version=15
 pg_cluster=main
 broker_port=${CTT_BROKER_PORT:-1883}
 test_broker_port=${CTT_TEST_BROKER_PORT:-1884}
-db_user=${CTT_DB_USER:-ctt}
-db_password=${CTT_DB_PASSWORD:-ctt}
 db_name=${CTT_DB_NAME:-ctt}
+# Installations set up before the application had its own roles: the objects
+# this superuser created become ctt_owner's.
+legacy_owner=${CTT_DB_LEGACY_OWNER:-ctt}
+secrets=$state/secrets
 ingest_user=${CTT_BROKER_USERNAME:-ctt-ingest}
 ingest_password=${CTT_BROKER_PASSWORD:-ctt-ingest-local}
 observer_user=ctt-observer
@@ -25,7 +28,14 @@ observer_password=${CTT_OBSERVER_PASSWORD:-ctt-observer-local}
 # Plain python3 is enough: broker_auth uses the standard library only.
 python=${CTT_PYTHON:-python3}
 test_tools=0
-[ "${1:-}" = "--test-tools" ] && test_tools=1
+database_only=0
+for arg in "$@"; do
+    case "$arg" in
+        --test-tools) test_tools=1 ;;
+        --database-only) database_only=1 ;;
+        *) echo "usage: deploy/services.sh [--test-tools] [--database-only]" >&2; exit 2 ;;
+    esac
+done
 
 log() { printf '[services] %s\n' "$*" >&2; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
@@ -103,15 +113,40 @@ start_postgres() {
     log "PostgreSQL did not become ready"; return 1
 }
 
+# secret NAME: a long random secret, generated once and kept (0600) in $secrets/NAME.
+secret() {
+    local file="$secrets/$1"
+    (umask 077 && mkdir -p "$secrets")
+    chmod 0700 "$secrets"
+    if [ ! -s "$file" ]; then
+        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file.new" && mv "$file.new" "$file")
+    fi
+    chmod 0600 "$file"
+    cat "$file"
+}
+
+# The application's roles (deploy/postgres/roles.sql): no superuser, one owner
+# that runs the migrations; each service connects as its own role, with the
+# password in $secrets/db-<role>.
 provision_database() {
-    as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null <<SQL
-SELECT format('CREATE ROLE %I LOGIN SUPERUSER PASSWORD %L', '$db_user', '$db_password')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$db_user') \gexec
-SELECT format('CREATE DATABASE %I OWNER %I', '$db_name', '$db_user')
-WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db_name') \gexec
-SQL
-    as_postgres psql -q -v ON_ERROR_STOP=1 -d "$db_name" -h /var/run/postgresql \
-        -c "CREATE EXTENSION IF NOT EXISTS timescaledb" >/dev/null 2>&1
+    local role password
+    for role in owner ingest api report; do secret "db-ctt_$role" >/dev/null; done
+    {
+        for role in owner ingest api report; do
+            printf "\\set %s_password '%s'\n" "$role" "$(cat "$secrets/db-ctt_$role")"
+        done
+        printf "\\set db_name '%s'\n\\set legacy_owner '%s'\n" "$db_name" "$legacy_owner"
+        cat "$here/postgres/roles.sql"
+    } | as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null
+    if [ $test_tools = 1 ]; then
+        password=$(secret db-ctt_admin)
+        # The tests' administrator creates and drops their databases (TimescaleDB's
+        # extension needs a superuser); the application never connects as it.
+        printf "\\set admin_password '%s'\n%s\n" "$password" \
+            "SELECT 'CREATE ROLE ctt_admin' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ctt_admin') \\gexec
+ALTER ROLE ctt_admin LOGIN SUPERUSER PASSWORD :'admin_password';" |
+            as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null
+    fi
 }
 
 # --- Mosquitto ---------------------------------------------------------------------
@@ -182,6 +217,10 @@ main() {
     configure_postgres
     start_postgres
     provision_database
+    if [ $database_only = 1 ]; then
+        log "ready: postgresql://127.0.0.1:5432/$db_name (roles ctt_owner, ctt_ingest, ctt_api, ctt_report)"
+        return 0
+    fi
     install_mosquitto
     broker mosquitto "$broker_port"
     if [ $test_tools = 1 ]; then
@@ -190,7 +229,7 @@ main() {
         broker mosquitto-test "$test_broker_port"
         apt_install docker-compose
     fi
-    log "ready: postgresql://$db_user@127.0.0.1:5432/$db_name, mqtt://127.0.0.1:$broker_port"
+    log "ready: postgresql://127.0.0.1:5432/$db_name (passwords in $secrets), mqtt://127.0.0.1:$broker_port"
 }
 
 main

@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ctt.broker_auth import device_password, provision_devices, reload_broker
-from ctt.config import REPO_ROOT, OpsSettings
+from ctt.config import DB_API, DB_INGEST, REPO_ROOT, OpsSettings
 from protocol.records import DeviceAck
 
 # The tests' own broker instance (``deploy/services.sh --test-tools``): test
@@ -35,6 +35,14 @@ BROKER = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_PORT", "1884")))
 BROKER_STATE = OpsSettings().state_dir / "mosquitto-test"
 TEST_INGEST_USER = "ctt-ingest"
 TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD", "ctt-ingest-local")
+
+
+def as_role(database_url: str, role: str) -> str:
+    """The test database as one of the application's roles (password from deploy/services.sh).
+
+    The fixtures' ingest and API connect this way, as in production; tests keep
+    the administrator's connection for set-up and inspection."""
+    return OpsSettings().url_for(role, database_url)
 
 
 def unique_prefix(name: str) -> str:
@@ -156,7 +164,7 @@ class IngestProcess:
         self.metrics_port = free_port()
         self.env = {
             **os.environ,
-            "CTT_DATABASE_URL": database_url,
+            "CTT_DATABASE_URL": as_role(database_url, DB_INGEST),
             "CTT_BROKER_PORT": str(BROKER[1]),
             "CTT_BROKER_USERNAME": TEST_INGEST_USER,
             "CTT_BROKER_PASSWORD": TEST_INGEST_PASSWORD,
@@ -251,7 +259,7 @@ class ApiServer:
     def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.env = {**os.environ, "CTT_DATABASE_URL": database_url, "CTT_BROKER_PORT": str(BROKER[1]),
+        self.env = {**os.environ, "CTT_DATABASE_URL": as_role(database_url, DB_API), "CTT_BROKER_PORT": str(BROKER[1]),
                     "PYTHONUNBUFFERED": "1", **env}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None

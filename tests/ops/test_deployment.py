@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -22,13 +23,18 @@ from tests.support import scalar
 # The secrets compose requires, and the environment each of our containers may receive: a
 # container holds only the secrets it uses (the API no broker password, nothing the
 # provisioning secret).
-COMPOSE_SECRETS = {"CTT_DB_PASSWORD", "CTT_BROKER_PASSWORD", "CTT_OBSERVER_PASSWORD", "CTT_JWT_SECRET"}
+DB_PASSWORDS = {"CTT_DB_OWNER_PASSWORD", "CTT_DB_INGEST_PASSWORD", "CTT_DB_API_PASSWORD", "CTT_DB_REPORT_PASSWORD"}
+COMPOSE_SECRETS = {"CTT_DB_SUPERUSER_PASSWORD", *DB_PASSWORDS, "CTT_BROKER_PASSWORD", "CTT_OBSERVER_PASSWORD",
+                   "CTT_JWT_SECRET"}
 CONTAINER_ENVIRONMENT = {
     "broker-setup": {"CTT_ENV", "CTT_BROKER_PASSWORD", "CTT_OBSERVER_PASSWORD"},
     "migrate": {"CTT_ENV", "CTT_DATABASE_URL"},
     "ingest": {"CTT_ENV", "CTT_DATABASE_URL", "CTT_BROKER_HOST", "CTT_BROKER_PASSWORD", "CTT_METRICS_HOST"},
     "api": {"CTT_ENV", "CTT_DATABASE_URL", "CTT_BROKER_HOST", "CTT_JWT_SECRET", "CTT_VAPID_PRIVATE_KEY_FILE"},
+    "audit-anchor": {"CTT_ENV", "CTT_DATABASE_URL", "CTT_STATE_DIR"},
 }
+# Which database role each container connects as: never the superuser (POSTGRES_USER).
+DATABASE_ROLES = {"migrate": "ctt_owner", "ingest": "ctt_ingest", "api": "ctt_api", "audit-anchor": "ctt_api"}
 
 
 def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -71,7 +77,12 @@ def test_each_container_gets_only_the_secrets_it_uses() -> None:
               if name not in CONTAINER_ENVIRONMENT and service.get("environment")}
     assert set(others) == {"timescaledb"}  # mosquitto gets no environment
     assert {k for k, v in others["timescaledb"].items() if any(x in str(v) for x in given.values())} == \
-        {"POSTGRES_PASSWORD"}
+        {"POSTGRES_PASSWORD", *DB_PASSWORDS}
+    superuser = others["timescaledb"]["POSTGRES_USER"]
+    for name, role in DATABASE_ROLES.items():
+        url = urlsplit(services[name]["environment"]["CTT_DATABASE_URL"])
+        assert (url.username, url.password) == (role, given[f"CTT_DB_{role.removeprefix('ctt_').upper()}_PASSWORD"])
+        assert url.username != superuser and given["CTT_DB_SUPERUSER_PASSWORD"] not in str(services[name])
     api = services["api"]["environment"]
     assert given["CTT_BROKER_PASSWORD"] not in str(api) and given["CTT_OBSERVER_PASSWORD"] not in str(api)
 

@@ -93,6 +93,7 @@ ADMIN_ONLY = {"admin": 201, "operator": 403, "officer": 403, "officer-elsewhere"
 SUBSCRIBE = {"admin": 201, "operator": 201, "officer": 201, "officer-elsewhere": 201, "integrator": 403,
              "anonymous": 401}
 UNSUBSCRIBE = ALL_READ | {"integrator": 403}
+AUDITORS = ALL_READ | {"officer": 403, "officer-elsewhere": 403, "integrator": 403}
 
 
 def _transition(action: str, start: str) -> Call:
@@ -193,6 +194,7 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /stream/tickets": (lambda c, s, db, h: c.post(f"{API}/stream/tickets", headers=h),
                              {caller: 201 for caller in ALL_READ} | {"anonymous": 401}),
     "GET /kpi": (lambda c, s, db, h: c.get(f"{API}/kpi", headers=h), ALL_READ),
+    "GET /audit/checkpoints": (lambda c, s, db, h: c.get(f"{API}/audit/checkpoints", headers=h), AUDITORS),
 }
 
 
