@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,6 +123,8 @@ def ingest() -> None:
     from ingest.pipeline import run_service
 
     settings = IngestSettings()
+    if not settings.broker_password:  # the secret the set-up made for ctt-ingest
+        settings.broker_password = _service_secret(settings.broker_username)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     stop = _stop_on_signals()
@@ -135,22 +136,52 @@ def provision(
     ids: Annotated[list[str] | None, typer.Argument(help="Device ids.")] = None,
     prefix: Annotated[str | None, typer.Option(help="Generate ids PREFIX-00000...")] = None,
     count: Annotated[int, typer.Option(help="How many ids to generate with --prefix.")] = 0,
-    show_passwords: Annotated[bool, typer.Option(help="Print id and password per line.")] = False,
+    cert: Annotated[bool, typer.Option(help="A client certificate signed by the project CA (default: a random "
+                                            "secret, for devices that cannot hold one).")] = False,
 ) -> None:
-    """Give devices broker accounts (password derived from the provisioning secret)."""
-    from ctt.broker_auth import device_password, provision_devices, reload_broker
+    """Give each device its own broker credential (kept if it has one); one JSON line per device with the
+    files to hand to it: ``cert``, ``key`` and ``ca``, or ``secret_file`` (0600; the broker keeps only a hash)."""
+    import json
 
-    settings = OpsSettings()
+    from ctt.broker_auth import BrokerAuthError
+    from ctt.devices import local_broker
+    from ctt.devices import provision as issue
+
     device_ids = list(ids or []) + [f"{prefix}-{i:05d}" for i in range(count)] if prefix else list(ids or [])
     if not device_ids:
         raise typer.BadParameter("give device ids or --prefix with --count")
-    changed = provision_devices(settings.broker_password_file, settings.provisioning_secret, device_ids)
-    if changed:
-        reload_broker(settings.broker_pid_file)
-    if show_passwords:
-        for d in device_ids:
-            print(d, device_password(settings.provisioning_secret, d))
-    console.print(f"{len(device_ids)} devices provisioned ({'updated' if changed else 'unchanged'})")
+    try:
+        issued = issue(local_broker(OpsSettings().state_dir), device_ids, "certificate" if cert else "secret")
+    except BrokerAuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    for item in issued:
+        print(json.dumps(item.as_json()))
+    console.print(f"{len(issued)} devices provisioned ({sum(i.new for i in issued)} new credentials)")
+
+
+@devices_app.command("revoke")
+def revoke(device_id: Annotated[str, typer.Argument(help="Device id.")]) -> None:
+    """Cut a device off: its certificate onto the CRL or its secret out of the password file, and the broker
+    reloaded; its next connection is refused (an open one lasts until it drops)."""
+    from ctt.broker_auth import BrokerAuthError
+    from ctt.devices import local_broker
+    from ctt.devices import revoke as cut_off
+
+    try:
+        kind = cut_off(local_broker(OpsSettings().state_dir), device_id)
+    except BrokerAuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"{device_id}: {kind} revoked")
+
+
+def _service_secret(account: str) -> str:
+    from ctt.broker_auth import BrokerAuthError, service_secret
+
+    try:
+        return service_secret(OpsSettings().secrets_dir, account)
+    except BrokerAuthError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
 
 
 SCENARIOS = ("fleet", "ground-truth", "corridor")
@@ -196,7 +227,8 @@ class FleetOptions:
 def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedup: float, prefix: str,
             stop: threading.Event) -> SimStats:
     """Run the named scenarios together on one simulated clock ending now."""
-    from ctt.broker_auth import device_password, provision_devices, reload_broker
+    from ctt.devices import credentials, local_broker
+    from ctt.devices import provision as issue
     from firmware_sim.config import SimSettings
     from firmware_sim.link import Link
     from firmware_sim.runner import SimClock, Simulation
@@ -209,14 +241,14 @@ def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedu
         duration_s = (probe.end_ms - probe.start_ms) / 1000
     clock = SimClock.ending_now(duration_s, speedup)
     devices = _devices(scenarios, fleet, clock.start_ms, duration_s, prefix, settings.corridor, ops.database_url)
-    ids = [d.device_id for d in devices]
-    if provision_devices(ops.broker_password_file, ops.provisioning_secret, ids):
-        reload_broker(ops.broker_pid_file)
-        time.sleep(0.5)  # let the broker re-read its password file
+    # Each simulated device gets its own client certificate (kept across runs) and connects over TLS.
+    broker = local_broker(ops.state_dir)
+    issue(broker, [d.device_id for d in devices], "certificate")
 
     def link_for(device_id: str) -> Link:
-        password = device_password(ops.provisioning_secret, device_id)
-        return Link(device_id, password, settings.broker_host, settings.broker_port)
+        creds = credentials(broker, device_id)
+        port = settings.broker_cert_port if creds.cert_file else settings.broker_secret_port
+        return Link(device_id, creds, settings.broker_host, port)
 
     simulation = Simulation(devices, clock, clock.start_ms + int(duration_s * 1000), link_for)
     total = int(duration_s)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import model_validator
 
+from ctt.broker_auth import BrokerAuthError, service_secret
 from ctt_common.settings import ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -76,9 +78,15 @@ class LocalSettings(ServiceSettings):
 class OpsSettings(LocalSettings):
     """The operations layer's own fields; database, broker and log level come from the base."""
 
-    # Device passwords are HMAC(secret, device id). Replace in production.
-    provisioning_secret: str = "ctt-local-provisioning-secret"
-    observer_password: str = "ctt-observer-local"
+    # The observer account's secret; by default the one the set-up made ($CTT_STATE_DIR/secrets/broker-ctt-observer).
+    observer_password: str = ""
+
+    @model_validator(mode="after")
+    def _observer_secret(self) -> Self:
+        if not self.observer_password:
+            with contextlib.suppress(BrokerAuthError):  # no set-up here yet: the broker will refuse ""
+                self.observer_password = service_secret(self.secrets_dir, "ctt-observer")
+        return self
 
     @property
     def broker_password_file(self) -> Path:

@@ -22,11 +22,18 @@ db_name=${CTT_DB_NAME:-ctt}
 legacy_owner=${CTT_DB_LEGACY_OWNER:-ctt}
 secrets=$state/secrets
 ingest_user=${CTT_BROKER_USERNAME:-ctt-ingest}
-ingest_password=${CTT_BROKER_PASSWORD:-ctt-ingest-local}
 observer_user=ctt-observer
-observer_password=${CTT_OBSERVER_PASSWORD:-ctt-observer-local}
-# Plain python3 is enough: broker_auth uses the standard library only.
-python=${CTT_PYTHON:-python3}
+# Devices connect over TLS: client certificates on the first port, secrets on the second.
+cert_port=${CTT_BROKER_CERT_PORT:-8883}
+secret_port=${CTT_BROKER_SECRET_PORT:-8885}
+test_cert_port=${CTT_TEST_BROKER_CERT_PORT:-8884}
+test_secret_port=${CTT_TEST_BROKER_SECRET_PORT:-8886}
+tls_bind=${CTT_BROKER_TLS_BIND:-0.0.0.0}
+# The project CA (ctt.pki); extra names devices use for this broker: CTT_BROKER_TLS_HOSTS="host1 host2".
+pki=$state/pki
+tls_hosts=${CTT_BROKER_TLS_HOSTS:-}
+# ctt.pki needs the pinned `cryptography`: the checkout's venv (./dev creates it).
+python=${CTT_PYTHON:-$repo/.venv/bin/python}
 test_tools=0
 database_only=0
 for arg in "$@"; do
@@ -173,36 +180,61 @@ install_mosquitto() {
     fi
 }
 
-# broker NAME PORT: configure and start (or reload) one instance in $state/NAME.
+# The project CA, the broker's TLS certificate and the CRL, created once (ctt.pki).
+init_pki() {
+    local hosts=() h result
+    for h in $tls_hosts; do hosts+=(--host "$h"); done
+    if [ ! -x "$python" ] && [ -z "${CTT_PYTHON:-}" ]; then
+        log "$python is missing: run ./dev (it creates .venv) or set CTT_PYTHON"; return 1
+    fi
+    result=$(PYTHONPATH="$repo" "$python" -m ctt.pki init --dir "$pki" "${hosts[@]}")
+    [ "$result" = unchanged ] || log "certificate authority in $pki: created $result"
+}
+
+# broker NAME PORT CERT_PORT SECRET_PORT TLS_BIND: configure and start (or reload) one
+# instance in $state/NAME. Listeners are read only at start: a changed
+# mosquitto.conf restarts the broker (sessions persist); passwords, ACL and CRL
+# are reloaded with SIGHUP.
 broker() {
-    local dir="$state/$1" port=$2 changed=0 pid result
+    local dir="$state/$1" port=$2 conf_changed=0 changed=0 pid result ingest_password observer_password
     mkdir -p "$dir/data"
-    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$(id -un)|g" \
+    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$(id -un)|g" -e "s|@PKI@|$pki|g" \
+        -e "s|@CERT_PORT@|$3|g" -e "s|@SECRET_PORT@|$4|g" -e "s|@TLS_BIND@|$5|g" \
         "$here/mosquitto/mosquitto.conf.in" >"$dir/mosquitto.conf.new"
     cp "$here/mosquitto/acl" "$dir/acl.new"
+    if ! cmp -s "$dir/mosquitto.conf.new" "$dir/mosquitto.conf"; then conf_changed=1; fi
     for f in mosquitto.conf acl; do
         if ! cmp -s "$dir/$f.new" "$dir/$f"; then mv "$dir/$f.new" "$dir/$f"; changed=1; else rm "$dir/$f.new"; fi
     done
     [ -f "$dir/passwd" ] || { : >"$dir/passwd"; changed=1; }
     chmod 0700 "$dir"
     chmod 0600 "$dir/passwd"
-    # Backend accounts; devices are added by `ctt devices provision`.
+    # Backend accounts with long random secrets ($secrets/broker-*, made once; the
+    # environment may override them); devices are added by `ctt devices provision`.
+    ingest_password=${CTT_BROKER_PASSWORD:-$(secret "broker-$ingest_user")}
+    observer_password=${CTT_OBSERVER_PASSWORD:-$(secret "broker-$observer_user")}
     result=$(PYTHONPATH="$repo" "$python" -m ctt.broker_auth --file "$dir/passwd" \
         "$ingest_user=$ingest_password" "$observer_user=$observer_password")
     [ "$result" = unchanged ] || changed=1
     if pid=$(broker_pid "$dir"); then
-        if [ "$changed" = 1 ]; then
+        if [ "$conf_changed" = 1 ]; then
+            log "restarting Mosquitto ($1) for its new listeners"
+            kill "$pid"
+            for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        elif [ "$changed" = 1 ]; then
             log "reloading Mosquitto ($1)"
             kill -HUP "$pid"
+            return 0
+        else
+            return 0
         fi
-        return 0
     fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         log "port $port is taken by another process (the Debian mosquitto service, or a broker"
         log "of another checkout?); stop it or choose another port"
         return 1
     fi
-    log "starting Mosquitto ($1) on 127.0.0.1:$port"
+    log "starting Mosquitto ($1) on 127.0.0.1:$port (plaintext), $5:$3 (TLS, certificates), $5:$4 (TLS, secrets)"
     /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
     for _ in $(seq 1 40); do
         broker_pid "$dir" >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
@@ -222,11 +254,12 @@ main() {
         return 0
     fi
     install_mosquitto
-    broker mosquitto "$broker_port"
+    init_pki
+    broker mosquitto "$broker_port" "$cert_port" "$secret_port" "$tls_bind"
     if [ $test_tools = 1 ]; then
         # The tests' own broker: their devices and sessions never reach the
         # broker a local ingest or demo uses.
-        broker mosquitto-test "$test_broker_port"
+        broker mosquitto-test "$test_broker_port" "$test_cert_port" "$test_secret_port" 127.0.0.1
         apt_install docker-compose
     fi
     log "ready: postgresql://127.0.0.1:5432/$db_name (passwords in $secrets), mqtt://127.0.0.1:$broker_port"

@@ -25,16 +25,24 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ctt.broker_auth import device_password, provision_devices, reload_broker
+from ctt import devices
+from ctt.broker_auth import service_secret
 from ctt.config import DB_API, DB_INGEST, REPO_ROOT, OpsSettings
+from firmware_sim.link import Credentials, Link
 from protocol.records import DeviceAck
 
 # The tests' own broker instance (``deploy/services.sh --test-tools``): test
 # devices and sessions never reach the broker a local ingest or demo uses.
+# Plaintext on loopback for the backend's accounts; devices over TLS, with a
+# client certificate or with a secret.
 BROKER = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_PORT", "1884")))
+BROKER_CERT = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_CERT_PORT", "8884")))
+BROKER_SECRET = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_SECRET_PORT", "8886")))
 BROKER_STATE = OpsSettings().state_dir / "mosquitto-test"
+TEST_BROKER = devices.local_broker(OpsSettings().state_dir, "mosquitto-test")
 TEST_INGEST_USER = "ctt-ingest"
-TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD", "ctt-ingest-local")
+TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD") or service_secret(OpsSettings().secrets_dir,
+                                                                                TEST_INGEST_USER)
 
 
 def as_role(database_url: str, role: str) -> str:
@@ -67,11 +75,23 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
-def provision(device_ids: list[str]) -> None:
-    ops = OpsSettings()
-    if provision_devices(BROKER_STATE / "passwd", ops.provisioning_secret, device_ids):
-        reload_broker(BROKER_STATE / "mosquitto.pid")
-        time.sleep(0.3)
+def provision(device_ids: list[str], kind: devices.Kind = "certificate") -> list[devices.Issued]:
+    """Each device its own credential on the tests' broker (``ctt devices provision``'s code)."""
+    issued = devices.provision(TEST_BROKER, device_ids, kind)
+    if any(i.new and i.kind == "secret" for i in issued):
+        time.sleep(0.3)  # the broker re-reads its password file
+    return issued
+
+
+def endpoint(credentials: Credentials) -> tuple[str, int]:
+    """The tests' broker's TLS listener for a device holding ``credentials``."""
+    return BROKER_CERT if credentials.cert_file else BROKER_SECRET
+
+
+def device_link(device_id: str) -> Link:
+    """A simulated device's connection with its own credentials from provisioning."""
+    creds = devices.credentials(TEST_BROKER, device_id)
+    return Link(device_id, creds, *endpoint(creds))
 
 
 def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -99,16 +119,21 @@ class Device:
 
     def __post_init__(self) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=self.protocol)
-        client.username_pw_set(self.device_id, device_password(OpsSettings().provisioning_secret, self.device_id))
+        self.credentials = devices.credentials(TEST_BROKER, self.device_id)
+        self.credentials.apply(client, self.device_id)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         self._connected = threading.Event()
+        self.refused: str | None = None
         client.on_connect = self._on_connect
         client.on_message = lambda c, u, m: self.acks.append(msgspec.json.decode(m.payload, type=DeviceAck).seq)
         client.on_publish = self._on_publish
         self.client = client
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+            return
         client.subscribe(f"ctt/v1/dev/{self.device_id}/ack", 1)
         self._connected.set()
 
@@ -116,10 +141,11 @@ class Device:
         self.puback_reasons[mid] = reason.value
 
     def __enter__(self) -> Device:
-        self.client.connect(*BROKER, keepalive=30)
+        self.client.connect(*endpoint(self.credentials), keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(10):
-            raise AssertionError(f"device {self.device_id} could not connect")
+            self.client.loop_stop()
+            raise AssertionError(f"device {self.device_id} could not connect ({self.refused or 'no CONNACK'})")
         return self
 
     def __exit__(self, *_exc: object) -> None:
