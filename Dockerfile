@@ -20,9 +20,10 @@ COPY firmware_sim firmware_sim
 COPY deploy deploy
 COPY dashboards dashboards
 COPY --from=pages /pages/node_modules dashboards/node_modules
-# /var/lib/ctt/push: a fresh named volume mounted there takes this owner (the API's Web Push key).
+# /var/lib/ctt/push, /var/lib/ctt/audit-anchor: a fresh named volume mounted there takes this owner
+# (the API's Web Push key; the audit signer's key and exported checkpoints).
 RUN pip install --no-cache-dir -c constraints.txt . && useradd --system --uid 10001 ctt \
-    && mkdir -p /var/lib/ctt/push && chown ctt /var/lib/ctt/push
+    && mkdir -p /var/lib/ctt/push /var/lib/ctt/audit-anchor && chown ctt /var/lib/ctt/push /var/lib/ctt/audit-anchor
 USER ctt
 # The package is installed into site-packages; the pages stay here. Numba's kernel cache must be
 # writable by the unprivileged user.

@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from rich.console import Console
 from rich.progress import Progress
 
-from ctt.config import OpsSettings
+from ctt.config import DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
 from ctt.transit import register
 from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
@@ -54,7 +54,8 @@ console = Console(stderr=True)
 
 
 def bench_database() -> str:
-    return fresh_database(OpsSettings().database_url, BENCH_DB)
+    ops = OpsSettings()  # created by the administrator, migrated by the owner; ingest connects as ctt_ingest
+    return fresh_database(ops.admin_url(), BENCH_DB, ops.url_for(DB_OWNER))
 
 
 class BareSubscriber:

@@ -2,7 +2,9 @@
 
 Mosquitto 2 reads ``user:$7$<iterations>$<salt b64>$<PBKDF2-SHA512 b64>`` lines.
 Writing them here (instead of running ``mosquitto_passwd`` once per device)
-provisions thousands of devices in a second.
+provisions thousands of devices in a second. Every password is random (see
+``new_secret``): the file holds only hashes, and no password can be derived
+from a device id or from any other secret.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from protocol.topics import is_device_id
 
-ITERATIONS = 101  # mosquitto_passwd's default for $7$
+ITERATIONS = 101  # mosquitto_passwd's default for $7$; the secrets are random, not guessable words
 SALT_BYTES = 12
+SECRET_BYTES = 24  # 192 random bits per device secret
+# The backend's own accounts: never a device id (a device named ctt-ingest would read the fleet).
+SERVICE_ACCOUNTS = ("ctt-ingest", "ctt-observer")
 
 
 class BrokerAuthError(ValueError):
@@ -43,20 +49,31 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(base64.b64encode(digest).decode(), parts[4])
 
 
-def device_password(secret: str, device_id: str) -> str:
-    """Per-device password derived from the provisioning secret.
+def new_secret(nbytes: int = SECRET_BYTES) -> str:
+    """A random password (URL-safe base64 of ``nbytes`` bytes from the OS's CSPRNG)."""
+    return secrets.token_urlsafe(nbytes)
 
-    The factory writes it into the device; the backend can re-derive it, so
-    provisioning needs no password database of its own.
-    """
-    check_username(device_id)
-    return hmac.new(secret.encode(), device_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+def service_secret(secrets_dir: Path, name: str) -> str:
+    """The backend account ``name``'s secret, made at set-up (``deploy/services.sh``: ``secrets_dir/broker-<name>``)."""
+    path = secrets_dir / f"broker-{check_username(name)}"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError as exc:
+        raise BrokerAuthError(f"{path} is missing: run `ctt services` (deploy/services.sh) to create it") from exc
 
 
 def check_username(name: str) -> str:
     if not is_device_id(name):
         raise BrokerAuthError(f"username {name!r} does not match [A-Za-z0-9_-]{{1,64}}")
     return name
+
+
+def check_device_id(device_id: str) -> str:
+    """A device id that may be given a credential: valid, and not one of the backend's accounts."""
+    if check_username(device_id) in SERVICE_ACCOUNTS:
+        raise BrokerAuthError(f"device id {device_id!r} is a backend account name")
+    return device_id
 
 
 def read_password_file(path: Path) -> dict[str, str]:
@@ -85,20 +102,32 @@ def upsert_accounts(path: Path, accounts: Mapping[str, str]) -> bool:
         users[user] = hash_password(password)
         changed = True
     if changed:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{u}:{h}\n" for u, h in users.items()))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        _write_password_file(path, users)
     return changed
 
 
-def provision_devices(path: Path, secret: str, device_ids: Iterable[str]) -> bool:
-    """Give each device its derived password; True if the password file changed."""
-    return upsert_accounts(path, {d: device_password(secret, d) for d in device_ids})
+def remove_accounts(path: Path, names: Iterable[str]) -> bool:
+    """Remove accounts; return True if the file changed."""
+    users = read_password_file(path)
+    gone = [n for n in names if users.pop(n, None) is not None]
+    if gone:
+        _write_password_file(path, users)
+    return bool(gone)
+
+
+def _write_password_file(path: Path, users: Mapping[str, str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{u}:{h}\n" for u, h in users.items()))
+    tmp.replace(path)
 
 
 def reload_broker(pid_file: Path) -> bool:
-    """Ask the running broker to re-read its password and ACL files (SIGHUP)."""
+    """Ask the running broker to re-read its password file, ACL and CRL (SIGHUP).
+
+    Mosquitto 2.0 reloads the listeners' certificates and CRL on SIGHUP (measured on
+    2.0.11 by tests/ops/test_device_identity.py); established connections stay up."""
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, signal.SIGHUP)
@@ -108,13 +137,19 @@ def reload_broker(pid_file: Path) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Add or update Mosquitto accounts.")
+    parser = argparse.ArgumentParser(description="Add or update the backend's Mosquitto accounts.")
     parser.add_argument("--file", type=Path, required=True, help="Mosquitto password file")
     parser.add_argument("accounts", nargs="+", help="user=password")
     args = parser.parse_args()
-    accounts = dict(a.split("=", 1) for a in args.accounts)
+    accounts: dict[str, str] = {}
+    for item in args.accounts:
+        user, _, password = item.partition("=")
+        if not password:
+            parser.error(f"account {user!r} has no password")
+        accounts[user] = password
     print("changed" if upsert_accounts(args.file, accounts) else "unchanged")
 
 
 if __name__ == "__main__":
     main()
+

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,8 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ctt.config import REPO_ROOT, OpsSettings
+from ctt.config import DB_API, DB_INGEST, REPO_ROOT, LocalSettings, OpsSettings
 from ctt_common import logs
+from ctt_common.settings import ServiceSettings
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -49,7 +49,7 @@ def main(log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNIN
     from pydantic import ValidationError
 
     try:
-        logs.configure(log_level or OpsSettings().log_level)
+        logs.configure(log_level or ServiceSettings().log_level)  # every command: no secret needed
     except (ValidationError, ValueError) as exc:  # the message names the bad value
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
@@ -69,7 +69,7 @@ def migrate() -> None:
     from ctt.migrate import migrate as run_migrations
 
     try:
-        applied = run_migrations(OpsSettings().database_url)
+        applied = run_migrations(LocalSettings().database_url)  # the owner; holds no other secret (compose)
     except MigrationError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
@@ -128,6 +128,8 @@ def ingest() -> None:
     from ingest.pipeline import run_service
 
     settings = IngestSettings()
+    if not settings.broker_password:  # the secret the set-up made for ctt-ingest
+        settings.broker_password = _service_secret(settings.broker_username)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     stop = _stop_on_signals()
@@ -139,22 +141,52 @@ def provision(
     ids: Annotated[list[str] | None, typer.Argument(help="Device ids.")] = None,
     prefix: Annotated[str | None, typer.Option(help="Generate ids PREFIX-00000...")] = None,
     count: Annotated[int, typer.Option(help="How many ids to generate with --prefix.")] = 0,
-    show_passwords: Annotated[bool, typer.Option(help="Print id and password per line.")] = False,
+    cert: Annotated[bool, typer.Option(help="A client certificate signed by the project CA (default: a random "
+                                            "secret, for devices that cannot hold one).")] = False,
 ) -> None:
-    """Give devices broker accounts (password derived from the provisioning secret)."""
-    from ctt.broker_auth import device_password, provision_devices, reload_broker
+    """Give each device its own broker credential (kept if it has one); one JSON line per device with the
+    files to hand to it: ``cert``, ``key`` and ``ca``, or ``secret_file`` (0600; the broker keeps only a hash)."""
+    import json
 
-    settings = OpsSettings()
+    from ctt.broker_auth import BrokerAuthError
+    from ctt.devices import local_broker
+    from ctt.devices import provision as issue
+
     device_ids = list(ids or []) + [f"{prefix}-{i:05d}" for i in range(count)] if prefix else list(ids or [])
     if not device_ids:
         raise typer.BadParameter("give device ids or --prefix with --count")
-    changed = provision_devices(settings.broker_password_file, settings.provisioning_secret, device_ids)
-    if changed:
-        reload_broker(settings.broker_pid_file)
-    if show_passwords:
-        for d in device_ids:
-            print(d, device_password(settings.provisioning_secret, d))
-    console.print(f"{len(device_ids)} devices provisioned ({'updated' if changed else 'unchanged'})")
+    try:
+        issued = issue(local_broker(OpsSettings().state_dir), device_ids, "certificate" if cert else "secret")
+    except BrokerAuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    for item in issued:
+        print(json.dumps(item.as_json()))
+    console.print(f"{len(issued)} devices provisioned ({sum(i.new for i in issued)} new credentials)")
+
+
+@devices_app.command("revoke")
+def revoke(device_id: Annotated[str, typer.Argument(help="Device id.")]) -> None:
+    """Cut a device off: its certificate onto the CRL or its secret out of the password file, and the broker
+    reloaded; its next connection is refused (an open one lasts until it drops)."""
+    from ctt.broker_auth import BrokerAuthError
+    from ctt.devices import local_broker
+    from ctt.devices import revoke as cut_off
+
+    try:
+        kind = cut_off(local_broker(OpsSettings().state_dir), device_id)
+    except BrokerAuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"{device_id}: {kind} revoked")
+
+
+def _service_secret(account: str) -> str:
+    from ctt.broker_auth import BrokerAuthError, service_secret
+
+    try:
+        return service_secret(OpsSettings().secrets_dir, account)
+    except BrokerAuthError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
 
 
 SCENARIOS = ("fleet", "ground-truth", "corridor")
@@ -200,7 +232,8 @@ class FleetOptions:
 def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedup: float, prefix: str,
             stop: threading.Event) -> SimStats:
     """Run the named scenarios together on one simulated clock ending now."""
-    from ctt.broker_auth import device_password, provision_devices, reload_broker
+    from ctt.devices import credentials, local_broker
+    from ctt.devices import provision as issue
     from firmware_sim.config import SimSettings
     from firmware_sim.link import Link
     from firmware_sim.runner import SimClock, Simulation
@@ -213,14 +246,14 @@ def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedu
         duration_s = (probe.end_ms - probe.start_ms) / 1000
     clock = SimClock.ending_now(duration_s, speedup)
     devices = _devices(scenarios, fleet, clock.start_ms, duration_s, prefix, settings.corridor, ops.database_url)
-    ids = [d.device_id for d in devices]
-    if provision_devices(ops.broker_password_file, ops.provisioning_secret, ids):
-        reload_broker(ops.broker_pid_file)
-        time.sleep(0.5)  # let the broker re-read its password file
+    # Each simulated device gets its own client certificate (kept across runs) and connects over TLS.
+    broker = local_broker(ops.state_dir)
+    issue(broker, [d.device_id for d in devices], "certificate")
 
     def link_for(device_id: str) -> Link:
-        password = device_password(ops.provisioning_secret, device_id)
-        return Link(device_id, password, settings.broker_host, settings.broker_port)
+        creds = credentials(broker, device_id)
+        port = settings.broker_cert_port if creds.cert_file else settings.broker_secret_port
+        return Link(device_id, creds, settings.broker_host, port)
 
     simulation = Simulation(devices, clock, clock.start_ms + int(duration_s * 1000), link_for)
     total = int(duration_s)
@@ -266,18 +299,28 @@ def _devices(scenarios: list[str], fleet: FleetOptions, start_ms: int, duration_
     return devices
 
 
-@app.command()
+token_app = typer.Typer(help="Bearer tokens: `ctt token --role ROLE` mints one, `ctt token revoke JTI` "
+                             "revokes one.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.callback(invoke_without_command=True)
 def token(
-    role: Annotated[str, typer.Option(help="admin, operator, officer or integrator.")],
+    ctx: typer.Context,
+    role: Annotated[str | None, typer.Option(help="admin, operator, officer or integrator.")] = None,
     subject: Annotated[str, typer.Option(help="Who the token is for (user or system name).")] = "local-user",
     region: Annotated[str | None, typer.Option(help="Region code (required for officers).")] = None,
-    hours: Annotated[float, typer.Option(help="Validity, hours.")] = 12.0,
+    hours: Annotated[float, typer.Option(help="Validity, hours (at most CTT_TOKEN_MAX_TTL_S).")] = 12.0,
 ) -> None:
     """Mint a bearer token for local use (signed with CTT_JWT_SECRET) and record it in the audit log."""
     import psycopg
 
     from tracking_api.auth import TokenError
 
+    if ctx.invoked_subcommand is not None:
+        return
+    if role is None:
+        raise typer.BadParameter("--role is required to mint a token")
     try:
         print(_mint_and_record(subject, role, region, hours))
     except TokenError as exc:
@@ -285,6 +328,32 @@ def token(
     except psycopg.errors.UndefinedTable as exc:
         console.print("[red]the database has no audit log yet: run `ctt migrate` first[/]")
         raise typer.Exit(2) from exc
+
+
+@token_app.command("revoke")
+def revoke_token(token_id: Annotated[str, typer.Argument(metavar="JTI", help="The token's id (`jti`; the "
+                                                                           "audit log's token_id).")]) -> None:
+    """Revoke a token: every API process refuses it within moments, and ends its open streams.
+    Recorded in the audit log (token.revoked)."""
+    import getpass
+
+    from tracking_api import audit
+    from tracking_api.auth import Principal
+    from tracking_api.revocations import revoke
+
+    who = Principal(f"cli:{getpass.getuser()}", "admin")  # whoever runs ctt holds admin rights
+
+    async def work(conn: AsyncConnection[DictRow]) -> bool:
+        async with conn.transaction():
+            added = await revoke(conn, token_id, who.subject)
+            if added:
+                await audit.record(conn, who, "token.revoked", "token", token_id, {})
+            return added
+
+    if _service(work):
+        console.print(f"revoked token {token_id}")
+    else:
+        console.print(f"token {token_id} was already revoked")
 
 
 def _mint_and_record(subject: str, role: str, region: str | None, hours: float) -> str:
@@ -399,15 +468,23 @@ LONG_AUDIT_LOG = 50_000
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit log's hash chain; exit 0 when intact, 1 naming the first broken row.
+    """Check the audit log: ids without gaps, the hash chain, and every signed checkpoint in the exported file.
 
-    Exit 2 when the database cannot be read. Rows removed from the end of the
-    log leave an intact chain: compare the printed head with a copy kept elsewhere.
+    Exit 0 when intact, 1 naming the first broken row or the first checkpoint
+    whose signed head no longer matches, 2 when the log or the checkpoints
+    cannot be read.
     """
     import psycopg
 
     from ctt.audit import verify
+    from ctt.audit_anchor import CheckpointError, anchor_files, read_checkpoints
 
+    settings = LocalSettings()
+    try:
+        checkpoints = read_checkpoints(anchor_files(settings.state_dir))
+    except (CheckpointError, OSError) as exc:
+        console.print(f"[red]cannot trust the checkpoints: {exc}")
+        raise typer.Exit(2) from exc
     with Progress(TextColumn("[bold]audit"), BarColumn(), TextColumn("{task.completed:,} / {task.total:,} rows"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("", total=None, visible=False)
@@ -416,7 +493,7 @@ def audit_verify() -> None:
             bar.update(task, completed=done, total=total, visible=total >= LONG_AUDIT_LOG)
 
         try:
-            report = verify(OpsSettings().database_url, progress)
+            report = verify(settings.database_url, progress, checkpoints=checkpoints)
         except psycopg.Error as exc:
             hint = " (run `ctt migrate`)" if isinstance(exc, psycopg.errors.UndefinedTable) else ""
             console.print(f"[red]cannot read the audit log{hint}: {exc}")
@@ -426,6 +503,27 @@ def audit_verify() -> None:
         raise typer.Exit(1)
     if report.head_id is not None:
         console.print(f"head: row {report.head_id}, hash {report.head_hash}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    every: Annotated[float | None, typer.Option(help="Keep signing every EVERY seconds until SIGTERM.")] = None,
+) -> None:
+    """Sign the audit log's head with the key in $CTT_STATE_DIR/secrets (created on first use).
+
+    The checkpoint is appended to $CTT_STATE_DIR/audit/checkpoints.jsonl and
+    recorded in audit_checkpoints (GET /api/v1/audit/checkpoints)."""
+    from ctt.audit_anchor import anchor_files, write_checkpoint
+
+    settings = LocalSettings()
+    files = anchor_files(settings.state_dir)
+    stop = _stop_on_signals() if every else threading.Event()
+    while True:
+        checkpoint = write_checkpoint(settings.database_url, files)
+        print(f"checkpoint {checkpoint.id}: row {checkpoint.head_id}, hash {checkpoint.head_hash}"
+              if checkpoint else "audit log empty: nothing to sign", flush=True)
+        if not every or stop.wait(every):
+            return
 
 
 @app.command()
@@ -444,10 +542,10 @@ def demo(
         raise typer.Exit(1)
     migrate()
     stop = _stop_on_signals()
-    procs = [subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=os.environ.copy()),
+    procs = [subprocess.Popen([sys.executable, "-m", "ctt.cli", "ingest"], env=_as_role(DB_INGEST)),
              subprocess.Popen([sys.executable, "-m", "uvicorn", "tracking_api.main:app", "--host", "127.0.0.1",
                                "--port", "8000", "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
-                              env=os.environ.copy())]
+                              env=_as_role(DB_API))]
     watcher = _print_alerts()
     try:
         _demo_regions()
@@ -466,6 +564,14 @@ def demo(
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def _as_role(role: str) -> dict[str, str]:
+    """The environment with the service's own database role, unless CTT_DATABASE_URL is given."""
+    env = os.environ.copy()
+    if "CTT_DATABASE_URL" not in env:
+        env["CTT_DATABASE_URL"] = LocalSettings().url_for(role)
+    return env
 
 
 DEMO_REGIONS = REPO_ROOT / "deploy" / "demo-regions.geojson"

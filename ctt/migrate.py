@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -82,16 +83,31 @@ def migrate(database_url: str) -> list[Migration]:
     return applied
 
 
-def fresh_database(admin_url: str, name: str) -> str:
-    """Drop database ``name`` if it exists, create it and migrate it; return its URL.
+def fresh_database(admin_url: str, name: str, owner_url: str | None = None) -> str:
+    """Drop database ``name`` if it exists, create it and migrate it; return its URL as ``admin_url``'s role.
 
-    For tests and benchmarks: ``admin_url`` is any database of the same server."""
+    For tests and benchmarks: ``admin_url`` is a superuser's connection to any
+    database of the server. With ``owner_url`` (the same server as the owner
+    role) the database is the owner's and the owner runs the migrations, as in
+    production; the superuser only creates it and its TimescaleDB extension."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         drop_database(conn, name)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    migrate(url)
+        owner = urlsplit(owner_url).username if owner_url else None
+        conn.execute(sql.SQL("CREATE DATABASE {}{}").format(
+            sql.Identifier(name), sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")))
+    url = _on_database(admin_url, name)
+    if owner_url is None:
+        migrate(url)
+        return url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    migrate(_on_database(owner_url, name))
     return url
+
+
+def _on_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 def drop_database(conn: psycopg.Connection[Any], name: str) -> None:

@@ -3,9 +3,10 @@
 # machine: PostgreSQL 15 + TimescaleDB and a project-owned Mosquitto instance.
 # Idempotent: with everything installed and running it only checks and exits.
 #
-#   deploy/services.sh [--test-tools]
-# --test-tools also starts the test suite's own broker (port 1884) and installs
-# docker-compose.
+#   deploy/services.sh [--test-tools] [--database-only]
+# --test-tools also starts the test suite's own broker (port 1884), installs
+# docker-compose and creates the tests' database administrator (ctt_admin).
+# --database-only sets up PostgreSQL (roles included) and leaves Mosquitto alone.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,17 +16,33 @@ pg_version=15
 pg_cluster=main
 broker_port=${CTT_BROKER_PORT:-1883}
 test_broker_port=${CTT_TEST_BROKER_PORT:-1884}
-db_user=${CTT_DB_USER:-ctt}
-db_password=${CTT_DB_PASSWORD:-ctt}
 db_name=${CTT_DB_NAME:-ctt}
+# Installations set up before the application had its own roles: the objects
+# this superuser created become ctt_owner's.
+legacy_owner=${CTT_DB_LEGACY_OWNER:-ctt}
+secrets=$state/secrets
 ingest_user=${CTT_BROKER_USERNAME:-ctt-ingest}
-ingest_password=${CTT_BROKER_PASSWORD:-ctt-ingest-local}
 observer_user=ctt-observer
-observer_password=${CTT_OBSERVER_PASSWORD:-ctt-observer-local}
-# Plain python3 is enough: broker_auth uses the standard library only.
-python=${CTT_PYTHON:-python3}
+# Devices connect over TLS: client certificates on the first port, secrets on the second.
+cert_port=${CTT_BROKER_CERT_PORT:-8883}
+secret_port=${CTT_BROKER_SECRET_PORT:-8885}
+test_cert_port=${CTT_TEST_BROKER_CERT_PORT:-8884}
+test_secret_port=${CTT_TEST_BROKER_SECRET_PORT:-8886}
+tls_bind=${CTT_BROKER_TLS_BIND:-0.0.0.0}
+# The project CA (ctt.pki); extra names devices use for this broker: CTT_BROKER_TLS_HOSTS="host1 host2".
+pki=$state/pki
+tls_hosts=${CTT_BROKER_TLS_HOSTS:-}
+# ctt.pki needs the pinned `cryptography`: the checkout's venv (./dev creates it).
+python=${CTT_PYTHON:-$repo/.venv/bin/python}
 test_tools=0
-[ "${1:-}" = "--test-tools" ] && test_tools=1
+database_only=0
+for arg in "$@"; do
+    case "$arg" in
+        --test-tools) test_tools=1 ;;
+        --database-only) database_only=1 ;;
+        *) echo "usage: deploy/services.sh [--test-tools] [--database-only]" >&2; exit 2 ;;
+    esac
+done
 
 log() { printf '[services] %s\n' "$*" >&2; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
@@ -103,15 +120,40 @@ start_postgres() {
     log "PostgreSQL did not become ready"; return 1
 }
 
+# secret NAME: a long random secret, generated once and kept (0600) in $secrets/NAME.
+secret() {
+    local file="$secrets/$1"
+    (umask 077 && mkdir -p "$secrets")
+    chmod 0700 "$secrets"
+    if [ ! -s "$file" ]; then
+        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file.new" && mv "$file.new" "$file")
+    fi
+    chmod 0600 "$file"
+    cat "$file"
+}
+
+# The application's roles (deploy/postgres/roles.sql): no superuser, one owner
+# that runs the migrations; each service connects as its own role, with the
+# password in $secrets/db-<role>.
 provision_database() {
-    as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null <<SQL
-SELECT format('CREATE ROLE %I LOGIN SUPERUSER PASSWORD %L', '$db_user', '$db_password')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$db_user') \gexec
-SELECT format('CREATE DATABASE %I OWNER %I', '$db_name', '$db_user')
-WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db_name') \gexec
-SQL
-    as_postgres psql -q -v ON_ERROR_STOP=1 -d "$db_name" -h /var/run/postgresql \
-        -c "CREATE EXTENSION IF NOT EXISTS timescaledb" >/dev/null 2>&1
+    local role password
+    for role in owner ingest api report; do secret "db-ctt_$role" >/dev/null; done
+    {
+        for role in owner ingest api report; do
+            printf "\\set %s_password '%s'\n" "$role" "$(cat "$secrets/db-ctt_$role")"
+        done
+        printf "\\set db_name '%s'\n\\set legacy_owner '%s'\n" "$db_name" "$legacy_owner"
+        cat "$here/postgres/roles.sql"
+    } | as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null
+    if [ $test_tools = 1 ]; then
+        password=$(secret db-ctt_admin)
+        # The tests' administrator creates and drops their databases (TimescaleDB's
+        # extension needs a superuser); the application never connects as it.
+        printf "\\set admin_password '%s'\n%s\n" "$password" \
+            "SELECT 'CREATE ROLE ctt_admin' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ctt_admin') \\gexec
+ALTER ROLE ctt_admin LOGIN SUPERUSER PASSWORD :'admin_password';" |
+            as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null
+    fi
 }
 
 # --- Mosquitto ---------------------------------------------------------------------
@@ -138,36 +180,61 @@ install_mosquitto() {
     fi
 }
 
-# broker NAME PORT: configure and start (or reload) one instance in $state/NAME.
+# The project CA, the broker's TLS certificate and the CRL, created once (ctt.pki).
+init_pki() {
+    local hosts=() h result
+    for h in $tls_hosts; do hosts+=(--host "$h"); done
+    if [ ! -x "$python" ] && [ -z "${CTT_PYTHON:-}" ]; then
+        log "$python is missing: run ./dev (it creates .venv) or set CTT_PYTHON"; return 1
+    fi
+    result=$(PYTHONPATH="$repo" "$python" -m ctt.pki init --dir "$pki" "${hosts[@]}")
+    [ "$result" = unchanged ] || log "certificate authority in $pki: created $result"
+}
+
+# broker NAME PORT CERT_PORT SECRET_PORT TLS_BIND: configure and start (or reload) one
+# instance in $state/NAME. Listeners are read only at start: a changed
+# mosquitto.conf restarts the broker (sessions persist); passwords, ACL and CRL
+# are reloaded with SIGHUP.
 broker() {
-    local dir="$state/$1" port=$2 changed=0 pid result
+    local dir="$state/$1" port=$2 conf_changed=0 changed=0 pid result ingest_password observer_password
     mkdir -p "$dir/data"
-    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$(id -un)|g" \
+    sed -e "s|@STATE@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$(id -un)|g" -e "s|@PKI@|$pki|g" \
+        -e "s|@CERT_PORT@|$3|g" -e "s|@SECRET_PORT@|$4|g" -e "s|@TLS_BIND@|$5|g" \
         "$here/mosquitto/mosquitto.conf.in" >"$dir/mosquitto.conf.new"
     cp "$here/mosquitto/acl" "$dir/acl.new"
+    if ! cmp -s "$dir/mosquitto.conf.new" "$dir/mosquitto.conf"; then conf_changed=1; fi
     for f in mosquitto.conf acl; do
         if ! cmp -s "$dir/$f.new" "$dir/$f"; then mv "$dir/$f.new" "$dir/$f"; changed=1; else rm "$dir/$f.new"; fi
     done
     [ -f "$dir/passwd" ] || { : >"$dir/passwd"; changed=1; }
     chmod 0700 "$dir"
     chmod 0600 "$dir/passwd"
-    # Backend accounts; devices are added by `ctt devices provision`.
+    # Backend accounts with long random secrets ($secrets/broker-*, made once; the
+    # environment may override them); devices are added by `ctt devices provision`.
+    ingest_password=${CTT_BROKER_PASSWORD:-$(secret "broker-$ingest_user")}
+    observer_password=${CTT_OBSERVER_PASSWORD:-$(secret "broker-$observer_user")}
     result=$(PYTHONPATH="$repo" "$python" -m ctt.broker_auth --file "$dir/passwd" \
         "$ingest_user=$ingest_password" "$observer_user=$observer_password")
     [ "$result" = unchanged ] || changed=1
     if pid=$(broker_pid "$dir"); then
-        if [ "$changed" = 1 ]; then
+        if [ "$conf_changed" = 1 ]; then
+            log "restarting Mosquitto ($1) for its new listeners"
+            kill "$pid"
+            for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        elif [ "$changed" = 1 ]; then
             log "reloading Mosquitto ($1)"
             kill -HUP "$pid"
+            return 0
+        else
+            return 0
         fi
-        return 0
     fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         log "port $port is taken by another process (the Debian mosquitto service, or a broker"
         log "of another checkout?); stop it or choose another port"
         return 1
     fi
-    log "starting Mosquitto ($1) on 127.0.0.1:$port"
+    log "starting Mosquitto ($1) on 127.0.0.1:$port (plaintext), $5:$3 (TLS, certificates), $5:$4 (TLS, secrets)"
     /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
     for _ in $(seq 1 40); do
         broker_pid "$dir" >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
@@ -182,15 +249,20 @@ main() {
     configure_postgres
     start_postgres
     provision_database
+    if [ $database_only = 1 ]; then
+        log "ready: postgresql://127.0.0.1:5432/$db_name (roles ctt_owner, ctt_ingest, ctt_api, ctt_report)"
+        return 0
+    fi
     install_mosquitto
-    broker mosquitto "$broker_port"
+    init_pki
+    broker mosquitto "$broker_port" "$cert_port" "$secret_port" "$tls_bind"
     if [ $test_tools = 1 ]; then
         # The tests' own broker: their devices and sessions never reach the
         # broker a local ingest or demo uses.
-        broker mosquitto-test "$test_broker_port"
+        broker mosquitto-test "$test_broker_port" "$test_cert_port" "$test_secret_port" 127.0.0.1
         apt_install docker-compose
     fi
-    log "ready: postgresql://$db_user@127.0.0.1:5432/$db_name, mqtt://127.0.0.1:$broker_port"
+    log "ready: postgresql://127.0.0.1:5432/$db_name (passwords in $secrets), mqtt://127.0.0.1:$broker_port"
 }
 
 main

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import ssl
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,20 +22,43 @@ from protocol.topics import ack_topic, record_topic
 _decode_ack = msgspec.json.Decoder(DeviceAck).decode
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What a device holds to connect: the CA certificate it trusts (TLS; None: plaintext,
+    loopback only) and either its client certificate and key or its secret."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    password: str | None = None
+
+    def apply(self, client: mqtt.Client, device_id: str) -> None:
+        if self.ca_file is not None:
+            # Verifies the broker's certificate and host name against the project CA.
+            client.tls_set(ca_certs=str(self.ca_file), certfile=_opt(self.cert_file), keyfile=_opt(self.key_file),
+                           cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        # With a certificate the broker takes the username from its CN and needs no password.
+        client.username_pw_set(device_id, self.password)
+
+
+def _opt(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 class Link:
     """MQTT 5 client with the device's own credentials (client id = username).
 
     Acks from the backend land in ``acks`` (read by the simulation thread).
     """
 
-    def __init__(self, device_id: str, password: str, host: str, port: int, fw: str = "sim-1.0") -> None:
+    def __init__(self, device_id: str, credentials: Credentials, host: str, port: int, fw: str = "sim-1.0") -> None:
         self.device_id = device_id
         self.acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.connected = threading.Event()
         self.refused: str | None = None
         self._host, self._port, self._fw = host, port, fw
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=MQTTProtocolVersion.MQTTv5)
-        client.username_pw_set(device_id, password)
+        credentials.apply(client, device_id)
         client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(1, 10)

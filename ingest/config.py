@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from ctt_common.settings import ServiceSettings
@@ -14,7 +16,11 @@ class IngestSettings(ServiceSettings):
     # Mosquitto uses the username as client id, so this also names the
     # persistent session that holds messages while ingest is down.
     broker_username: str = "ctt-ingest"
-    broker_password: str = "ctt-ingest-local"
+    # No default: `ctt ingest` takes the secret the set-up made ($CTT_STATE_DIR/secrets/broker-ctt-ingest).
+    broker_password: str = ""
+    # The CA certificate that signed the broker's: connect over TLS (e.g. port 8885 from another host);
+    # unset: plaintext, for a broker on the same machine's loopback.
+    broker_ca_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5)
     # Unacknowledged QoS 1 messages the broker may have in flight to us (MQTT 5
     # Receive Maximum). Also the bound on ingest memory while the database is down.

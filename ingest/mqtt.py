@@ -9,6 +9,7 @@ messages the broker sends us, which bounds memory while the database is down.
 from __future__ import annotations
 
 import queue
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,9 @@ class MqttSource:
             manual_ack=True,
         )
         client.username_pw_set(settings.broker_username, settings.broker_password)
+        if settings.broker_ca_file is not None:
+            client.tls_set(ca_certs=str(settings.broker_ca_file), cert_reqs=ssl.CERT_REQUIRED,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ctt.config import OpsSettings
+from ctt.config import DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
 from protocol.topics import SUBSCRIPTIONS
 from tests.support import (
@@ -29,8 +29,9 @@ TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test")
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """A fresh, migrated test database for the whole session."""
-    yield fresh_database(OpsSettings().database_url, TEST_DB)
+    """A fresh test database for the whole session, migrated by the owner role; the administrator's URL."""
+    ops = OpsSettings()
+    yield fresh_database(ops.admin_url(), TEST_DB, ops.url_for(DB_OWNER))
 
 
 @pytest.fixture(scope="session")

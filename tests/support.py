@@ -25,16 +25,32 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ctt.broker_auth import device_password, provision_devices, reload_broker
-from ctt.config import REPO_ROOT, OpsSettings
+from ctt import devices
+from ctt.broker_auth import service_secret
+from ctt.config import DB_API, DB_INGEST, REPO_ROOT, OpsSettings
+from firmware_sim.link import Credentials, Link
 from protocol.records import DeviceAck
 
 # The tests' own broker instance (``deploy/services.sh --test-tools``): test
 # devices and sessions never reach the broker a local ingest or demo uses.
+# Plaintext on loopback for the backend's accounts; devices over TLS, with a
+# client certificate or with a secret.
 BROKER = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_PORT", "1884")))
+BROKER_CERT = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_CERT_PORT", "8884")))
+BROKER_SECRET = ("127.0.0.1", int(os.environ.get("CTT_TEST_BROKER_SECRET_PORT", "8886")))
 BROKER_STATE = OpsSettings().state_dir / "mosquitto-test"
+TEST_BROKER = devices.local_broker(OpsSettings().state_dir, "mosquitto-test")
 TEST_INGEST_USER = "ctt-ingest"
-TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD", "ctt-ingest-local")
+TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD") or service_secret(OpsSettings().secrets_dir,
+                                                                                TEST_INGEST_USER)
+
+
+def as_role(database_url: str, role: str) -> str:
+    """The test database as one of the application's roles (password from deploy/services.sh).
+
+    The fixtures' ingest and API connect this way, as in production; tests keep
+    the administrator's connection for set-up and inspection."""
+    return OpsSettings().url_for(role, database_url)
 
 
 def unique_prefix(name: str) -> str:
@@ -59,11 +75,23 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
-def provision(device_ids: list[str]) -> None:
-    ops = OpsSettings()
-    if provision_devices(BROKER_STATE / "passwd", ops.provisioning_secret, device_ids):
-        reload_broker(BROKER_STATE / "mosquitto.pid")
-        time.sleep(0.3)
+def provision(device_ids: list[str], kind: devices.Kind = "certificate") -> list[devices.Issued]:
+    """Each device its own credential on the tests' broker (``ctt devices provision``'s code)."""
+    issued = devices.provision(TEST_BROKER, device_ids, kind)
+    if any(i.new and i.kind == "secret" for i in issued):
+        time.sleep(0.3)  # the broker re-reads its password file
+    return issued
+
+
+def endpoint(credentials: Credentials) -> tuple[str, int]:
+    """The tests' broker's TLS listener for a device holding ``credentials``."""
+    return BROKER_CERT if credentials.cert_file else BROKER_SECRET
+
+
+def device_link(device_id: str) -> Link:
+    """A simulated device's connection with its own credentials from provisioning."""
+    creds = devices.credentials(TEST_BROKER, device_id)
+    return Link(device_id, creds, *endpoint(creds))
 
 
 def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -91,16 +119,21 @@ class Device:
 
     def __post_init__(self) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=self.protocol)
-        client.username_pw_set(self.device_id, device_password(OpsSettings().provisioning_secret, self.device_id))
+        self.credentials = devices.credentials(TEST_BROKER, self.device_id)
+        self.credentials.apply(client, self.device_id)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         self._connected = threading.Event()
+        self.refused: str | None = None
         client.on_connect = self._on_connect
         client.on_message = lambda c, u, m: self.acks.append(msgspec.json.decode(m.payload, type=DeviceAck).seq)
         client.on_publish = self._on_publish
         self.client = client
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+            return
         client.subscribe(f"ctt/v1/dev/{self.device_id}/ack", 1)
         self._connected.set()
 
@@ -108,10 +141,11 @@ class Device:
         self.puback_reasons[mid] = reason.value
 
     def __enter__(self) -> Device:
-        self.client.connect(*BROKER, keepalive=30)
+        self.client.connect(*endpoint(self.credentials), keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(10):
-            raise AssertionError(f"device {self.device_id} could not connect")
+            self.client.loop_stop()
+            raise AssertionError(f"device {self.device_id} could not connect ({self.refused or 'no CONNACK'})")
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -156,7 +190,7 @@ class IngestProcess:
         self.metrics_port = free_port()
         self.env = {
             **os.environ,
-            "CTT_DATABASE_URL": database_url,
+            "CTT_DATABASE_URL": as_role(database_url, DB_INGEST),
             "CTT_BROKER_PORT": str(BROKER[1]),
             "CTT_BROKER_USERNAME": TEST_INGEST_USER,
             "CTT_BROKER_PASSWORD": TEST_INGEST_PASSWORD,
@@ -251,7 +285,7 @@ class ApiServer:
     def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.env = {**os.environ, "CTT_DATABASE_URL": database_url, "CTT_BROKER_PORT": str(BROKER[1]),
+        self.env = {**os.environ, "CTT_DATABASE_URL": as_role(database_url, DB_API), "CTT_BROKER_PORT": str(BROKER[1]),
                     "PYTHONUNBUFFERED": "1", **env}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None

@@ -16,18 +16,15 @@ from typing import Any
 
 import psycopg
 
-from ctt.broker_auth import device_password
-from ctt.config import OpsSettings
 from ctt.transit import register
-from firmware_sim.link import Link
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import ground_truth, quiet_fleet
 from tests.support import (
-    BROKER,
     AlertListener,
     ApiServer,
     EventStream,
     IngestProcess,
+    device_link,
     provision,
     query,
     unique_prefix,
@@ -52,8 +49,7 @@ def test_scenario_alerts_match_ground_truth_through_the_whole_pipeline(
         quiet_ids = register(conn, quiet)
     devices = truth.devices + quiet.devices
     provision([d.device_id for d in devices])
-    secret = OpsSettings().provisioning_secret
-    sim = Simulation(devices, clock, truth.end_ms, lambda d: Link(d, device_password(secret, d), *BROKER))
+    sim = Simulation(devices, clock, truth.end_ms, device_link)
     operator = mint(ApiSettings(), "e2e-operator", "operator")
     stream = EventStream(api_server.url, operator)
     try:

@@ -1,7 +1,9 @@
 """Bearer tokens: who is calling, in which role, for which region.
 
-One algorithm (HS256), and ``exp``, ``iss``, ``aud`` required: a token
-without them, signed otherwise or for another audience is refused.
+One algorithm (HS256), and ``exp``, ``iat``, ``jti``, ``iss``, ``aud`` required: a token
+without them, signed otherwise or for another audience is refused; so is one whose
+lifetime (``exp - iat``) exceeds ``CTT_TOKEN_MAX_TTL_S``, however it was minted.
+Revocation (by ``jti``) is checked by the routes' dependency (``tracking_api.deps``).
 """
 
 from __future__ import annotations
@@ -43,10 +45,13 @@ def mint(settings: ApiSettings, subject: str, role: str, region: str | None = No
         raise TokenError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if role == "officer" and not region:
         raise TokenError("an officer's token needs a region")
+    ttl = ttl_s if ttl_s is not None else settings.token_ttl_s
+    if ttl > settings.token_max_ttl_s:
+        raise TokenError(f"a token lives at most {settings.token_max_ttl_s} s (CTT_TOKEN_MAX_TTL_S), not {ttl} s")
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "role": role, "iss": settings.jwt_issuer,
                                  "aud": settings.jwt_audience, "iat": now, "jti": uuid.uuid4().hex,
-                                 "exp": now + (ttl_s if ttl_s is not None else settings.token_ttl_s)}
+                                 "exp": now + ttl}
     if region:
         claims["region"] = region
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
@@ -56,17 +61,23 @@ def verify(settings: ApiSettings, token: str) -> Principal:
     """The principal of a valid token; raises TokenError naming what is wrong."""
     try:
         claims = jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM], audience=settings.jwt_audience,
-                            issuer=settings.jwt_issuer, options={"require": ["exp", "iss", "aud", "sub"]})
+                            issuer=settings.jwt_issuer, options={"require": ["exp", "iat", "jti", "iss", "aud", "sub"]})
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenError(f"invalid token: {exc}") from exc
+    lifetime = int(claims["exp"]) - int(claims["iat"])
+    if lifetime > settings.token_max_ttl_s:
+        raise TokenError(f"invalid token: it lives {lifetime} s, more than CTT_TOKEN_MAX_TTL_S "
+                         f"({settings.token_max_ttl_s} s)")
     role = claims.get("role")
     if role not in ROLES:
         raise TokenError(f"invalid token: role {role!r} is not one of {', '.join(ROLES)}")
     region = claims.get("region")
     if role == "officer" and not isinstance(region, str):
         raise TokenError("invalid token: an officer's token has no region")
-    jti = claims.get("jti")
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not jti:
+        raise TokenError("invalid token: its id (jti) is not a string")
     return Principal(str(claims["sub"]), role, region if isinstance(region, str) else None,
-                     int(claims["exp"]), jti if isinstance(jti, str) else None)
+                     int(claims["exp"]), jti)

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ctt_common.settings import ServiceSettings
+
+# The push services of the browsers officers use (Chrome and Android: FCM; Firefox: Mozilla
+# autopush; Safari: Apple; Edge on Windows: WNS).
+DEFAULT_PUSH_HOSTS = ("fcm.googleapis.com", "android.googleapis.com", "updates.push.services.mozilla.com",
+                      "web.push.apple.com", "*.push.apple.com", "*.notify.windows.com")
 
 
 class ApiSettings(ServiceSettings):
     """The API's own fields; database, broker and log level come from the base."""
 
     readiness_timeout_s: float = 2.0
+    # Larger request bodies are a 413 (tracking_api/body_limit.py).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A track query returning more fixes is a 422 asking for a shorter range or a lower max_points.
+    track_max_rows: int = Field(default=50_000, ge=2)
+    # Refused logins (POST /session) per client address within login_window_s before a 429.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_s: float = Field(default=60.0, gt=0)
     # Bearer tokens: HS256 with this secret; exp, iss and aud are required. Change the secret in production.
     jwt_secret: str = Field(default="ctt-local-jwt-secret-change-me-in-production", min_length=32)
     jwt_issuer: str = "ctt"
     jwt_audience: str = "ctt-api"
     token_ttl_s: int = Field(default=12 * 3600, gt=0)
+    # The longest lifetime (exp - iat) a token may have: longer ones are refused when verified,
+    # whatever signed them. A stolen token is good until it expires or is revoked.
+    token_max_ttl_s: int = Field(default=24 * 3600, gt=0)
     # A comment line this often keeps proxies from closing an idle event stream.
     stream_keepalive_s: float = Field(default=15.0, gt=0)
+    # A stream ticket (POST /stream/tickets) opens one stream within this many seconds.
+    stream_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
     # The pages (control room, officers, KPI) and their npm libraries (``npm ci`` in this folder).
     dashboards_dir: Path = Path(__file__).resolve().parents[1] / "dashboards"
     # A raster tile server for the maps ({z}/{x}/{y}), where one is reachable; without it the maps
@@ -35,6 +53,18 @@ class ApiSettings(ServiceSettings):
     # Push services are https. http:// endpoints only for the test suite's local push service:
     # otherwise anyone with a token could make the API post to internal http services.
     push_allow_insecure_endpoints: bool = False
+    # The push services subscriptions may point at (a host, or *.suffix); their addresses must be
+    # public too (no private, loopback or link-local address, checked at subscription and send).
+    push_service_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_HOSTS), min_length=1)
+    # Subscriptions per user (token subject): a new browser past the cap replaces the oldest.
+    push_max_subscriptions: int = Field(default=5, ge=1, le=100)
     push_timeout_s: float = Field(default=10.0, gt=0)
     # Pushes in flight at once per API process (each holds a thread while it waits).
     push_concurrency: int = Field(default=8, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _no_test_switches_in_production(self) -> Self:
+        if self.env == "production" and self.push_allow_insecure_endpoints:
+            raise ValueError("CTT_PUSH_ALLOW_INSECURE_ENDPOINTS is for the test suite's local push service only: "
+                             "refused with CTT_ENV=production")
+        return self

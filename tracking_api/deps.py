@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tracking_api.auth import Principal, Role, TokenError, verify
 from tracking_api.config import ApiSettings
+from tracking_api.login_throttle import LoginThrottle
 from tracking_api.push import PushNotifier
 from tracking_api.stream import Hub
 
@@ -34,6 +35,7 @@ class Services:
     pool: AsyncConnectionPool
     hub: Hub
     push: PushNotifier | None
+    logins: LoginThrottle
 
 
 def services(request: Request) -> Services:
@@ -68,17 +70,29 @@ async def connection(app: App) -> AsyncIterator[AsyncConnection[DictRow]]:
         yield conn  # type: ignore[misc]
 
 
-def principal(app: App,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>``; 401 without a valid token."""
+async def principal(app: App,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>``; 401 without a valid, unrevoked token."""
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     try:
-        return verify(app.settings, credentials.credentials)
+        caller = verify(app.settings, credentials.credentials)
     except TokenError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+        raise invalid_token(str(exc)) from exc
+    await refuse_revoked(app, caller)
+    return caller
+
+
+async def refuse_revoked(app: Services, caller: Principal) -> None:
+    """401 if ``caller``'s token was revoked (``ctt token revoke``)."""
+    if await app.hub.revocations.is_revoked(caller.token_id):
+        raise invalid_token(f"token {caller.token_id} was revoked")
+
+
+def invalid_token(reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, reason,
+                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 Settings = Annotated[ApiSettings, Depends(settings)]

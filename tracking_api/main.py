@@ -16,11 +16,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from ctt_common import logs
 from tracking_api import pages
+from tracking_api.body_limit import BodySizeLimit
 from tracking_api.config import ApiSettings
 from tracking_api.deps import Services
+from tracking_api.login_throttle import LoginThrottle
 from tracking_api.metrics import RequestMetrics
 from tracking_api.push import PushNotifier
-from tracking_api.routers import alerts, geography, kpi, operations, push, session, shipments, stream, tracks
+from tracking_api.routers import alerts, audit, geography, kpi, operations, push, session, shipments, stream, tracks
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.services.errors import ServiceError
 from tracking_api.stream import Hub
@@ -28,7 +30,8 @@ from tracking_api.stream import Hub
 API_PREFIX = "/api/v1"
 # Every resource operation may meet a body that is not JSON (400) or a missing or bad token (401).
 COMMON_ERRORS = {**error(400, "The body is not parseable JSON", "There was an error parsing the body"),
-                 **UNAUTHORIZED}
+                 **UNAUTHORIZED,
+                 **error(413, "The body is larger than CTT_MAX_BODY_BYTES", "request body larger than 1048576 bytes")}
 
 log = structlog.get_logger("tracking_api.main")
 # Never logged (the database URL is logged without its password).
@@ -43,7 +46,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
-    for module in (session, geography, shipments, tracks, alerts, kpi, push, stream):
+    app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
+    for module in (session, geography, shipments, tracks, alerts, kpi, push, stream, audit):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)
@@ -79,7 +83,8 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
         hub.alert_listeners.append(notifier.notify)
     hub.start()
     try:
-        yield Services(settings, pool, hub, notifier)
+        yield Services(settings, pool, hub, notifier,
+                       LoginThrottle(settings.login_max_failures, settings.login_window_s))
     finally:
         await hub.stop()
         if notifier is not None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import json
 import os
+import socket
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -107,8 +109,10 @@ def public_key(vapid: Vapid02) -> str:
     return b64url(raw)
 
 
-def endpoint_problem(endpoint: str, allow_insecure: bool) -> str | None:
-    """Why the API will not post to ``endpoint``, or None if it will."""
+def endpoint_problem(endpoint: str, allow_insecure: bool, push_hosts: Sequence[str]) -> str | None:
+    """Why the API will not post to ``endpoint``, or None if it will: an https URL on a push
+    service of ``push_hosts`` whose every address is public. ``allow_insecure`` (the test
+    suite's local push service only; production refuses it) lifts all three checks."""
     try:
         parts = urlsplit(endpoint)
         host, _ = parts.hostname, parts.port  # .port raises on a port that is not a number
@@ -118,6 +122,32 @@ def endpoint_problem(endpoint: str, allow_insecure: bool) -> str | None:
         return f"endpoint {endpoint!r} is not an https:// URL (push services are https)"
     if not host:
         return f"endpoint {endpoint!r} has no host"
+    if allow_insecure:
+        return None
+    if not any(_host_matches(host, allowed) for allowed in push_hosts):
+        return f"endpoint host {host!r} is not a known push service (CTT_PUSH_SERVICE_HOSTS)"
+    return _address_problem(host)
+
+
+def _host_matches(host: str, allowed: str) -> bool:
+    """``allowed`` is a host name, or ``*.suffix`` for any host under that suffix."""
+    host, allowed = host.lower().rstrip("."), allowed.lower()
+    if allowed.startswith("*."):
+        return host.endswith(allowed[1:]) and len(host) > len(allowed) - 1
+    return host == allowed
+
+
+def _address_problem(host: str) -> str | None:
+    """Refuses a host that does not resolve, or resolves to any non-public address
+    (private, loopback, link-local, multicast, reserved, unspecified)."""
+    try:
+        infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"endpoint host {host!r} does not resolve: {exc}"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
+        if not address.is_global or address.is_multicast:
+            return f"endpoint host {host!r} resolves to a non-public address ({address})"
     return None
 
 
@@ -219,6 +249,11 @@ class PushNotifier:
         """One push (blocking, on the pool): the push service's status, None if it did not answer,
         and what went wrong."""
         subscription = {"endpoint": target.endpoint, "keys": {"p256dh": target.p256dh, "auth": target.auth}}
+        # Again at each send: the host's addresses may have changed since the subscription (DNS rebinding).
+        problem = endpoint_problem(target.endpoint, self._settings.push_allow_insecure_endpoints,
+                                   self._settings.push_service_hosts)
+        if problem:
+            return None, problem
         try:
             response = webpush(subscription, data=body, vapid_private_key=self._vapid,
                                vapid_claims={"sub": self._settings.vapid_subject}, ttl=TTL_S,

@@ -28,13 +28,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from protocol.alerts import alert_change, to_dict
-from tracking_api import access
+from tracking_api import access, revocations
 from tracking_api.auth import Principal
 from tracking_api.metrics import STREAM_CLIENTS, STREAM_DROPPED
 
 log = structlog.get_logger("tracking_api.stream")
 
-CHANNELS = ("ctt_positions", "ctt_alert_events", "ctt_geofence")
+CHANNELS = ("ctt_positions", "ctt_alert_events", "ctt_geofence", revocations.CHANNEL)
 QUEUE_SIZE = 2_000
 RETRY_S = 2.0
 # Alert changes read per query, live or replayed: the memory bound of a reconnecting
@@ -98,6 +98,10 @@ class Event:
         return f"{head}event: {self.kind}\ndata: ".encode() + _json(self.data) + b"\n\n"
 
 
+# Wakes a stream that must end (Subscriber.ended); never sent.
+END = Event("end", NO_SHIPMENT, {})
+
+
 def alert_event(row: dict[str, Any]) -> Event:
     """An ``alert_events`` row joined with ``alert_view``: the one alert object and what changed."""
     return Event("alert", row["shipment"], to_dict(alert_change(row["event_kind"], row)), row["event_seq"],
@@ -125,6 +129,8 @@ class Subscriber:
     kinds: frozenset[str]
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: bool = False
+    # Why the stream must end now (its token was revoked); its expiry the stream checks itself.
+    ended: str | None = None
 
 
 class Hub:
@@ -146,6 +152,8 @@ class Hub:
         self.ready = asyncio.Event()
         # Called with every batch of alert changes (Web Push: tracking_api.push); must not block.
         self.alert_listeners: list[Callable[[list[Event]], None]] = []
+        # Revoked tokens: every request and every open stream is checked against them.
+        self.revocations = revocations.Revocations(pool)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -158,6 +166,8 @@ class Hub:
 
     def subscribe(self, caller: Principal, kinds: frozenset[str] = frozenset({"position", "alert"})) -> Subscriber:
         sub = Subscriber(caller, kinds)
+        if self.revocations.known(caller.token_id):  # revoked between its request's check and now
+            sub.ended = "token revoked"
         self._subscribers.add(sub)
         STREAM_CLIENTS.set(len(self._subscribers))
         return sub
@@ -205,6 +215,7 @@ class Hub:
             except Exception:  # the stream must outlive any one bad event
                 log.exception("stream listener failed, restarting")
             self.ready.clear()
+            self.revocations.current = False  # may miss revocations now: is_revoked asks the database
             await asyncio.sleep(RETRY_S)
 
     async def _listen(self) -> None:
@@ -212,6 +223,8 @@ class Hub:
                                                          application_name="ctt-api-stream") as conn:
             for channel in CHANNELS:
                 await conn.execute(f"LISTEN {channel}")
+            await self._revocations()
+            self.revocations.current = True
             await self._load_regions()
             await self._load_positions()
             if self._received_at is None:  # first start: only what happens from now on is news
@@ -228,9 +241,22 @@ class Hub:
                     await self._alert_events()
                 elif note.channel == "ctt_positions":
                     await self._positions()
+                elif note.channel == revocations.CHANNEL:
+                    await self._revocations()
                 else:  # shipments or their regions changed: who is in transit, who sees what
                     await self._load_regions()
                     await self._load_positions()
+
+    async def _revocations(self) -> None:
+        """Reload the revoked tokens and end the open streams of those just revoked."""
+        if not await self.revocations.load():
+            return
+        for sub in list(self._subscribers):
+            if self.revocations.known(sub.caller.token_id):
+                sub.ended = "token revoked"
+                self.unsubscribe(sub)
+                with contextlib.suppress(asyncio.QueueFull):  # wakes its stream; a full queue is read soon
+                    sub.queue.put_nowait(END)
 
     async def _load_regions(self) -> None:
         async with self._pool.connection() as conn:

@@ -70,17 +70,64 @@ export class Client {
 
   may(capability) { return !!this.session && this.session.capabilities.includes(capability); }
 
-  // Server-sent events: EventSource cannot send headers, hence the token in the query. On a
-  // dropped connection the browser reconnects by itself, sending Last-Event-ID, so no alert change
-  // is missed.
+  // Server-sent events: EventSource cannot send headers and a token in a URL lands in access
+  // logs, so each connection opens with a single-use ticket (POST /stream/tickets). A ticket
+  // cannot reopen a dropped connection: the returned LiveStream does, with a new ticket and the
+  // last alert event id, so that no alert change is missed. Handlers listen on the LiveStream.
   stream(kinds, handlers) {
-    const params = new URLSearchParams({ access_token: this.store.get() });
-    for (const k of kinds) params.append("kind", k);
-    const source = new EventSource(`${API}/stream?${params}`);
+    const live = new LiveStream(this, kinds);
     for (const [kind, fn] of Object.entries(handlers)) {
-      source.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
+      live.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
     }
-    return source;
+    live.open();
+    return live;
+  }
+}
+
+const STREAM_RETRY_MS = 2000;
+
+// One logical stream over successive EventSources: events are re-dispatched on this object.
+export class LiveStream extends EventTarget {
+  constructor(client, kinds) {
+    super();
+    this.client = client;
+    this.kinds = kinds;
+    this.lastEventId = null;
+    this.source = null;
+    this.closed = false;
+  }
+
+  async open() {
+    if (this.closed) return;
+    let ticket;
+    try {
+      ({ ticket } = await this.client.post("/stream/tickets"));
+    } catch (e) {
+      if (e.status === 401) { this.dispatchEvent(new Event("unauthorized")); return; }
+      setTimeout(() => this.open(), STREAM_RETRY_MS);
+      return;
+    }
+    const params = new URLSearchParams({ ticket });
+    for (const k of this.kinds) params.append("kind", k);
+    if (this.lastEventId !== null) params.set("last_event_id", this.lastEventId);
+    const source = new EventSource(`${API}/stream?${params}`);
+    this.source = source;
+    for (const kind of [...this.kinds, "resync"]) {
+      source.addEventListener(kind, (e) => {
+        if (e.lastEventId) this.lastEventId = e.lastEventId;
+        this.dispatchEvent(new MessageEvent(kind, { data: e.data, lastEventId: e.lastEventId }));
+      });
+    }
+    // The browser would retry with the used ticket: close and reopen with a new one instead.
+    source.addEventListener("error", () => {
+      source.close();
+      if (this.source === source) setTimeout(() => this.open(), STREAM_RETRY_MS);
+    });
+  }
+
+  close() {
+    this.closed = true;
+    if (this.source) this.source.close();
   }
 }
 

@@ -12,16 +12,22 @@ import time
 import psycopg
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from ctt.broker_auth import device_password
-from ctt.config import OpsSettings
 from ctt.transit import register
-from firmware_sim.link import Link
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import quiet_fleet
 from protocol.records import Fix, SealEvent, encode
 from tests.dashboards.conftest import PageErrors, screenshot
 from tests.dashboards.world import Shipment, shipments_on
-from tests.support import BROKER, ApiServer, Device, IngestProcess, provision, query, unique_prefix, wait_for
+from tests.support import (
+    ApiServer,
+    Device,
+    IngestProcess,
+    device_link,
+    provision,
+    query,
+    unique_prefix,
+    wait_for,
+)
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
@@ -62,8 +68,7 @@ def test_a_truck_moves_when_the_simulator_publishes(browser: Browser, contexts: 
     with psycopg.connect(database_url) as conn:
         shipment_id = next(iter(register(conn, fleet).values()))
     provision([d.device_id for d in fleet.devices])
-    secret = OpsSettings().provisioning_secret
-    sim = Simulation(fleet.devices, clock, fleet.end_ms, lambda d: Link(d, device_password(secret, d), *BROKER))
+    sim = Simulation(fleet.devices, clock, fleet.end_ms, device_link)
     page, errors = open_control_room(browser, contexts, api_server, mint(ApiSettings(), "ui-sim", "operator"))
     stop = threading.Event()
     runner = threading.Thread(target=sim.run, kwargs={"stop": stop, "drain_s": 2.0}, daemon=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from ctt.broker_auth import device_password
-from ctt.config import OpsSettings
 from firmware_sim.corridors import NORTHERN_CORRIDOR
 from firmware_sim.fleet import FleetSpec, build_fleet
-from firmware_sim.link import Link
 from firmware_sim.runner import SimClock, Simulation
-from tests.support import BROKER, IngestProcess, provision, query, unique_prefix
+from tests.support import IngestProcess, device_link, provision, query, unique_prefix
 
 
 def test_fleet_records_all_land_including_backlog_after_coverage_gaps(ingest: IngestProcess,
@@ -20,8 +17,7 @@ def test_fleet_records_all_land_including_backlog_after_coverage_gaps(ingest: In
     spec = FleetSpec(trucks=6, interval_s=15, gaps_per_truck=2, gap_minutes=(5, 25), prefix=prefix, seed=11)
     fleet = build_fleet(NORTHERN_CORRIDOR, spec, clock.start_ms, duration_s)
     provision([d.device_id for d in fleet])
-    secret = OpsSettings().provisioning_secret
-    sim = Simulation(fleet, clock, end_ms, lambda d: Link(d, device_password(secret, d), *BROKER))
+    sim = Simulation(fleet, clock, end_ms, device_link)
     stats = sim.run(drain_s=20)
 
     stored = dict(query(database_url,

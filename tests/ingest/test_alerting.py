@@ -160,6 +160,11 @@ def test_seal_breach_mid_route_but_not_at_the_destination_office(
     assert alerts(database_url, tr.shipment_id) == [
         ("seal_breach", tr.seal, opened.ts, closed.ts, opened.ts, False, False)]
     assert listener.of(tr.seal) == [("opened", "seal_breach"), ("ended", "seal_breach")]
+    # The engine's lifecycle changes are audited too, as the database role that made them, with their event.
+    assert query(database_url, "SELECT a.actor, a.role, a.action, e.event FROM audit_log a JOIN alert_events e"
+                               " ON e.id = (a.detail->>'event')::bigint AND e.alert_id::text = a.object_id"
+                               " WHERE e.shipment_id = %s ORDER BY a.id", (tr.shipment_id,)) == [
+        ("ctt_ingest", "system", "alert.opened", "opened"), ("ctt_ingest", "system", "alert.ended", "ended")]
 
 
 def test_sweep_raises_signal_lost_and_transit_overdue_on_wall_time(

@@ -1,4 +1,5 @@
-"""The broker itself refuses a device writing to another device's topics."""
+"""The broker itself refuses a device writing to another device's topics (devices over TLS with their own
+credentials: a certificate, or a secret for the MQTT 3.1.1 one)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from firmware_sim.link import Credentials
 from protocol.records import Fix, encode
-from tests.support import BROKER, Device, IngestProcess, provision, scalar, unique_prefix, wait_for
+from tests.support import BROKER_SECRET, TEST_BROKER, Device, IngestProcess, provision, scalar, unique_prefix, wait_for
 
 NOT_AUTHORIZED = 0x87
 
@@ -34,7 +36,7 @@ def test_mqtt5_device_gets_not_authorized_for_another_devices_topic(ingest: Inge
 
 def test_mqtt311_device_cannot_inject_into_another_devices_topic(ingest: IngestProcess, database_url: str) -> None:
     own, other = unique_prefix("acl3A"), unique_prefix("acl3B")
-    provision([own, other])
+    provision([own, other], "secret")
     with Device(own, protocol=MQTTProtocolVersion.MQTTv311) as d:
         d.publish_all([("pos", _fix(0))])
         d.client.publish(f"ctt/v1/dev/{other}/pos", _fix(0), qos=1).wait_for_publish(timeout=10)
@@ -47,12 +49,12 @@ def test_mqtt311_device_cannot_inject_into_another_devices_topic(ingest: IngestP
 
 def test_wrong_password_and_foreign_client_id_are_refused() -> None:
     dev = unique_prefix("aclP")
-    provision([dev])
+    provision([dev], "secret")
     refused: list[str] = []
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=dev, protocol=MQTTProtocolVersion.MQTTv5)
-    client.username_pw_set(dev, "not-the-password")
+    Credentials(ca_file=TEST_BROKER.pki.ca_cert, password="not-the-password").apply(client, dev)
     client.on_connect = lambda c, u, f, rc, p: refused.append(str(rc))
-    client.connect(*BROKER)
+    client.connect(*BROKER_SECRET)
     client.loop_start()
     try:
         wait_for(lambda: refused, 5, "CONNACK")

@@ -3,28 +3,92 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
 import tomllib
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 
 from ctt.config import REPO_ROOT
 from ctt.migrate import MigrationError, available, migrate
 from tests.support import scalar
 
+# The secrets compose requires, and the environment each of our containers may receive: a
+# container holds only the secrets it uses (the API no broker password, nothing the
+# provisioning secret).
+DB_PASSWORDS = {"CTT_DB_OWNER_PASSWORD", "CTT_DB_INGEST_PASSWORD", "CTT_DB_API_PASSWORD", "CTT_DB_REPORT_PASSWORD"}
+COMPOSE_SECRETS = {"CTT_DB_SUPERUSER_PASSWORD", *DB_PASSWORDS, "CTT_BROKER_PASSWORD", "CTT_OBSERVER_PASSWORD",
+                   "CTT_JWT_SECRET"}
+CONTAINER_ENVIRONMENT = {
+    "broker-setup": {"CTT_ENV", "CTT_BROKER_PASSWORD", "CTT_OBSERVER_PASSWORD"},
+    "migrate": {"CTT_ENV", "CTT_DATABASE_URL"},
+    "ingest": {"CTT_ENV", "CTT_DATABASE_URL", "CTT_BROKER_HOST", "CTT_BROKER_PORT", "CTT_BROKER_CA_FILE",
+               "CTT_BROKER_PASSWORD", "CTT_METRICS_HOST"},
+    "api": {"CTT_ENV", "CTT_DATABASE_URL", "CTT_BROKER_HOST", "CTT_JWT_SECRET", "CTT_VAPID_PRIVATE_KEY_FILE"},
+    "audit-anchor": {"CTT_ENV", "CTT_DATABASE_URL", "CTT_STATE_DIR"},
+}
+# Which database role each container connects as: never the superuser (POSTGRES_USER).
+DATABASE_ROLES = {"migrate": "ctt_owner", "ingest": "ctt_ingest", "api": "ctt_api", "audit-anchor": "ctt_api"}
 
-def test_docker_compose_file_is_valid() -> None:
+
+def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose missing: the test set-up installs Debian's docker-compose"
-    result = subprocess.run([tool, "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CTT_")}
+    return subprocess.run([tool, *args], cwd=REPO_ROOT, capture_output=True, text=True, env={**clean, **env})
+
+
+def _secrets() -> dict[str, str]:
+    return {name: secrets.token_urlsafe(24) for name in COMPOSE_SECRETS}
+
+
+def test_docker_compose_file_is_valid_with_its_secrets() -> None:
+    result = _compose("config", "-q", env=_secrets())
     assert result.returncode == 0, result.stderr
-    services = subprocess.run([tool, "config", "--services"], cwd=REPO_ROOT, capture_output=True, text=True)
+    services = _compose("config", "--services", env=_secrets())
     assert set(services.stdout.split()) >= {"mosquitto", "timescaledb", "ingest", "api"}
+
+
+@pytest.mark.parametrize("missing", sorted(COMPOSE_SECRETS))
+def test_a_missing_secret_stops_compose_naming_it(missing: str) -> None:
+    env = _secrets()
+    del env[missing]
+    result = _compose("config", "-q", env=env)
+    assert result.returncode != 0
+    assert f"set {missing} (" in result.stderr
+
+
+def test_each_container_gets_only_the_secrets_it_uses() -> None:
+    given = _secrets()
+    result = _compose("config", env=given)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name, allowed in CONTAINER_ENVIRONMENT.items():
+        environment = services[name].get("environment") or {}
+        assert set(environment) <= allowed, f"{name} gets {set(environment) - allowed}"
+        assert environment.get("CTT_ENV") == "production", name
+    others = {name: service.get("environment") or {} for name, service in services.items()
+              if name not in CONTAINER_ENVIRONMENT and service.get("environment")}
+    assert set(others) == {"timescaledb"}  # mosquitto gets no environment
+    assert {k for k, v in others["timescaledb"].items() if any(x in str(v) for x in given.values())} == \
+        {"POSTGRES_PASSWORD", *DB_PASSWORDS}
+    superuser = others["timescaledb"]["POSTGRES_USER"]
+    for name, role in DATABASE_ROLES.items():
+        url = urlsplit(services[name]["environment"]["CTT_DATABASE_URL"])
+        assert (url.username, url.password) == (role, given[f"CTT_DB_{role.removeprefix('ctt_').upper()}_PASSWORD"])
+        assert url.username != superuser and given["CTT_DB_SUPERUSER_PASSWORD"] not in str(services[name])
+    api = services["api"]["environment"]
+    assert given["CTT_BROKER_PASSWORD"] not in str(api) and given["CTT_OBSERVER_PASSWORD"] not in str(api)
+
+
+_USES_SECRET = {(service, variable) for service, allowed in CONTAINER_ENVIRONMENT.items() for variable in allowed}
 
 
 def test_the_image_holds_every_package_and_the_pages() -> None:

@@ -7,14 +7,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import BROKER
+from ctt.config import DB_API
+from tests.support import BROKER, as_role
 from tracking_api.main import app
 
 
 @pytest.fixture(scope="module")
 def client(database_url: str) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CTT_DATABASE_URL", database_url)
+        mp.setenv("CTT_DATABASE_URL", as_role(database_url, DB_API))  # as in production
         mp.setenv("CTT_BROKER_PORT", str(BROKER[1]))
         with TestClient(app) as c:
             yield c

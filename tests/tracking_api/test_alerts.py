@@ -129,7 +129,8 @@ def alert_row(database_url: str, alert_id: int) -> dict[str, Any]:
 
 def audit_rows(database_url: str, alert_id: int) -> list[tuple[Any, ...]]:
     return query(database_url, "SELECT actor, role, action, detail FROM audit_log"
-                               " WHERE object_type = 'alert' AND object_id = %s ORDER BY id", (str(alert_id),))
+                               " WHERE object_type = 'alert' AND object_id = %s AND role <> 'system'"  # officers'
+                               " ORDER BY id", (str(alert_id),))
 
 
 # --- reading -----------------------------------------------------------------------------------------------------

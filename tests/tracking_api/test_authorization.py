@@ -26,6 +26,8 @@ from tests.tracking_api.geo_support import (
     square,
     unique,
 )
+from tracking_api import deps
+from tracking_api.config import ApiSettings
 from tracking_api.main import app
 from tracking_api.push import b64url
 
@@ -91,6 +93,7 @@ ADMIN_ONLY = {"admin": 201, "operator": 403, "officer": 403, "officer-elsewhere"
 SUBSCRIBE = {"admin": 201, "operator": 201, "officer": 201, "officer-elsewhere": 201, "integrator": 403,
              "anonymous": 401}
 UNSUBSCRIBE = ALL_READ | {"integrator": 403}
+AUDITORS = ALL_READ | {"officer": 403, "officer-elsewhere": 403, "integrator": 403}
 
 
 def _transition(action: str, start: str) -> Call:
@@ -119,12 +122,27 @@ def _track(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
     return c.get(f"{API}/devices/{sh['tracker_id']}/track", headers=h)
 
 
+# A push service's host that needs no DNS here: a public address, allowed for these calls only.
+PUSH_HOST = "192.88.99.9"
+
+
 def _push_subscription() -> dict[str, Any]:
-    """A browser's PushSubscription, whose endpoint is on this machine where nothing listens (port 9)."""
+    """A browser's PushSubscription on a push service of PUSH_HOST (``_on_test_push_host``)."""
     point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return {"endpoint": f"https://127.0.0.1:9/wpush/{unique()}",
+    return {"endpoint": f"https://{PUSH_HOST}/wpush/{unique()}",
             "keys": {"p256dh": b64url(point), "auth": b64url(os.urandom(16))}}
+
+
+def _on_test_push_host(call: Call) -> Call:
+    def with_host(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+        app.dependency_overrides[deps.settings] = lambda: ApiSettings(push_service_hosts=[PUSH_HOST])
+        try:
+            return call(c, s, db, h)
+        finally:
+            app.dependency_overrides.pop(deps.settings)
+
+    return with_host
 
 
 def _subscribe(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
@@ -171,9 +189,12 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /alerts/{id}/ack": (_alert_action("ack"), ACT),
     "POST /alerts/{id}/resolve": (_alert_action("resolve"), ACT),
     "GET /push/vapid-public-key": (lambda c, s, db, h: c.get(f"{API}/push/vapid-public-key", headers=h), ALL_READ),
-    "POST /push/subscriptions": (_subscribe, SUBSCRIBE),
-    "DELETE /push/subscriptions": (_unsubscribe, UNSUBSCRIBE),
+    "POST /push/subscriptions": (_on_test_push_host(_subscribe), SUBSCRIBE),
+    "DELETE /push/subscriptions": (_on_test_push_host(_unsubscribe), UNSUBSCRIBE),
+    "POST /stream/tickets": (lambda c, s, db, h: c.post(f"{API}/stream/tickets", headers=h),
+                             {caller: 201 for caller in ALL_READ} | {"anonymous": 401}),
     "GET /kpi": (lambda c, s, db, h: c.get(f"{API}/kpi", headers=h), ALL_READ),
+    "GET /audit/checkpoints": (lambda c, s, db, h: c.get(f"{API}/audit/checkpoints", headers=h), AUDITORS),
 }
 
 

@@ -20,14 +20,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from protocol.alerts import FIELDS
 from tests.support import BROKER, ApiServer, execute, query, scalar, wait_for
 from tests.tracking_api.geo_support import API, World, auth, created, make_world, square, unique
 from tracking_api import deps
-from tracking_api.config import ApiSettings
+from tracking_api.config import DEFAULT_PUSH_HOSTS, ApiSettings
 from tracking_api.main import app
-from tracking_api.push import PushNotifier, b64url, load_or_create_key, public_key
+from tracking_api.push import PushNotifier, b64url, endpoint_problem, load_or_create_key, public_key
 from tracking_api.schemas.push import b64url_bytes
 
 SUBJECT = "mailto:control-room@customs.example"
@@ -330,3 +331,57 @@ def test_without_a_usable_key_the_api_runs_without_push(api: TestClient, tmp_pat
     finally:
         app.dependency_overrides.clear()
     assert response.status_code == 503 and "not available" in response.json()["detail"]
+
+
+# An attacker with any officer's token tries to make the API post into the internal network.
+@pytest.mark.parametrize(("endpoint", "hosts", "says"), [
+    ("https://evil.example.com/wpush/x", DEFAULT_PUSH_HOSTS, "not a known push service"),
+    ("https://fcm.googleapis.com.evil.example.com/x", DEFAULT_PUSH_HOSTS, "not a known push service"),
+    ("https://notify.windows.com.evil.example.com/x", DEFAULT_PUSH_HOSTS, "not a known push service"),
+    ("https://localhost/wpush/x", ("localhost",), "non-public address"),  # on the list, yet loopback
+    ("https://127.0.0.1:8000/api/v1/x", ("127.0.0.1",), "non-public address (127.0.0.1)"),
+    ("https://10.1.2.3/hook", ("10.1.2.3",), "non-public address (10.1.2.3)"),
+    ("https://169.254.169.254/latest/meta-data", ("169.254.169.254",), "non-public address (169.254.169.254)"),
+    ("https://[::1]/x", ("::1",), "non-public address (::1)"),
+    ("https://[fe80::1]/x", ("fe80::1",), "non-public address (fe80::1)"),
+    ("https://no-such-host.invalid/x", ("*.invalid",), "does not resolve"),
+])
+def test_an_endpoint_off_the_push_services_or_private_is_refused(
+        api: TestClient, endpoint: str, hosts: tuple[str, ...], says: str) -> None:
+    assert endpoint_problem(endpoint, False, hosts) is not None
+    app.dependency_overrides[deps.settings] = lambda: ApiSettings(push_service_hosts=list(hosts),
+                                                                  push_allow_insecure_endpoints=False)
+    try:
+        response = api.post(f"{API}/push/subscriptions", json=Browser(endpoint).subscription(),
+                            headers=auth("officer", "R-any"))
+    finally:
+        app.dependency_overrides.clear()
+    assert response.status_code == 422, response.text
+    (issue,) = response.json()["detail"]
+    assert issue["loc"] == ["body", "endpoint"] and says in issue["msg"], issue
+
+
+def test_a_public_push_service_on_the_list_is_accepted() -> None:
+    assert endpoint_problem("https://8.8.8.8/wpush/x", False, ["8.8.8.8"]) is None  # public, no DNS needed
+    assert endpoint_problem("https://8.8.8.8/wpush/x", False, DEFAULT_PUSH_HOSTS) is not None
+
+
+def test_production_refuses_the_test_only_push_switch() -> None:
+    strong = {"env": "production", "jwt_secret": "j" * 40, "database_url": f"postgresql://api:{'p' * 20}@db/ctt",
+              "push_allow_insecure_endpoints": False}
+    assert ApiSettings(**strong).env == "production"  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="CTT_PUSH_ALLOW_INSECURE_ENDPOINTS"):
+        ApiSettings(**strong | {"push_allow_insecure_endpoints": True})  # type: ignore[arg-type]
+
+
+def test_a_user_past_the_subscription_cap_replaces_their_oldest(api: TestClient, push_service: PushService,
+                                                                database_url: str) -> None:
+    here = place(api)
+    cap = ApiSettings().push_max_subscriptions
+    ids = [subscribe(api, Browser(push_service.endpoint()), here.officer())["id"] for _ in range(cap)]
+    mine = "SELECT array_agg(id ORDER BY id) FROM push_subscriptions WHERE subject = %s"
+    assert scalar(database_url, mine, (f"officer-{here.region}",)) == ids  # at the cap: all kept
+    newest = subscribe(api, Browser(push_service.endpoint()), here.officer())["id"]
+    assert scalar(database_url, mine, (f"officer-{here.region}",)) == [*ids[1:], newest]
+    assert scalar(database_url, "SELECT detail->>'reason' FROM audit_log WHERE action = 'push.unsubscribed'"
+                                " AND object_id = %s", (str(ids[0]),)) == f"replaced: more than {cap} subscriptions"

@@ -44,7 +44,8 @@ def test_reading_the_session_records_nothing(client: TestClient, database_url: s
 
 def test_a_refused_login_is_counted_not_audited(client: TestClient, database_url: str) -> None:
     before = _refused(client)
-    expired = jwt.encode({"sub": "late", "role": "admin", "iss": "ctt", "aud": "ctt-api", "exp": 1},
+    expired = jwt.encode({"sub": "late", "role": "admin", "iss": "ctt", "aud": "ctt-api", "exp": 1, "iat": 0,
+                          "jti": "late"},
                          ApiSettings().jwt_secret, algorithm="HS256")
     response = client.post(f"{API}/session", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401

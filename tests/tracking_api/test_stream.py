@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import secrets
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -268,3 +274,69 @@ def test_the_stream_needs_a_valid_token(api: ApiServer) -> None:
     with pytest.raises(StreamRefusedError) as refused:
         EventStream(api.url, "not-a-token")
     assert refused.value.status == 401
+
+
+def new_ticket(api: ApiServer, bearer_token: str) -> str:
+    request = urllib.request.Request(f"{api.url}/stream/tickets", method="POST",
+                                     headers={"Authorization": f"Bearer {bearer_token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 201
+        body = json.load(response)
+    assert datetime.fromisoformat(body["expires_at"]) <= datetime.now(UTC) + timedelta(seconds=31)
+    return str(body["ticket"])
+
+
+def open_without_header(api: ApiServer, query: str) -> tuple[int, bytes]:
+    """``GET /stream?<query>`` as a browser's EventSource does it (no Authorization header):
+    the status and the first bytes of the body (a stream's retry line, or the refusal)."""
+    parts = urllib.parse.urlsplit(api.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request("GET", f"{parts.path}/stream?{query}", headers={"Accept": "text/event-stream"})
+        response = conn.getresponse()
+        return response.status, response.read1(200)
+    finally:
+        conn.close()
+
+
+def test_a_stream_ticket_opens_one_stream_once(api: ApiServer) -> None:
+    ticket = new_ticket(api, token("operator"))
+    status, first = open_without_header(api, urllib.parse.urlencode({"ticket": ticket}))
+    assert (status, first) == (200, b"retry: 2000\n\n")
+    status, body = open_without_header(api, urllib.parse.urlencode({"ticket": ticket}))
+    assert status == 401 and b"already used" in body
+
+
+def test_an_expired_or_forged_ticket_opens_nothing(api: ApiServer, database_url: str) -> None:
+    ticket = new_ticket(api, token("operator"))
+    execute(database_url, "UPDATE stream_tickets SET expires_at = now() - interval '1 second'"
+                          " WHERE digest = sha256(%s::bytea)", (ticket.encode(),))
+    status, body = open_without_header(api, urllib.parse.urlencode({"ticket": ticket}))
+    assert status == 401 and b"expired" in body
+    forged = secrets.token_urlsafe(32)
+    status, body = open_without_header(api, urllib.parse.urlencode({"ticket": forged}))
+    assert status == 401 and b"unknown stream ticket" in body
+
+
+def test_a_token_in_the_query_string_opens_nothing(api: ApiServer) -> None:
+    status, _ = open_without_header(api, urllib.parse.urlencode({"access_token": token("admin")}))
+    assert status == 401
+
+
+def test_a_ticket_carries_its_officers_region(api: ApiServer, pair: Pair, database_url: str) -> None:
+    ticket = new_ticket(api, token("officer", pair.regions[1]))
+    parts = urllib.parse.urlsplit(api.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    conn.request("GET", f"{parts.path}/stream?kind=alert&ticket={ticket}")
+    response = conn.getresponse()
+    try:
+        assert response.status == 200
+        time.sleep(0.3)
+        open_alert(database_url, pair.ids[0], pair.trackers[0])
+        mine = open_alert(database_url, pair.ids[1], pair.trackers[1])
+        seen = b""
+        while f'"id":{mine},'.encode() not in seen:
+            seen += response.read1(4096)
+        assert f'"shipment":{pair.ids[0]},'.encode() not in seen  # region A's alert never reached it
+    finally:
+        conn.close()

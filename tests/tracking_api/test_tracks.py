@@ -128,3 +128,45 @@ def test_latest_positions_of_in_transit_shipments(client: TestClient, trip: Trip
 def test_tracks_need_a_token(client: TestClient, trip: Trip) -> None:
     assert client.get(f"/api/v1/devices/{trip.tracker}/track").status_code == 401
     assert client.get("/api/v1/positions/latest", headers={"Authorization": "Bearer junk"}).status_code == 401
+
+
+def test_an_officer_gets_only_the_stretch_of_their_regions_shipment(client: TestClient, database_url: str) -> None:
+    # The tracker carries shipment A (another region) for an hour, then B (the officer's region).
+    tag = uuid.uuid4().hex[:8]
+    tracker, mine, theirs = f"trk-{tag}", f"M{tag}", f"T{tag}"
+    now = int(time.time() * 1000)
+    start, handover = now - 2 * HOUR_MS, now - HOUR_MS
+    box = ((36.79, -1.31), (36.81, -1.31), (36.81, -1.29), (36.79, -1.29), (36.79, -1.31))
+    zones = [ZoneSpec("Track office A", "office", box, "TRKA"), ZoneSpec("Track office B", "office", box, "TRKB")]
+    route = RouteSpec(f"route-{tag}", ((36.8, -1.3), (36.8, -1.0)))
+
+    def carry(reference: str, departed_ms: int, region: str) -> int:
+        spec = ShipmentSpec(reference, route.name, tracker, (), "TRKA", "TRKB", departed_ms, now + 24 * HOUR_MS)
+        with psycopg.connect(database_url) as conn:
+            sid = register(conn, Scenario("stretch", [], zones, [route], [spec], [], start, start, 15.0))[reference]
+        # Far from the route: registration assigns no shipment to it by geometry, only this one.
+        execute(database_url, "INSERT INTO regions (code, name, geometry) VALUES (%s, 'test', %s)",
+                (region, '{"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}'))
+        execute(database_url, "INSERT INTO shipment_regions VALUES (%s, %s)", (sid, region))
+        return sid
+
+    first = carry(f"26TA{tag.upper()}00000", start, theirs)
+    execute(database_url, "UPDATE shipments SET status = 'arrived', arrived_at = %s WHERE id = %s",
+            (datetime.fromtimestamp(handover / 1000, UTC), first))
+    carry(f"26TB{tag.upper()}00000", handover, mine)
+    # Fixes from an hour before A's departure until now.
+    execute(database_url, "INSERT INTO fixes (device_id, seq, ts, lat, lon, spd, received_at)"
+                          " SELECT %s, g, to_timestamp((%s + g * 15000) / 1000.0), -1.3, 36.8, 60, now()"
+                          " FROM generate_series(0, 3 * 240 - 1) g", (tracker, start - HOUR_MS))
+    whole = {"from": iso(start - 2 * HOUR_MS), "to": iso(now + 1000)}
+
+    def times(*auth: str) -> list[datetime]:
+        r = client.get(f"/api/v1/devices/{tracker}/track", params=whole, headers=bearer(*auth))
+        assert r.status_code == 200, r.text
+        return [datetime.fromisoformat(t) for t in r.json()["properties"]["times"]]
+
+    assert len(times("admin")) == 3 * 240
+    got = times("officer", mine)
+    assert len(got) == 240 and min(got) == datetime.fromtimestamp(handover / 1000, UTC)
+    other = times("officer", theirs)  # A's officer: A's hour only, not B's, not before departure
+    assert len(other) == 240 and max(other) < datetime.fromtimestamp(handover / 1000, UTC)

@@ -40,6 +40,12 @@ SET subject = excluded.subject, role = excluded.role, region = excluded.region, 
     auth = excluded.auth, user_agent = excluded.user_agent, failures = 0
 RETURNING id, region
 """
+# Past the per-user cap, the subscriptions subscribed longest ago go (not the one just made).
+_OVER_CAP = """
+DELETE FROM push_subscriptions WHERE id IN (
+    SELECT id FROM push_subscriptions WHERE subject = %(subject)s ORDER BY created_at DESC, id DESC OFFSET %(cap)s)
+RETURNING id, region, endpoint
+"""
 _DELETE = "DELETE FROM push_subscriptions WHERE endpoint = %s AND subject = %s RETURNING id, region"
 
 _UNAVAILABLE = error(503, "Web Push is off on this server: its VAPID key can be neither read nor created",
@@ -69,8 +75,14 @@ async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: Push
     """Stores the browser's PushSubscription for the caller: an officer hears of the
     openings of their region (from the token), admins and operators of every region.
     The endpoint identifies the browser: subscribing it again (a reload, another user
-    logging in on it) replaces the owner and keys. Audited as `push.subscribed`."""
-    problem = endpoint_problem(body.endpoint, settings.push_allow_insecure_endpoints)
+    logging in on it) replaces the owner and keys. Audited as `push.subscribed`.
+
+    The endpoint must be an https URL of a known push service (``CTT_PUSH_SERVICE_HOSTS``)
+    resolving only to public addresses: the API posts to it, and must not be made to post
+    into the internal network. A user holds at most ``CTT_PUSH_MAX_SUBSCRIPTIONS``
+    subscriptions: a new browser past the cap replaces the oldest (audited
+    `push.unsubscribed`, reason `replaced`), so that a lost phone never locks a user out."""
+    problem = endpoint_problem(body.endpoint, settings.push_allow_insecure_endpoints, settings.push_service_hosts)
     if problem:
         raise invalid((("body", "endpoint"), problem))
     region = caller.region if caller.role == "officer" else None
@@ -82,6 +94,12 @@ async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: Push
     # The push service, not the endpoint: the endpoint is a capability, not for the audit log.
     await audit.record(conn, caller, "push.subscribed", "push_subscription", row["id"],
                        {"region": region, "push_service": origin(body.endpoint)})
+    replaced = await (await conn.execute(_OVER_CAP, {"subject": caller.subject,
+                                                     "cap": settings.push_max_subscriptions})).fetchall()
+    for old in replaced:
+        await audit.record(conn, caller, "push.unsubscribed", "push_subscription", old["id"],
+                           {"region": old["region"], "push_service": origin(old["endpoint"]),
+                            "reason": f"replaced: more than {settings.push_max_subscriptions} subscriptions"})
     return Subscribed.model_validate(row)
 
 

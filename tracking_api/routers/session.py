@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 
 from tracking_api import audit
@@ -20,20 +20,29 @@ from tracking_api.access import capabilities
 from tracking_api.auth import Principal
 from tracking_api.deps import App, Caller, Conn, bearer, principal
 from tracking_api.metrics import LOGINS
+from tracking_api.schemas.errors import error
 from tracking_api.schemas.session import Session
 
 router = APIRouter(tags=["session"])
 log = structlog.get_logger("tracking_api.session")
 
 
-def login_caller(request: Request, app: App,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The caller of a login; a refusal is counted and logged with its reason."""
+async def login_caller(request: Request, app: App,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The caller of a login; a refusal is counted and logged with its reason, and too many
+    from one address within ``CTT_LOGIN_WINDOW_S`` make its next attempts a 429."""
+    client = request.client.host if request.client else "unknown"
+    wait_s = app.logins.retry_after(client)
+    if wait_s is not None:
+        LOGINS.labels("throttled").inc()
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"too many refused logins from {client}: retry in {wait_s} s",
+                            headers={"Retry-After": str(wait_s)})
     try:
-        return principal(app, credentials)
+        return await principal(app, credentials)
     except HTTPException as exc:
         LOGINS.labels("refused").inc()
-        client = request.client.host if request.client else None
+        app.logins.failed(client)
         log.warning("login refused", reason=exc.detail, client=client)
         raise
 
@@ -44,7 +53,10 @@ def session(caller: Principal) -> Session:
                    capabilities=capabilities(caller.role))
 
 
-@router.post("/session", response_model=Session, summary="Log in with a token (recorded in the audit log)")
+@router.post("/session", response_model=Session, summary="Log in with a token (recorded in the audit log)",
+             responses=error(429, "Too many refused logins from this address (CTT_LOGIN_MAX_FAILURES within "
+                                  "CTT_LOGIN_WINDOW_S); Retry-After says when to try again",
+                             "too many refused logins from 203.0.113.9: retry in 42 s"))
 async def login(caller: Annotated[Principal, Depends(login_caller)], conn: Conn) -> Session:
     """Checks the bearer token and records the login (`auth.login`, with the
     token's id and expiry) in the audit log. Every role may log in."""

@@ -12,8 +12,8 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from protocol import topics
-from tracking_api.access import visible
-from tracking_api.deps import Caller, Conn, LiveHub
+from tracking_api.access import REGION_SCOPED, visible
+from tracking_api.deps import Caller, Conn, LiveHub, Settings
 from tracking_api.schemas.geojson import LineStringGeometry
 
 router = APIRouter(tags=["tracks"])
@@ -79,22 +79,25 @@ class PositionCollection(BaseModel):
                        "open_alerts": ["route_deviation"]}}]}]}}
 
 
-_DEVICE_VISIBLE = sql.SQL("""
-SELECT EXISTS (
-    SELECT 1 FROM shipments s
-    WHERE (s.tracker_id = %(device)s
-           OR EXISTS (SELECT 1 FROM shipment_seals ss WHERE ss.shipment_id = s.id AND ss.seal_id = %(device)s))
-      AND {visible}
-)
+# The shipments ``s`` the device served (as tracker or as one of its seals).
+_SERVED_BY_DEVICE = sql.SQL("""(s.tracker_id = %(device)s
+       OR EXISTS (SELECT 1 FROM shipment_seals ss WHERE ss.shipment_id = s.id AND ss.seal_id = %(device)s))""")
+_DEVICE_VISIBLE = sql.SQL("SELECT EXISTS (SELECT 1 FROM shipments s WHERE {served} AND {visible})")
+# A region-scoped caller sees a fix only while the device served a shipment visible to them:
+# from its departure to its arrival (or close), not the device's other journeys.
+_IN_VISIBLE_STRETCH = sql.SQL("""
+  AND EXISTS (SELECT 1 FROM shipments s
+              WHERE {served} AND {visible} AND s.departed_at IS NOT NULL AND ts >= s.departed_at
+                AND ts < coalesce(s.arrived_at, s.closed_at, 'infinity'))""")
+_RAW = sql.SQL("""
+SELECT ts, lon, lat FROM fixes WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s{scope}
+ORDER BY ts, seq LIMIT %(limit)s
 """)
-_RAW = """
-SELECT ts, lon, lat FROM fixes WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s ORDER BY ts, seq
-"""
-_BUCKETED = """
+_BUCKETED = sql.SQL("""
 SELECT min(ts) AS ts, first(lon, ts) AS lon, first(lat, ts) AS lat FROM fixes
-WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s
-GROUP BY time_bucket(%(bucket)s, ts) ORDER BY 1
-"""
+WHERE device_id = %(device)s AND ts >= %(start)s AND ts < %(end)s{scope}
+GROUP BY time_bucket(%(bucket)s, ts) ORDER BY 1 LIMIT %(limit)s
+""")
 # The whole FeatureCollection is built by PostgreSQL: 10,000 trucks in one
 # round trip and no per-feature Python objects.
 _LATEST = sql.SQL("""
@@ -119,9 +122,10 @@ WHERE s.status = 'in_transit' AND {visible}
 
 @router.get("/devices/{device_id}/track", response_model=TrackFeature, summary="A device's track as GeoJSON",
             responses={404: {"description": "No such device, or not on a shipment the caller may see"},
-                       422: {"description": "Bad range: start after end, or longer than 400 days"}})
+                       422: {"description": "Bad range: start after end, longer than 400 days, or holding "
+                                            "more than CTT_TRACK_MAX_ROWS (50,000) positions"}})
 async def track(
-    conn: Conn, caller: Caller,
+    conn: Conn, caller: Caller, settings: Settings,
     device_id: Annotated[str, Path(pattern=DEVICE_ID, description="Tracker or e-seal id")],
     start: Annotated[datetime | None, Query(alias="from", description="Start (ISO 8601); default end - 24 h")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="End, exclusive (ISO 8601); default now")] = None,
@@ -129,7 +133,11 @@ async def track(
 ) -> TrackFeature:
     """Fixes of ``device_id`` in ``[from, to)``, by fix time. A range holding more
     than ``max_points`` nominal 15 s fixes is downsampled with ``time_bucket`` to
-    the first fix of each bucket, and the response says so."""
+    the first fix of each bucket, and the response says so. A device reporting much faster
+    than every 15 s can still fill a raw range past ``CTT_TRACK_MAX_ROWS``: that is a 422,
+    never a truncated track. An officer gets only the
+    stretches when the device served a shipment of their region (departure to arrival
+    or close)."""
     end = _aware(end) if end else datetime.now(UTC)
     start = _aware(start) if start else end - timedelta(days=1)
     if start >= end:
@@ -139,10 +147,16 @@ async def track(
     await _check_device(conn, caller, device_id)
     span_s = (end - start).total_seconds()
     bucket_s = math.ceil(span_s / max_points) if span_s / NOMINAL_INTERVAL_S > max_points else None
-    params: dict[str, Any] = {"device": device_id, "start": start, "end": end}
+    # One row past the limit tells a range that holds too many from one that holds just enough.
+    params: dict[str, Any] = {"device": device_id, "start": start, "end": end, "limit": settings.track_max_rows + 1}
     if bucket_s:
         params["bucket"] = timedelta(seconds=bucket_s)
-    rows = await (await conn.execute(_BUCKETED if bucket_s else _RAW, params)).fetchall()
+    query = (_BUCKETED if bucket_s else _RAW).format(scope=_scope(caller))
+    rows = await (await conn.execute(query, params)).fetchall()
+    if len(rows) > settings.track_max_rows:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"the range holds more than {settings.track_max_rows} positions (CTT_TRACK_MAX_ROWS): "
+                            "ask for a shorter range, or a lower max_points (coarser buckets)")
     coordinates = [[r["lon"], r["lat"]] for r in rows]
     return TrackFeature(
         geometry=LineStringGeometry(type="LineString", coordinates=coordinates) if len(coordinates) >= 2 else None,
@@ -168,10 +182,17 @@ async def latest(hub: LiveHub, conn: Conn, caller: Caller) -> Response:
 
 async def _check_device(conn: Conn, caller: Caller, device_id: str) -> None:
     if caller.role == "officer":
-        query = _DEVICE_VISIBLE.format(visible=visible(caller))
+        query = _DEVICE_VISIBLE.format(served=_SERVED_BY_DEVICE, visible=visible(caller))
         row = await (await conn.execute(query, {"device": device_id})).fetchone()
         if not row or not row["exists"]:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device_id!r} is on no shipment of your region")
+
+
+def _scope(caller: Caller) -> sql.Composable:
+    """The fixes ``caller`` may see of a device: all of them, or an officer's stretches."""
+    if caller.role not in REGION_SCOPED:
+        return sql.SQL("")
+    return _IN_VISIBLE_STRETCH.format(served=_SERVED_BY_DEVICE, visible=visible(caller))
 
 
 def _aware(value: datetime) -> datetime:

@@ -19,6 +19,10 @@ import shapely
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, model_validator
 from shapely.geometry import shape
 
+# Positions per geometry (all rings of a polygon, all polygons of a multipolygon): enough for a
+# country's outline at customs-map scale, and a bound on the validation and geofence cost of one request.
+MAX_VERTICES = 10_000
+
 
 def _position(position: list[float]) -> list[float]:
     lon, lat = position
@@ -64,7 +68,13 @@ class _Geometry(BaseModel):
         """The geometry as stored: type and coordinates (no bbox)."""
         return self.model_dump(include={"type", "coordinates"})
 
+    def _check_vertices(self) -> None:
+        count = shapely.get_num_coordinates(shape(self.to_json()))
+        if count > MAX_VERTICES:
+            raise ValueError(f"{self.to_json()['type']} has {count} positions: at most {MAX_VERTICES} per geometry")
+
     def _check_valid(self) -> None:
+        self._check_vertices()  # before the validity check, whose cost grows with the positions
         reason = shapely.is_valid_reason(shape(self.to_json()))
         if reason != "Valid Geometry":
             raise ValueError(f"{self.to_json()['type']} is not a valid geometry: {reason}")
@@ -76,6 +86,11 @@ class LineString(_Geometry):
 
     type: Literal["LineString"]
     coordinates: Annotated[list[Position], Field(min_length=2), AfterValidator(_line)]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> LineString:
+        self._check_vertices()
+        return self
 
 
 class Polygon(_Geometry):
