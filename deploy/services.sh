@@ -45,6 +45,17 @@ for arg in "$@"; do
 done
 
 log() { printf '[services] %s\n' "$*" >&2; }
+# A daemon outlives this script: it must not keep the caller's descriptors (a
+# `flock` around the set-up would otherwise stay held as long as the broker runs).
+detached() {
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+        done
+        exec "$@"
+    )
+}
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
@@ -235,7 +246,7 @@ broker() {
         return 1
     fi
     log "starting Mosquitto ($1) on 127.0.0.1:$port (plaintext), $5:$3 (TLS, certificates), $5:$4 (TLS, secrets)"
-    /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
+    detached /usr/sbin/mosquitto -c "$dir/mosquitto.conf" -d
     for _ in $(seq 1 40); do
         broker_pid "$dir" >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.25
