@@ -13,7 +13,7 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 -- ctt_ingest: stores what devices send, runs the geofence engine, relays alert events.
 GRANT SELECT, INSERT ON fixes, seal_events, device_status, dead_letters, suspect_records TO ctt_ingest;
 GRANT SELECT, INSERT, UPDATE ON devices, latest_positions, alerts, geofence_state, relay_cursors TO ctt_ingest;
-GRANT SELECT, INSERT, DELETE ON geofence_checkpoints TO ctt_ingest;
+GRANT SELECT, INSERT, UPDATE, DELETE ON geofence_checkpoints TO ctt_ingest;  -- upsert, replace a replay window
 GRANT SELECT ON shipments, shipment_seals, shipment_regions, regions, routes, route_stop_zones, zones,
     geofence_version, alert_view TO ctt_ingest;
 GRANT USAGE ON SEQUENCE alerts_id_seq, dead_letters_id_seq TO ctt_ingest;
