@@ -10,7 +10,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -143,6 +143,10 @@ def provision(
     count: Annotated[int, typer.Option(help="How many ids to generate with --prefix.")] = 0,
     cert: Annotated[bool, typer.Option(help="A client certificate signed by the project CA (default: a random "
                                             "secret, for devices that cannot hold one).")] = False,
+    kind: Annotated[str | None, typer.Option(help="eseal or tracker: issues a signing key; e-seals must sign "
+                                                  "unless --no-sign.")] = None,
+    sign: Annotated[bool | None, typer.Option("--sign/--no-sign", help="Require signed records (issues a key "
+                                                                      "when missing); --no-sign lifts it.")] = None,
 ) -> None:
     """Give each device its own broker credential (kept if it has one); one JSON line per device with the
     files to hand to it: ``cert``, ``key`` and ``ca``, or ``secret_file`` (0600; the broker keeps only a hash)."""
@@ -162,6 +166,25 @@ def provision(
     for item in issued:
         print(json.dumps(item.as_json()))
     console.print(f"{len(issued)} devices provisioned ({sum(i.new for i in issued)} new credentials)")
+    _provision_keys(device_ids, kind, sign)
+
+
+def _provision_keys(device_ids: list[str], kind: str | None, sign: bool | None) -> None:
+    """Signing keys (ctt/device_keys.py): each new key printed once, ``ID sign-key KEY``."""
+    import psycopg
+
+    from ctt.device_keys import DeviceKeyError, DeviceKind, provision_keys
+    from protocol.signing import encode_key
+
+    if kind not in (None, "eseal", "tracker"):
+        raise typer.BadParameter(f"--kind {kind!r} is not one of eseal, tracker")
+    try:
+        with psycopg.connect(OpsSettings().database_url) as conn:
+            issued = provision_keys(conn, device_ids, cast("DeviceKind | None", kind), sign)
+    except DeviceKeyError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    for device_id, key in issued.items():
+        print(device_id, "sign-key", encode_key(key))
 
 
 @devices_app.command("revoke")
@@ -232,6 +255,9 @@ class FleetOptions:
 def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedup: float, prefix: str,
             stop: threading.Event) -> SimStats:
     """Run the named scenarios together on one simulated clock ending now."""
+    import psycopg
+
+    from ctt.device_keys import provision_simulated
     from ctt.devices import credentials, local_broker
     from ctt.devices import provision as issue
     from firmware_sim.config import SimSettings
@@ -246,6 +272,8 @@ def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedu
         duration_s = (probe.end_ms - probe.start_ms) / 1000
     clock = SimClock.ending_now(duration_s, speedup)
     devices = _devices(scenarios, fleet, clock.start_ms, duration_s, prefix, settings.corridor, ops.database_url)
+    with psycopg.connect(ops.database_url) as conn:
+        provision_simulated(conn, devices)  # signing keys and seq counters (ctt/device_keys.py)
     # Each simulated device gets its own client certificate (kept across runs) and connects over TLS.
     broker = local_broker(ops.state_dir)
     issue(broker, [d.device_id for d in devices], "certificate")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from firmware_sim.firmware import Firmware, Outgoing
 from firmware_sim.motion import Detour, Motion, Stop
 from firmware_sim.route import RouteLine, moved
-from protocol.records import Fix, SealEvent, SealEventName
+from protocol.records import Fix, SealEvent, SealEventName, encode
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -162,4 +165,79 @@ class ESeal:
         return self.firmware.flush(t_ms) if can_send else []
 
 
-Device = Tracker | ESeal
+@dataclass(frozen=True)
+class Forge:
+    """At ``at_ms``, publish ``record`` as it is (unsigned, or signed with a key that is not the device's)."""
+
+    at_ms: int
+    record: Fix | SealEvent
+
+
+@dataclass(frozen=True)
+class Replay:
+    """At ``at_ms``, publish again the first ``count`` records the device sent, each ``shift_ms``
+    later than the original and without its signature unless ``keep_sig`` (same seq, new ts)."""
+
+    at_ms: int
+    count: int
+    shift_ms: int
+    keep_sig: bool = False
+
+
+Attack = Forge | Replay
+_RECORDS: dict[str, msgspec.json.Decoder[Any]] = {
+    "pos": msgspec.json.Decoder(Fix | list[Fix]),
+    "seal": msgspec.json.Decoder(SealEvent | list[SealEvent]),
+}
+
+
+class Attacker:
+    """A device whose broker credential someone else also holds (a cloned SIM, a stolen
+    password): the genuine device runs as ever, and the intruder captures what it sends
+    and publishes replays and forged records on its topics."""
+
+    def __init__(self, device: Tracker | ESeal, attacks: list[Attack]) -> None:
+        self.device = device
+        self.attacks = sorted(attacks, key=lambda a: a.at_ms)
+        self.captured: list[Fix | SealEvent] = []
+        self._held_until = 0  # an attack that found no connection waits a simulated second
+
+    @property
+    def device_id(self) -> str:
+        return self.device.device_id
+
+    @property
+    def firmware(self) -> Firmware:
+        return self.device.firmware
+
+    @property
+    def truck(self) -> Truck:
+        return self.device.truck
+
+    @property
+    def next_ms(self) -> int:
+        return min([self.device.next_ms, *(max(a.at_ms, self._held_until) for a in self.attacks[:1])])
+
+    def tick(self, t_ms: int, can_send: bool) -> list[Outgoing]:
+        out = self.device.tick(t_ms, can_send) if self.device.next_ms <= t_ms else []
+        for message in out:
+            decoded = _RECORDS[message.kind].decode(message.payload)
+            self.captured.extend(decoded if isinstance(decoded, list) else [decoded])
+        while can_send and self.attacks and self.attacks[0].at_ms <= t_ms:
+            out.append(self._play(self.attacks.pop(0)))
+        if self.attacks and self.attacks[0].at_ms <= t_ms:
+            self._held_until = t_ms + 1000
+        return out
+
+    def _play(self, attack: Attack) -> Outgoing:
+        kind = self.firmware.kind
+        if isinstance(attack, Forge):
+            return Outgoing(kind, encode(attack.record), 1)
+        first_copies = {r.seq: r for r in reversed(self.captured)}  # resends captured too
+        originals = sorted(first_copies.values(), key=lambda r: r.seq)[: attack.count]
+        replayed = [msgspec.structs.replace(r, ts=r.ts + attack.shift_ms, sig=r.sig if attack.keep_sig else None)
+                    for r in originals]
+        return Outgoing(kind, encode(replayed), len(replayed))
+
+
+Device = Tracker | ESeal | Attacker

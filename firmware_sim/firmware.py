@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from protocol.records import Fix, SealEvent, encode
+from protocol.signing import sign
 
 Kind = Literal["pos", "seal", "status"]
 Record = Fix | SealEvent
@@ -55,6 +56,8 @@ class Firmware:
         self.capacity = capacity
         self.next_seq = 0
         self.overflowed = 0
+        # The signing key provisioning gave the device (docs/protocol.md, "Signed records"); None: v1, unsigned.
+        self.key: bytes | None = None
         self._unsent: OrderedDict[int, Record] = OrderedDict()
         self._sent: OrderedDict[int, tuple[Record, int]] = OrderedDict()
 
@@ -71,6 +74,10 @@ class Firmware:
         return seq
 
     def store(self, record: Record) -> None:
+        """Keep a new record until acknowledged; signed as it is made, as real firmware does,
+        so a resend is the very same record."""
+        if self.key is not None:
+            record = sign(self.key, self.device_id, self.kind, record)
         self._unsent[record.seq] = record
         while self.buffered > self.capacity:
             self.overflowed += 1

@@ -9,18 +9,20 @@ the runner would publish it.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import heapq
 import math
 import random
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
 
 from firmware_sim.corridors import MOMBASA_VOI, NORTHERN_CORRIDOR, Place
-from firmware_sim.devices import Device, ESeal, GpsNoise, PlannedSealEvent, Tracker, Truck
+from firmware_sim.devices import Attacker, Device, ESeal, Forge, GpsNoise, PlannedSealEvent, Replay, Tracker, Truck
 from firmware_sim.firmware import Firmware, Gap, Record
 from firmware_sim.fleet import FleetSpec, build_fleet
 from firmware_sim.motion import BRAKE_MS2, Detour, Motion, Stop
@@ -93,6 +95,17 @@ class ExpectedAlert:
     start_from_ms: int  # the alert's started_at must fall in [start_from_ms, start_to_ms]
     start_to_ms: int
     late: bool
+    # True: still open (ended_at null) when the run is over, whatever the device sent after it.
+    open_at_end: bool = False
+
+
+@dataclass(frozen=True)
+class ExpectedDeadLetter:
+    """A record ingest must refuse: kept in dead letters with a reason containing ``reason``."""
+
+    device_id: str
+    seq: int
+    reason: str
 
 
 @dataclass
@@ -106,6 +119,7 @@ class Scenario:
     start_ms: int
     end_ms: int
     interval_s: float
+    dead_letters: list[ExpectedDeadLetter] = field(default_factory=list)
 
 
 def ground_truth(start_ms: int, prefix: str = "gt", interval_s: float = 15.0, seed: int = 11) -> Scenario:
@@ -157,7 +171,9 @@ def ground_truth(start_ms: int, prefix: str = "gt", interval_s: float = 15.0, se
             # The seal reports "opened" again at the destination: harmless, and every seal does.
             opened_ms = departure_ms + round(motion.time_at(BREACH_AT_M) * 1000)
             events.append(PlannedSealEvent(opened_ms, "opened"))
-            scenario.expected.append(ExpectedAlert("seal_breach", seal_id, opened_ms, opened_ms, late=False))
+            # Still open after the seal opens again at the destination: only an officer ends a breach.
+            scenario.expected.append(ExpectedAlert("seal_breach", seal_id, opened_ms, opened_ms, late=False,
+                                                   open_at_end=True))
         noise = GpsNoise.from_2drms(rng.uniform(*TWO_DRMS_M), JUMP_PROBABILITY, JUMP_M, DROPOUT_PROBABILITY)
         firmware = Firmware(tracker_id, "pos", gaps, backlog_newest_first=True)
         scenario.devices.append(Tracker(firmware, truck, interval_s, noise, random.Random(rng.random())))
@@ -178,6 +194,70 @@ def _stop_window(halted_ms: float, interval_ms: int) -> tuple[int, int]:
     # 15 s interval, so the window opens that much earlier.
     braking_ms = math.sqrt(2 * STOP_DIAMETER_M / BRAKE_MS2) * 1000
     return math.floor(halted_ms - max(interval_ms, braking_ms)), math.ceil(halted_ms + interval_ms)
+
+
+FORGED_SEQ = 1_000_000  # the forger does not know the seal's counter: it picks one far ahead
+FORGE_AFTER_MS = 10 * 60_000
+REPLAY_AFTER_MS = 20 * 60_000
+REPLAYED_FIXES = 5
+TAMPER_RUN_AFTER_BREACH_MS = 40 * 60_000
+
+
+def tamper(start_ms: int, prefix: str = "tamper", interval_s: float = 15.0, seed: int = 17) -> Scenario:
+    """One truck from Mombasa whose seal is opened mid-route (a breach), and an intruder
+    holding both devices' broker credentials: 10 min after the breach it forges an
+    ``armed`` event (signed with a key that is not the seal's), 20 min after it replays
+    the seal's first event (its captured ``armed``, same seq, new ts) and the tracker's
+    first fixes (same seqs, new ts). The devices sign (their keys come from provisioning:
+    the seal must sign, the tracker may).
+
+    What must happen: the breach stays open (an ``armed`` event ends none, let alone a
+    forged one); ``device_tamper`` opens on the seal and on the tracker; the forged and
+    replayed records are in dead letters with the reason."""
+    rng = random.Random(seed)
+    route = RouteLine.from_corridor(MOMBASA_VOI)
+    mombasa, _mariakani, voi = MOMBASA_VOI.waypoints
+    zones = [_office(prefix, mombasa, "KEMBA"), _office(prefix, voi, "KEVOI")]
+    route_spec = RouteSpec(f"{prefix}-mombasa-voi", _line(route))
+    departure_ms = start_ms + FIRST_DEPARTURE_MS
+    motion = Motion(route.length_m, [rng.uniform(*CRUISE_KMH) / 3.6], [])
+    truck = Truck(route, motion, departure_ms)
+    tracker_id, seal_id = f"{prefix}-trk", f"{prefix}-seal"
+    opened_ms = departure_ms + round(motion.time_at(BREACH_AT_M) * 1000)
+    forged_ms, replay_ms = opened_ms + FORGE_AFTER_MS, opened_ms + REPLAY_AFTER_MS
+    lat, lon, _, _ = truck.at(forged_ms)
+    forged = SealEvent(seq=FORGED_SEQ, ts=forged_ms, seal_id=seal_id, event="armed", lat=round(lat, 7),
+                       lon=round(lon, 7), v=1, sig=_forged_signature(rng))
+    seal = ESeal(Firmware(seal_id, "seal"), seal_id, truck, [
+        PlannedSealEvent(departure_ms - SEAL_ARMED_BEFORE_MS, "armed"), PlannedSealEvent(opened_ms, "opened")])
+    shift_ms = replay_ms - (departure_ms - SEAL_ARMED_BEFORE_MS)
+    noise = GpsNoise.from_2drms(20.0)
+    tracker = Tracker(Firmware(tracker_id, "pos"), truck, interval_s, noise, random.Random(rng.random()))
+    tracker_shift_ms = replay_ms - departure_ms
+    devices: list[Device] = [
+        Attacker(tracker, [Replay(replay_ms, REPLAYED_FIXES, tracker_shift_ms)]),
+        Attacker(seal, [Forge(forged_ms, forged), Replay(replay_ms, 1, shift_ms, keep_sig=True)]),
+    ]
+    shipment = ShipmentSpec(_reference(prefix, 0), route_spec.name, tracker_id, (seal_id,), "KEMBA", "KEVOI",
+                            departure_ms - 60_000, truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS)
+    expected = [
+        ExpectedAlert("seal_breach", seal_id, opened_ms, opened_ms, late=False, open_at_end=True),
+        ExpectedAlert("device_tamper", seal_id, forged_ms, forged_ms, late=False, open_at_end=True),
+        ExpectedAlert("device_tamper", tracker_id, replay_ms, replay_ms, late=False, open_at_end=True),
+    ]
+    dead_letters = [
+        ExpectedDeadLetter(seal_id, FORGED_SEQ, "signature does not verify"),
+        ExpectedDeadLetter(seal_id, 0, "signature does not verify"),  # new ts under the old signature
+        *(ExpectedDeadLetter(tracker_id, seq, "replayed record") for seq in range(REPLAYED_FIXES)),
+    ]
+    return Scenario("tamper", devices, zones, [route_spec], [shipment], expected, start_ms,
+                    opened_ms + TAMPER_RUN_AFTER_BREACH_MS, interval_s, dead_letters)
+
+
+def _forged_signature(rng: random.Random) -> str:
+    """A well-formed signature under a key the intruder made up."""
+    key = bytes(rng.getrandbits(8) for _ in range(32))
+    return base64.urlsafe_b64encode(hashlib.sha256(key).digest()).rstrip(b"=").decode()
 
 
 OFFICE_CODES = {"Mombasa": "KEMBA", "Kigali": "RWKGL"}

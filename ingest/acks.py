@@ -42,6 +42,11 @@ class AckTracker:
     def watermark(self, device_id: str) -> int:
         return self._devices[device_id].watermark
 
+    def seen(self, device_id: str, seq: int) -> bool:
+        """Whether ``seq`` of a loaded device is already stored or dead-lettered (acked or pending)."""
+        state = self._devices.get(device_id)
+        return state is not None and (seq <= state.watermark or seq in state.pending)
+
     def plan(self, seqs: Mapping[str, Iterable[int]]) -> AckPlan:
         """What committing ``seqs`` (device -> stored seqs) would acknowledge."""
         states: dict[str, DeviceAckState] = {}

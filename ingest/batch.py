@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from ingest.messages import Parsed, Reject
+from ingest.messages import Fix, Parsed, Reject, SealEvent, Status
 
 # Column order of the staging tables in store.py.
 FixRow = tuple[str, int, int, float, float, float | None, float | None, float | None, float | None, int]
@@ -30,6 +31,12 @@ class Batch:
     last_seen: dict[str, int] = field(default_factory=dict)
     # Newest fix per device by (ts, seq): the latest-position upsert needs no sort in SQL.
     latest: dict[str, FixRow] = field(default_factory=dict)
+    # Parallel to fixes/seals/statuses: the records as decoded (signatures are checked on them).
+    fix_records: list[Fix] = field(default_factory=list)
+    seal_records: list[SealEvent] = field(default_factory=list)
+    status_records: list[Status] = field(default_factory=list)
+    # Records refused as unsigned, wrongly signed or replayed: (device, record ts, reason), for device_tamper.
+    tampered: list[tuple[str, int, str]] = field(default_factory=list)
 
     def add(self, parsed: Parsed, received_ms: int) -> None:
         self.rejects.extend((r, received_ms) for r in parsed.rejects)
@@ -54,3 +61,32 @@ class Batch:
             self.statuses.append((device, st.ts, st.state, st.fw, st.bat, st.buffered, received_ms))
         self.seqs[device].extend(parsed.seqs())
         self.last_seen[device] = received_ms
+        self.fix_records.extend(parsed.fixes)
+        self.seal_records.extend(parsed.seals)
+        self.status_records.extend(parsed.statuses)
+
+    def drop(self, fixes: set[int], seals: set[int], statuses: set[int]) -> None:
+        """Take rows out (by index) that ingest refuses after parsing; their seqs still count for acks."""
+        if fixes:
+            keep = [i for i in range(len(self.fixes)) if i not in fixes]
+            moved = {old: new for new, old in enumerate(keep)}
+            runs = [(d, [moved[i] for i in range(a, b) if i in moved]) for d, a, b in self.fix_runs]
+            self.fix_runs = [(d, kept[0], kept[-1] + 1) for d, kept in runs if kept]
+            self.fixes, self.fix_backlog, self.fix_records = _kept(keep, self.fixes, self.fix_backlog,
+                                                                   self.fix_records)
+            self.latest = {}
+            for row in self.fixes:
+                newest = self.latest.get(row[0])
+                if newest is None or (row[2], row[1]) > (newest[2], newest[1]):
+                    self.latest[row[0]] = row
+        if seals:
+            keep = [i for i in range(len(self.seals)) if i not in seals]
+            self.seals, self.seal_backlog, self.seal_records = _kept(keep, self.seals, self.seal_backlog,
+                                                                     self.seal_records)
+        if statuses:
+            keep = [i for i in range(len(self.statuses)) if i not in statuses]
+            self.statuses, self.status_records = _kept(keep, self.statuses, self.status_records)
+
+
+def _kept(keep: list[int], *columns: list[Any]) -> tuple[list[Any], ...]:
+    return tuple([column[i] for i in keep] for column in columns)

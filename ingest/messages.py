@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 
 from protocol.records import MIN_TS_MS, DeviceAck, Fix, SealEvent, Seq, Status, encode
-from protocol.topics import RecordKind, TopicError, parse_topic
+from protocol.topics import RecordKind, TopicError, parse_topic, record_topic
 
 __all__ = ["MIN_TS_MS", "DeviceAck", "Fix", "Limits", "Parsed", "Reject", "SealEvent", "Status", "encode",
-           "parse_message", "refused_message"]
+           "parse_message", "refused_message", "refused_record"]
 
 
 class _SeqOnly(msgspec.Struct):
@@ -120,6 +120,15 @@ def refused_message(topic: str, payload: bytes, reason: str, stage: str, seq: in
         device_id = None
     reject = _reject(topic, payload, stage, device_id, seq, payload, reason)
     return Parsed(device_id, rejects=[reject])
+
+
+def refused_record(device_id: str, kind: RecordKind, record: Fix | SealEvent | Status, reason: str,
+                   check: str) -> Reject:
+    """A record that parsed but a later ``check`` of ingest refuses (signature, replay): kept
+    as decoded, re-encoded, on its topic; a redelivery of it is kept once."""
+    payload = encode(record)
+    topic = record_topic(device_id, kind)
+    return _reject(topic, payload, check, device_id, getattr(record, "seq", None), payload, reason)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
-from ingest import metrics
+from ingest import metrics, replays, signatures
 from ingest.acks import AckPlan, AckTracker
 from ingest.batch import Batch
 from ingest.messages import Reject
+from ingest.refusals import refuse
 
 log = structlog.get_logger("ingest.store")
 T = TypeVar("T")
@@ -146,6 +147,7 @@ class Store:
         self._url = database_url
         self._dead_letter_max_bytes = dead_letter_max_bytes
         self._conn: psycopg.Connection | None = None
+        self._keys = signatures.KeyCache()
 
     def connect(self) -> None:
         self.close()
@@ -170,6 +172,9 @@ class Store:
         """
         def work(cur: psycopg.Cursor[Any]) -> tuple[list[str], AckPlan, T | None]:
             restored = self._load_acks(cur, batch, acks)
+            # Signatures, then replays: refused records become dead letters (acks count them).
+            refuse(batch, signatures.check(batch, self._keys.keys(cur, batch.last_seen)))
+            refuse(batch, replays.find(cur, batch, acks))
             new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
             extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals)
             plan = acks.plan(batch.seqs)

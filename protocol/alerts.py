@@ -13,7 +13,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
-AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost"]
+AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost",
+                    "device_tamper"]
 Severity = Literal["critical", "high", "medium", "low"]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 # What happened to an alert: the engine opens, ends, updates, withdraws (late data showed it
@@ -27,6 +28,7 @@ ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
 ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
 SEVERITY: dict[str, Severity] = {
     "seal_breach": "critical",
+    "device_tamper": "critical",
     "route_deviation": "high",
     "unscheduled_stop": "high",
     "signal_lost": "medium",

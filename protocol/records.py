@@ -23,6 +23,8 @@ Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
 ShortText = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 SealEventName = Literal["armed", "closed", "opened", "tampered", "cut", "low_battery"]
 DeviceState = Literal["online", "offline", "lost"]
+# A record's signature (protocol/signing.py): base64url HMAC-SHA256, 43 characters; optional in v1.
+Signature = Annotated[str, Meta(min_length=1, max_length=128)]
 
 
 class Fix(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -38,6 +40,7 @@ class Fix(msgspec.Struct, frozen=True, omit_defaults=True):
     acc: Accuracy | None = None
     bat: Percent | None = None
     v: Literal[1] | None = None
+    sig: Signature | None = None
 
 
 class SealEvent(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -51,6 +54,7 @@ class SealEvent(msgspec.Struct, frozen=True, omit_defaults=True):
     lon: Lon | None = None
     bat: Percent | None = None
     v: Literal[1] | None = None
+    sig: Signature | None = None
 
 
 class Status(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -61,6 +65,7 @@ class Status(msgspec.Struct, frozen=True, omit_defaults=True):
     fw: ShortText | None = None
     bat: Percent | None = None
     buffered: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
+    sig: Signature | None = None
 
 
 class DeviceAck(msgspec.Struct, frozen=True):

@@ -1,5 +1,7 @@
 """Seal rules: a breach opens on an opening event away from the destination
-office and ends when the seal is re-armed."""
+office. Only an officer ends it (resolve): an ``armed`` or ``closed`` event after
+it is stored and shown, but the device alone cannot close the alert. A breach
+after an officer resolved the last one opens a new alert (ending the resolved one)."""
 
 from __future__ import annotations
 
@@ -20,19 +22,16 @@ SELECT lon, lat FROM fixes
 WHERE device_id = %s AND ts <= {MS.format("%s::int8")} AND ts > {MS.format("%s::int8")} - interval '30 minutes'
 ORDER BY ts DESC LIMIT 1
 """
+# An unresolved breach of this seal since before ``ts``: the same breach, reported again.
 _BREACH_COVERED = f"""
-SELECT 1 FROM alerts WHERE shipment_id = %s AND device_id = %s AND type = 'seal_breach'
+SELECT 1 FROM alerts WHERE shipment_id = %s AND device_id = %s AND type = 'seal_breach' AND status <> 'resolved'
 AND started_at <= {MS.format("%s::int8")} AND (ended_at IS NULL OR ended_at >= {MS.format("%s::int8")})
 """
-_REARMED_AFTER = f"""
-SELECT (extract(epoch FROM min(ts)) * 1000)::int8 FROM seal_events
-WHERE device_id = %s AND event IN ('armed', 'closed') AND ts > {MS.format("%s::int8")}
-"""
-_REARM = f"""
+# A breach officers resolved is over: a new breach ends it, so that the new one can open.
+_END_RESOLVED = f"""
 WITH changed AS (
-    UPDATE alerts SET ended_at = {MS.format("%s::int8")}, updated_at = now()
-    WHERE shipment_id = %s AND device_id = %s AND type = 'seal_breach' AND ended_at IS NULL
-      AND started_at <= {MS.format("%s::int8")}
+    UPDATE alerts SET ended_at = greatest(started_at, {MS.format("%s::int8")}), updated_at = now()
+    WHERE shipment_id = %s AND device_id = %s AND type = 'seal_breach' AND ended_at IS NULL AND status = 'resolved'
     RETURNING *
 ) {RETURNING}
 """
@@ -40,7 +39,7 @@ WITH changed AS (
 
 def seal_events(cur: psycopg.Cursor[Any], batch: Batch, new_seals: set[tuple[str, int]],
                 registry: Registry) -> list[AlertChange]:
-    """Breaches opened and ended by the seal events this batch newly stored, in fix-time order."""
+    """Breaches opened by the seal events this batch newly stored, in fix-time order."""
     out: list[AlertChange] = []
     rows = sorted(zip(batch.seals, batch.seal_backlog, strict=True), key=_record_time)
     for (device_id, seq, ts, _seal, event, lat, lon, _bat, _rcv), backlog in rows:
@@ -51,16 +50,15 @@ def seal_events(cur: psycopg.Cursor[Any], batch: Batch, new_seals: set[tuple[str
         if binding is None or ts < binding.departed_ms:
             continue
         if event in engine.REARM_EVENTS:
-            out += changed(cur, "ended", _REARM, (ts, shipment.id, device_id, ts))
-            continue
+            continue  # recorded; an officer's resolve ends the breach, not the device
         if lon is None or lat is None:
             lon, lat = _tracker_at(cur, shipment.tracker_id, ts)
         if not engine.is_breach(registry.network, binding, event, lon, lat):
             continue
         if cur.execute(_BREACH_COVERED, (shipment.id, device_id, ts, ts)).fetchone():
-            continue  # the same breach, reported again before the seal was re-armed
-        rearmed = cur.execute(_REARMED_AFTER, (device_id, ts)).fetchone()
-        breach = Interval("seal_breach", ts, rearmed[0] if rearmed else None, ts, lon, lat, backlog)
+            continue  # the same breach, reported again before an officer resolved it
+        out += changed(cur, "ended", _END_RESOLVED, (ts, shipment.id, device_id))
+        breach = Interval("seal_breach", ts, None, ts, lon, lat, backlog)
         out += changed(cur, "opened", INSERT, insert_params(breach, shipment.id, device_id, source_seq=seq))
     return out
 

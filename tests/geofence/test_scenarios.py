@@ -74,8 +74,8 @@ def raised(scenario: Scenario) -> list[Raised]:
         if event.ts < binding.departed_ms:
             continue
         if event.event in REARM_EVENTS:
-            breached.discard(device_id)
-        elif device_id not in breached and is_breach(network, binding, event.event, event.lon, event.lat):
+            continue  # only an officer ends a breach: the seal's own re-arm does not
+        if device_id not in breached and is_breach(network, binding, event.event, event.lon, event.lat):
             breached.add(device_id)
             found.append(Raised("seal_breach", device_id, event.ts, event.ts, backlog))
     return found
