@@ -49,7 +49,6 @@ from tests.support import (
 )
 
 BENCH_DB = "ctt_bench"
-OBSERVER = "ctt-observer"
 console = Console(stderr=True)
 
 
@@ -65,8 +64,11 @@ class BareSubscriber:
         self.count = 0
         self.first: float | None = None
         self.last = 0.0
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=OBSERVER, protocol=MQTTProtocolVersion.MQTTv5)
-        client.username_pw_set(OBSERVER, OpsSettings().observer_password)
+        # The ingest account: the only one allowed to read the fleet. The peer and ingest
+        # run one after the other, each with the session emptied first.
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=TEST_INGEST_USER,
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        client.username_pw_set(TEST_INGEST_USER, TEST_INGEST_PASSWORD)
         client.on_message = self._on_message
         self.client = client
 
@@ -115,14 +117,14 @@ def publish(devices: list[str], messages: int, array: int, seq0: int) -> None:
 
 def bare_paho_rate(devices: list[str], messages: int, array: int, seq0: int) -> float:
     sub = BareSubscriber()
-    reset_session(OBSERVER, OpsSettings().observer_password, ["ctt/v1/dev/+/pos"])
+    reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, ["ctt/v1/dev/+/pos"])
     publish(devices, messages, array, seq0)
     sub.connect()
     deadline = time.monotonic() + 600
     while sub.count < messages and time.monotonic() < deadline:
         time.sleep(0.02)
     sub.disconnect()
-    reset_session(OBSERVER, OpsSettings().observer_password, [])
+    reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, [])
     if sub.count < messages or sub.first is None:
         raise RuntimeError(f"bare subscriber drained {sub.count} of {messages}")
     return (messages - 1) / (sub.last - sub.first)
