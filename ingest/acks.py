@@ -39,6 +39,11 @@ class AckTracker:
         state = DeviceAckState(watermark, {s for s in stored_above if s > watermark})
         self._devices[device_id] = _advance(state)
 
+    def forget(self, device_ids: Iterable[str]) -> None:
+        """Drop devices whose stored state another worker changed: they are loaded again."""
+        for device_id in device_ids:
+            self._devices.pop(device_id, None)
+
     def watermark(self, device_id: str) -> int:
         return self._devices[device_id].watermark
 

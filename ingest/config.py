@@ -13,9 +13,17 @@ from geofence.rules import Rules
 class IngestSettings(ServiceSettings):
     """Ingest's own fields; database, broker and log level come from the base."""
 
-    # Mosquitto uses the username as client id, so this also names the
-    # persistent session that holds messages while ingest is down.
     broker_username: str = "ctt-ingest"
+    # A worker's stable identity: its MQTT client id is `<broker_username>-<worker_id>` and
+    # names its persistent session, so a restarted worker resumes its own session. Unset:
+    # the client id is the username (one worker; a v1 installation's session).
+    worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # The MQTT 5 shared-subscription group all workers join ($share/<group>/ctt/v1/dev/+/pos ...).
+    share_group: str = Field(default="ctt-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Workers write a heartbeat this often; the elected worker runs the once-only jobs.
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    # A worker silent this long no longer holds back signal_lost (it is gone, not lagging).
+    worker_expiry_s: float = Field(default=300.0, gt=0)
     # No default: `ctt ingest` takes the secret the set-up made ($CTT_STATE_DIR/secrets/broker-ctt-ingest).
     broker_password: str = ""
     # The CA certificate that signed the broker's: connect over TLS (e.g. port 8885 from another host);
@@ -56,6 +64,16 @@ class IngestSettings(ServiceSettings):
     drain_settle_s: float = Field(default=2.0, ge=0)
     # A late fix whose seq is this far beyond the device's highest other stored seq is suspect.
     suspect_seq_jump: int = Field(default=100_000, ge=1)
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id: names this worker's persistent session on the broker."""
+        return self.broker_username if self.worker_id is None else f"{self.broker_username}-{self.worker_id}"
+
+    @property
+    def worker_name(self) -> str:
+        """This worker in ``ingest_workers`` and the logs."""
+        return self.worker_id or "default"
 
     def rules(self) -> Rules:
         return Rules(

@@ -45,6 +45,9 @@ BACKLOG_DRAINED = Gauge(
     "ctt_ingest_backlog_drained",
     "1 once ingest, connected to the broker, has collected a batch that was not full (signal_lost may be raised)",
 )
+LEADER = Gauge("ctt_ingest_leader", "1 while this worker holds the leader lock (runs the sweep and the relay)")
+WORKERS_LAGGING = Gauge("ctt_ingest_workers_lagging",
+                        "Other workers not yet drained (the leader holds signal_lost back meanwhile)")
 GEOFENCE_SECONDS = Histogram(
     "ctt_geofence_seconds", "Geofence evaluation time per batch",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 
 from ingest import metrics
 from ingest.config import IngestSettings
-from protocol.topics import SUBSCRIPTIONS
+from protocol.topics import SUBSCRIPTIONS, shared_subscriptions
 
 log = structlog.get_logger("ingest.mqtt")
 SESSION_EXPIRY_S = 0xFFFFFFFF  # MQTT 5: the session never expires on the broker
@@ -43,7 +43,8 @@ class Inbound:
 
 
 class MqttSource:
-    """Persistent MQTT 5 session that feeds ``self.inbox``."""
+    """Persistent MQTT 5 session that feeds ``self.inbox``: this worker's share of the
+    device topics (a shared subscription; one worker is a group of one)."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
@@ -57,7 +58,7 @@ class MqttSource:
         metrics.HELD_MESSAGES.set_function(self.held)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.broker_username,
+            client_id=settings.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
@@ -71,6 +72,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
+        self._topics = shared_subscriptions(settings.share_group)
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -112,7 +114,11 @@ class MqttSource:
             return
         self._generation += 1
         self.connected_at = time.monotonic()
-        client.subscribe([(t, 1) for t in SUBSCRIPTIONS])
+        if self._generation == 1 and flags.session_present:
+            # A v1 session subscribed to the topics themselves: it would get every message
+            # besides the group's share. Unsubscribing what was never subscribed is harmless.
+            client.unsubscribe(list(SUBSCRIPTIONS))
+        client.subscribe([(t, 1) for t in self._topics])
         metrics.MQTT_CONNECTED.set(1)
         log.info("connected to broker", session_present=flags.session_present, generation=self._generation)
 

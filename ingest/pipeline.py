@@ -9,15 +9,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import structlog
 
-from ingest import metrics
+from ingest import metrics, workers
 from ingest.acks import AckTracker
 from ingest.alerting import Alerting, Outcome
 from ingest.batch import Batch
 from ingest.config import IngestSettings
+from ingest.leadership import Leadership
 from ingest.messages import Limits, Parsed, parse_message, refused_message
 from ingest.mqtt import Inbound, MqttSource
 from ingest.store import DATABASE_ERRORS, Store, describe, is_transient
@@ -38,11 +40,14 @@ _RETRY_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, DeadLetterRefuse
 
 class Pipeline:
     def __init__(self, settings: IngestSettings, source: MqttSource, store: Store,
-                 alerting: Alerting | None = None) -> None:
+                 alerting: Alerting | None = None, leadership: Leadership | None = None) -> None:
         self._settings = settings
         self._source = source
         self._store = store
         self._alerting = alerting
+        self._leadership = leadership
+        self._started_s = time.time()
+        self._heartbeat_at = 0.0
         self._swept_at = 0.0
         self._workflow_at = 0.0
         self._short_batch = False  # the last collect returned fewer messages than a full batch
@@ -146,7 +151,8 @@ class Pipeline:
                 written, outcome = self._store.write(batch, self._acks)
             else:
                 written, outcome = self._store.write(
-                    batch, self._acks, lambda cur, fixes, seals: alerting.on_batch(cur, batch, fixes, seals))
+                    batch, self._acks,
+                    lambda cur, fixes, seals, stale: alerting.on_batch(cur, batch, fixes, seals, stale))
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -203,31 +209,76 @@ class Pipeline:
         return settled and self._short_batch
 
     def _housekeeping(self, alerting: Alerting) -> None:
-        """Wall-clock rules every sweep interval; the officers' acks and resolutions
-        made through the API every poll interval. A database outage postpones them."""
+        """Every heartbeat: say this worker is alive and whether it has drained, and
+        stand for leader. The leader alone runs the wall-clock rules every sweep
+        interval and relays the officers' acts every poll interval. A database outage
+        postpones all of it; a job that fails otherwise is counted and retried."""
         now = time.monotonic()
+        if self._leadership is None:
+            return
+        if now - self._heartbeat_at >= self._settings.heartbeat_s and not self._elect(alerting):
+            return
+        if not self._leadership.leading:
+            return
         jobs: list[tuple[str, Callable[[Any], Outcome]]] = []
         if now - self._swept_at >= self._settings.sweep_interval_s:
             self._swept_at = now
-            drained = self.drained()
-            metrics.BACKLOG_DRAINED.set(int(drained))
-            jobs.append(("sweep", lambda cur: alerting.sweep(cur, drained)))
+            jobs.append(("sweep", lambda cur: alerting.sweep(cur, self._all_drained(cur))))
         if now - self._workflow_at >= self._settings.workflow_poll_s:
             self._workflow_at = now
             jobs.append(("workflow", alerting.workflow))
         for name, job in jobs:
-            try:
-                outcome = self._store.transact(job)
-            except Exception as exc:  # the boundary of one job: it must never stop ingest
-                if is_transient(exc):
-                    log.warning("alert housekeeping postponed: database unavailable", job=name,
-                                error=str(exc).strip())
-                    self._store.close()
-                    return
-                metrics.HOUSEKEEPING_ERRORS.labels(name).inc()
-                log.exception("alert housekeeping failed; retried next interval", job=name)
-                continue
-            alerting.adopt(outcome)
+            if not self._contained(name, partial(self._lead_job, alerting, job)):
+                return
+
+    def _elect(self, alerting: Alerting) -> bool:
+        """Heartbeat and election; False if the database is away (everything waits)."""
+        assert self._leadership is not None
+        leadership = self._leadership
+        self._heartbeat_at = time.monotonic()
+        was_leading = leadership.leading
+        drained = self.drained()
+        metrics.BACKLOG_DRAINED.set(int(drained))
+
+        def beat() -> None:
+            leading = leadership.elect()
+            leadership.session(lambda cur: workers.heartbeat(cur, leadership.worker, self._started_s, drained,
+                                                             leading))
+
+        if not self._contained("heartbeat", beat):
+            return False
+        if leadership.leading and not was_leading:
+            # The relay resumes from the stored cursor: another leader may have moved it.
+            alerting.lead()
+            self._swept_at = self._workflow_at = 0.0
+        return True
+
+    def _all_drained(self, cur: Any) -> bool:
+        """This worker and every other worker seen lately have drained their backlog."""
+        fresh_s = 3 * self._settings.heartbeat_s
+        others = workers.lagging(cur, self._settings.worker_name, self._settings.worker_expiry_s, fresh_s)
+        metrics.WORKERS_LAGGING.set(len(others))
+        return self.drained() and not others
+
+    def _lead_job(self, alerting: Alerting, job: Callable[[Any], Outcome]) -> None:
+        """Run a once-only job under the leader lock; the outcome is published after commit."""
+        assert self._leadership is not None
+        alerting.adopt(self._leadership.transact(job))
+
+    def _contained(self, name: str, work: Callable[[], object]) -> bool:
+        """The boundary of one housekeeping job: it must never stop ingest. False if
+        the database is unavailable (the caller postpones the rest)."""
+        assert self._leadership is not None
+        try:
+            work()
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("alert housekeeping postponed: database unavailable", job=name, error=str(exc).strip())
+                self._leadership.lost()
+                return False
+            metrics.HOUSEKEEPING_ERRORS.labels(name).inc()
+            log.exception("alert housekeeping failed; retried next interval", job=name)
+        return True
 
     def _observe(self, messages: list[Inbound], batch: Batch, started: float) -> None:
         now = time.time()
@@ -255,12 +306,15 @@ def run_service(settings: IngestSettings, stop: threading.Event) -> None:
     source = MqttSource(settings)
     store = Store(settings.database_url, settings.dead_letter_max_bytes)
     alerting = Alerting(settings.rules(), source.publish, settings.suspect_seq_jump) if settings.geofence else None
-    pipeline = Pipeline(settings, source, store, alerting)
+    leadership = Leadership(settings.database_url, settings.worker_name)
+    pipeline = Pipeline(settings, source, store, alerting, leadership)
     source.start()
-    log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}")
+    log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}",
+             worker=settings.worker_name, client_id=settings.client_id)
     try:
         pipeline.run(stop)
     finally:
         source.stop()
         store.close()
+        leadership.close()
         log.info("ingest stopped")

@@ -106,10 +106,13 @@ def load_registry(cur: psycopg.Cursor[Any], network: Network) -> Registry:
     return registry
 
 
-def load_states(cur: psycopg.Cursor[Any], registry: Registry) -> dict[str, DeviceState]:
-    """Saved states of in-transit trackers; a state of an earlier shipment is dropped."""
+def load_states(cur: psycopg.Cursor[Any], registry: Registry,
+                device_ids: list[str] | None = None) -> dict[str, DeviceState]:
+    """Saved states of in-transit trackers (all, or those of ``device_ids``); a state of
+    an earlier shipment is dropped."""
     states: dict[str, DeviceState] = {}
-    for device_id, shipment_id, data in cur.execute(_STATES, (list(registry.trackers),)).fetchall():
+    ids = list(registry.trackers) if device_ids is None else device_ids
+    for device_id, shipment_id, data in cur.execute(_STATES, (ids,)).fetchall():
         if registry.trackers[device_id].id != shipment_id:
             continue
         try:

@@ -20,12 +20,14 @@ from ingest.acks import AckPlan, AckTracker
 from ingest.batch import Batch
 from ingest.messages import Reject
 from ingest.refusals import refuse
+from ingest.session import Session
 
 log = structlog.get_logger("ingest.store")
 T = TypeVar("T")
 # Runs in the batch's transaction after the records are written, with the
-# (device_id, seq) keys of the fixes and seal events this batch newly stored.
-Hook = Callable[[psycopg.Cursor[Any], set[tuple[str, int]], set[tuple[str, int]]], T]
+# (device_id, seq) keys of the fixes and seal events this batch newly stored, and the
+# devices another worker wrote since this one last did (their cached state is stale).
+Hook = Callable[[psycopg.Cursor[Any], set[tuple[str, int]], set[tuple[str, int]], frozenset[str]], T]
 
 # The exception classes of an unreachable database or network, for jobs that
 # simply postpone themselves; a batch write decides with ``is_transient``.
@@ -114,10 +116,16 @@ UPDATE devices d SET state = s.state, state_ts = {_MS.format("s.ts_ms")}, fw = c
 FROM (SELECT DISTINCT ON (device_id) * FROM stage_status ORDER BY device_id, received_ms DESC, ts_ms DESC) s
 WHERE d.device_id = s.device_id
 """
-_UPSERT_DEVICES = f"""
+# The batch's first statement: each device's row, locked in device id order (concurrent
+# workers cannot deadlock) until commit, so one device's batches commit one at a time
+# whichever workers the broker gave them to. The version tells whose cache is current.
+_LOCK_DEVICES = f"""
 INSERT INTO devices (device_id, first_seen, last_seen)
-SELECT id, {_MS.format("ms")}, {_MS.format("ms")} FROM unnest(%s::text[], %s::int8[]) AS v(id, ms)
-ON CONFLICT (device_id) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen)
+SELECT id, {_MS.format("ms")}, {_MS.format("ms")}
+FROM unnest(%s::text[], %s::int8[]) WITH ORDINALITY AS v(id, ms, n) ORDER BY n
+ON CONFLICT (device_id) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen),
+    version = devices.version + 1
+RETURNING device_id, version
 """
 _SAVE_ACKS = """
 UPDATE devices SET acked_seq = v.seq
@@ -141,27 +149,24 @@ WHERE d.device_id = ANY(%s)
 
 
 class Store:
-    """A single connection that writes batches; reconnects on demand."""
+    """A single connection that writes batches; reconnects on demand.
+
+    Several workers may write the same device (docs/scaling.md): each batch locks its
+    devices' rows first and bumps their version. ``_versions`` holds, per device, the
+    version this worker's cached ack and engine state belong to (as of its last commit)."""
 
     def __init__(self, database_url: str, dead_letter_max_bytes: int = 4096) -> None:
-        self._url = database_url
+        self._session = Session(database_url, "ctt-ingest", _STAGING.encode())
         self._dead_letter_max_bytes = dead_letter_max_bytes
-        self._conn: psycopg.Connection | None = None
         self._keys = signatures.KeyCache()
-
-    def connect(self) -> None:
-        self.close()
-        conn = psycopg.connect(self._url, autocommit=False, application_name="ctt-ingest")
-        conn.execute(_STAGING.encode())
-        conn.commit()
-        self._conn = conn
+        self._versions: dict[str, int] = {}
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        self._session.close()
+
+    def transact(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        """Run ``work`` in one transaction of the writer connection and commit."""
+        return self._session.transact(work)
 
     def write(self, batch: Batch, acks: AckTracker, hook: Hook[T] | None = None) -> tuple[dict[str, int], T | None]:
         """Commit ``batch``; return the devices whose ack watermark advanced (id -> seq)
@@ -170,47 +175,45 @@ class Store:
         Raises what the database or driver raised (``is_transient`` tells whether a
         retry may succeed); nothing is committed then.
         """
-        def work(cur: psycopg.Cursor[Any]) -> tuple[list[str], AckPlan, T | None]:
+        def work(cur: psycopg.Cursor[Any]) -> tuple[list[str], AckPlan, T | None, dict[str, int]]:
+            versions, stale = self._lock_devices(cur, batch)
+            acks.forget(stale)
             restored = self._load_acks(cur, batch, acks)
+            # A device that resends only what is stored missed its ack: it gets it again.
+            restored += [d for d, seqs in batch.seqs.items() if seqs and all(acks.seen(d, q) for q in seqs)]
             # Signatures, then replays: refused records become dead letters (acks count them).
             refuse(batch, signatures.check(batch, self._keys.keys(cur, batch.last_seen)))
             refuse(batch, replays.find(cur, batch, acks))
             new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
-            extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals)
+            extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals, stale)
             plan = acks.plan(batch.seqs)
             self._save_acks(cur, plan)
-            return restored, plan, extra
+            return restored, plan, extra, versions
 
-        restored, plan, extra = self.transact(work)
+        restored, plan, extra, versions = self.transact(work)
         acks.apply(plan)
+        self._versions.update(versions)
         for device_id in restored:
-            # Re-announce after a restart: the ack of the last run may not have gone out.
+            # Re-announce what was loaded (after a restart, or written by another worker):
+            # the ack of that commit may not have gone out, or went out before a later one.
             plan.advanced.setdefault(device_id, acks.watermark(device_id))
         return {d: s for d, s in plan.advanced.items() if s >= 0}, extra
 
-    def transact(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
-        """Run ``work`` in one transaction of the writer connection and commit."""
-        if self._conn is None or self._conn.closed:
-            self.connect()
-        conn = self._conn
-        assert conn is not None
-        try:
-            with conn.cursor() as cur:
-                result = work(cur)
-            conn.commit()
-        except BaseException:
-            if not conn.closed:
-                conn.rollback()
-            raise
-        return result
+    def _lock_devices(self, cur: psycopg.Cursor[Any], batch: Batch) -> tuple[dict[str, int], frozenset[str]]:
+        """Lock the batch's devices (creating new ones); their new versions, and those
+        whose cache is stale: another worker wrote them since this one last did."""
+        if not batch.last_seen:
+            return {}, frozenset()
+        ids = sorted(batch.last_seen)
+        rows = cur.execute(_LOCK_DEVICES, (ids, [batch.last_seen[i] for i in ids])).fetchall()
+        versions = dict(rows)
+        stale = frozenset(d for d, v in versions.items() if self._versions.get(d) != v - 1)
+        return versions, stale
 
     def _write_records(self, cur: psycopg.Cursor, batch: Batch,
                        returning: bool) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
         new_fixes: set[tuple[str, int]] = set()
         new_seals: set[tuple[str, int]] = set()
-        if batch.last_seen:
-            ids = sorted(batch.last_seen)  # fixed order: concurrent writers cannot deadlock
-            cur.execute(_UPSERT_DEVICES, (ids, [batch.last_seen[i] for i in ids]))
         if batch.fixes:
             _copy(cur, "stage_fixes", _FIX_TYPES, batch.fixes)
             cur.execute(_INSERT_FIXES + _RETURN_KEYS if returning else _INSERT_FIXES)
@@ -260,12 +263,12 @@ class Store:
 
 
 def _guarded(cur: psycopg.Cursor[Any], hook: Hook[T], new_fixes: set[tuple[str, int]],
-             new_seals: set[tuple[str, int]]) -> T | None:
+             new_seals: set[tuple[str, int]], stale: frozenset[str]) -> T | None:
     """Run ``hook`` in a savepoint: if it fails for any reason but the database
     going away, its writes are undone and the records still commit."""
     try:
         with cur.connection.transaction():
-            return hook(cur, new_fixes, new_seals)
+            return hook(cur, new_fixes, new_seals, stale)
     except Exception as exc:
         if is_transient(exc):
             raise

@@ -15,6 +15,7 @@ ALERTS_FILTER = ALERTS_PREFIX + "#"
 RecordKind = Literal["pos", "seal", "status"]
 KINDS: tuple[RecordKind, ...] = ("pos", "seal", "status")
 SUBSCRIPTIONS = tuple(f"{PREFIX}+/{kind}" for kind in KINDS)
+SHARE_GROUP = r"[A-Za-z0-9_-]{1,64}"  # no '/', '+' or '#': MQTT 5 section 4.8.2
 _TOPIC = re.compile(rf"ctt/v1/dev/({DEVICE_ID})/(pos|seal|status)")
 
 
@@ -37,6 +38,14 @@ def parse_topic(topic: str) -> tuple[str, RecordKind]:
 
 def record_topic(device_id: str, kind: RecordKind) -> str:
     return f"{PREFIX}{device_id}/{kind}"
+
+
+def shared_subscriptions(group: str) -> tuple[str, ...]:
+    """The device record topics as MQTT 5 shared subscriptions of ``group``: the
+    broker hands each message to one member of the group (one ingest worker)."""
+    if re.fullmatch(SHARE_GROUP, group) is None:
+        raise TopicError(f"share group {group!r} is not 1-64 of A-Z a-z 0-9 _ -")
+    return tuple(f"$share/{group}/{topic}" for topic in SUBSCRIPTIONS)
 
 
 def ack_topic(device_id: str) -> str:
