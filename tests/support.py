@@ -166,11 +166,13 @@ class Device:
                 info.wait_for_publish(timeout=30)
 
 
-def reset_session(username: str, password: str, topics: list[str]) -> None:
-    """Start ``username``'s persistent session afresh: subscribed to ``topics``, queue empty.
+def reset_session(username: str, password: str, topics: list[str], client_id: str | None = None) -> None:
+    """Start the persistent session of ``client_id`` (default: ``username``, as the broker's
+    devices and a single ingest have it) afresh: subscribed to ``topics``, queue empty.
 
     With no topics the session is simply removed."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=MQTTProtocolVersion.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username,
+                         protocol=MQTTProtocolVersion.MQTTv5)
     client.username_pw_set(username, password)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 0xFFFFFFFF if topics else 0

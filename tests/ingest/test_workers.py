@@ -1,0 +1,222 @@
+"""Several ``ctt ingest`` workers on MQTT 5 shared subscriptions (issue 12): Mosquitto hands
+one device's messages round-robin to all of them at once, and ``kill -9`` takes workers down
+mid-stream. Every record must still be stored exactly once, every device acknowledged up to
+its last record, the ground-truth alerts be those of a single worker, and the once-only work
+(sweep, workflow relay) run on one elected worker that another replaces when it dies.
+
+Each test runs its own pool (share group and worker ids of its own; tests/ingest/workers_support.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ctt.transit import register
+from firmware_sim.runner import SimClock, Simulation
+from firmware_sim.scenarios import Scenario, ground_truth
+from tests.ingest.conftest import Transit
+from tests.ingest.workers_support import Chaos, Fleet, WorkerPool, running
+from tests.support import AlertListener, ApiServer, device_link, provision, query, unique_prefix, wait_for
+from tracking_api.auth import mint
+from tracking_api.config import ApiSettings
+
+WORKERS = 3
+DEVICES = 250
+RECORDS_PER_DEVICE = 150
+PUBLISH_RATE = 2500.0  # messages/s from the whole fleet
+
+
+# ------------------------------------------------------------------ every record once
+
+def test_workers_store_every_record_once_under_kill_9(database_url: str, tmp_path: Path) -> None:
+    prefix = unique_prefix("wrk")
+    fleet = Fleet.planned(prefix, DEVICES, RECORDS_PER_DEVICE, seed=3)
+    assert fleet.message_count >= 20_000
+    pool = WorkerPool(database_url, tmp_path, WORKERS)
+    with running(pool), fleet:
+        chaos = Chaos(pool, kills=4, every_s=2.0, down_s=0.5).start()
+        started = time.monotonic()
+        fleet.publish(PUBLISH_RATE)
+        published = time.monotonic()
+        chaos.join(timeout=120)
+        _wait(lambda: not fleet.unacked(), 120, "every device's ack to reach its last seq",
+              lambda: f"{len(fleet.unacked())} devices behind, e.g. {list(fleet.unacked().items())[:5]}", pool)
+        for index in range(WORKERS):
+            pool.note_committed(index)
+    assert all(pool.committed), pool.committed  # the broker shared the fleet among all the workers
+    # The kills landed while devices were publishing.
+    assert sum(started < t < published for t, _ in chaos.killed) >= 2, (chaos.killed, started, published)
+
+    like = (prefix + "-%",)
+    fixes = _seqs(database_url, "fixes", like)
+    seals = _seqs(database_url, "seal_events", like)
+    for plan in fleet.plans:
+        assert fixes.get(plan.device_id, []) == sorted(plan.fixes), plan.device_id  # each once, none missing
+        assert seals.get(plan.device_id, []) == sorted(plan.seals), plan.device_id
+    statuses = query(database_url, "SELECT device_id, (extract(epoch FROM ts) * 1000)::int8, state FROM device_status"
+                                   " WHERE device_id LIKE %s", like)
+    assert Counter(statuses) == Counter((p.device_id, ts, state) for p in fleet.plans for ts, state in p.statuses)
+    acked = dict(query(database_url, "SELECT device_id, acked_seq FROM devices WHERE device_id LIKE %s", like))
+    assert acked == {p.device_id: p.max_seq for p in fleet.plans}
+    latest = {d: (seq, ts) for d, seq, ts in query(
+        database_url, "SELECT device_id, seq, (extract(epoch FROM ts) * 1000)::int8 FROM latest_positions"
+                      " WHERE device_id LIKE %s", like)}
+    assert latest == {p.device_id: (p.newest_fix().seq, p.newest_fix().ts) for p in fleet.plans}
+    refused = query(database_url, "SELECT device_id, seq, reason FROM dead_letters WHERE device_id LIKE %s", like)
+    assert refused == []  # a duplicate handled by two workers at once is no replay
+
+
+def _seqs(database_url: str, table: str, like: tuple[str]) -> dict[str, list[int]]:
+    rows = query(database_url, f"SELECT device_id, array_agg(seq ORDER BY seq) FROM {table}"
+                               " WHERE device_id LIKE %s GROUP BY device_id", like)
+    return dict(rows)
+
+
+def _wait(check: Callable[[], Any], timeout: float, what: str, detail: Callable[[], str], pool: WorkerPool) -> None:
+    try:
+        wait_for(check, timeout, what, interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {detail()}\n{pool.log_tail()}") from None
+
+
+# ------------------------------------------------------------ ground truth, 1 and 3 workers
+
+# The firmware resends what stays unacknowledged; its period is scaled to the speed-up so
+# that a wall-clock ack delay (or a worker's restart) is not taken for a lost record.
+SPEEDUP = 600.0
+RESEND_WALL_S = 5.0
+
+AlertKey = tuple[str, str, int, int, int | None]  # type, device (case), shipment (index), started, ended
+
+
+def test_ground_truth_alerts_are_the_same_with_three_workers(database_url: str, tmp_path: Path,
+                                                              listener: AlertListener) -> None:
+    one = _ground_truth_run(database_url, tmp_path / "one", workers=1, listener=listener)
+    three = _ground_truth_run(database_url, tmp_path / "three", workers=WORKERS, listener=listener)
+    assert three == one
+
+
+def _ground_truth_run(database_url: str, log_dir: Path, workers: int, listener: AlertListener) -> list[AlertKey]:
+    """Run the ground-truth scenario against ``workers`` workers (killing one halfway when
+    there are several); its alerts relative to the scenario's start, checked against its truth."""
+    log_dir.mkdir()
+    prefix = unique_prefix(f"gt{workers}")
+    probe = ground_truth(0, prefix=prefix)
+    duration_s = (probe.end_ms - probe.start_ms) / 1000
+    pool = WorkerPool(database_url, log_dir, workers)
+    with running(pool):
+        clock = SimClock.ending_now(duration_s, SPEEDUP)
+        truth = ground_truth(clock.start_ms, prefix=prefix)
+        for device in truth.devices:
+            device.firmware.resend_after_ms = round(RESEND_WALL_S * SPEEDUP * 1000)
+        with psycopg.connect(database_url) as conn:
+            ids = register(conn, truth)
+        provision([d.device_id for d in truth.devices])
+        chaos = Chaos(pool, kills=1 if workers > 1 else 0, every_s=duration_s / SPEEDUP / 2, down_s=1.0).start()
+        stats = Simulation(truth.devices, clock, truth.end_ms, device_link).run(drain_s=30)
+        chaos.join(timeout=60)
+        assert stats.buffered == 0, stats  # every record stored and acknowledged
+        shipments = {ids[s.reference]: i for i, s in enumerate(truth.shipments)}
+        rows = _wait_alerts(database_url, list(shipments), len(truth.expected), pool)
+    found = [(t, d.removeprefix(prefix), shipments[s], started - clock.start_ms,
+              None if ended is None else ended - clock.start_ms) for t, d, s, started, ended in rows]
+    _check_truth(truth, prefix, found, clock.start_ms)
+    opened = Counter(m["id"] for m in listener.messages if m["event"] == "opened" and m["shipment"] in shipments)
+    alert_ids = [r[0] for r in query(database_url, "SELECT id FROM alerts WHERE shipment_id = ANY(%s)",
+                                     (list(shipments),))]
+    assert {i: opened[i] for i in alert_ids} == dict.fromkeys(alert_ids, 1)  # each announced once
+    return sorted(found, key=lambda k: (k[0], k[1], k[3]))
+
+
+def _wait_alerts(database_url: str, shipment_ids: list[int], expected: int, pool: WorkerPool) -> list[Any]:
+    def alerts() -> list[Any]:
+        return query(database_url,
+                     "SELECT type, device_id, shipment_id, (extract(epoch FROM started_at) * 1000)::int8,"
+                     " (extract(epoch FROM ended_at) * 1000)::int8 FROM alerts"
+                     " WHERE shipment_id = ANY(%s) AND NOT (detail ? 'withdrawn') ORDER BY started_at",
+                     (shipment_ids,))
+
+    _wait(lambda: len(alerts()) >= expected, 20, f"{expected} alerts", lambda: repr(alerts()), pool)
+    time.sleep(1.0)  # one more would be a duplicate
+    return alerts()
+
+
+def _check_truth(truth: Scenario, prefix: str, found: list[AlertKey], start_ms: int) -> None:
+    """Precision = recall = 1: each expected alert once, in its window, open at the end if it must be."""
+    expected = sorted((e.type, e.device_id.removeprefix(prefix)) for e in truth.expected)
+    assert sorted((f[0], f[1]) for f in found) == expected, found
+    for type_, device, _, started, ended in found:
+        (e,) = [e for e in truth.expected if (e.type, e.device_id.removeprefix(prefix)) == (type_, device)]
+        assert e.start_from_ms <= started + start_ms <= e.start_to_ms, (type_, device, started, e)
+        assert ended is None or not e.open_at_end, (type_, device, ended)
+
+
+# ----------------------------------------------------------- once-only work on the leader
+
+def test_sweep_runs_once_and_moves_when_the_leader_dies(database_url: str, tmp_path: Path,
+                                                        transit: Callable[..., Transit], listener: AlertListener,
+                                                        api_server: ApiServer) -> None:
+    pool = WorkerPool(database_url, tmp_path, WORKERS, CTT_SWEEP_INTERVAL_S="0.5", CTT_WORKFLOW_POLL_S="0.2")
+    with running(pool):
+        leader = _one_leader(pool, 15)
+        first = _overdue_alert(database_url, transit, listener, pool)
+        pool.kill(leader)
+        killed_at = time.monotonic()
+        successor = _one_leader(pool, 15)
+        takeover_s = time.monotonic() - killed_at
+        assert successor != leader
+        second = _overdue_alert(database_url, transit, listener, pool)
+        # An officer acknowledges the first alert after the kill: the new leader relays it, once.
+        _ack(api_server, first)
+        wait_for(lambda: _events(listener, first, "acknowledged"), 10, "the acknowledgement on the alert topic")
+        pool.restart(leader)  # back, as a follower: still one leader, nothing relayed again
+        time.sleep(2.0)
+        assert _events(listener, first, "acknowledged") == 1
+        assert pool.leaders() == [successor]
+    assert takeover_s < 10, takeover_s
+    assert _events(listener, second, "opened") == 1
+
+
+def _one_leader(pool: WorkerPool, timeout: float) -> int:
+    """The index of the one worker whose leader gauge is 1 (waiting for an election)."""
+    leaders: list[int] = wait_for(lambda: (lambda ls: ls if len(ls) == 1 else None)(pool.leaders()), timeout,
+                                  "exactly one leader")
+    return leaders[0]
+
+
+def _overdue_alert(database_url: str, transit: Callable[..., Transit], listener: AlertListener,
+                   pool: WorkerPool) -> int:
+    """A shipment whose deadline passes now: the sweep raises transit_overdue once; its alert id."""
+    now_ms = int(time.time() * 1000)
+    shipment = transit("wsweep", now_ms - 3_600_000, now_ms + 1_500).shipment_id
+
+    def rows() -> list[Any]:
+        return query(database_url, "SELECT id FROM alerts WHERE shipment_id = %s AND type = 'transit_overdue'",
+                     (shipment,))
+
+    _wait(rows, 10, "transit_overdue", lambda: repr(rows()), pool)
+    time.sleep(2.0)  # four more sweeps: none may raise it again
+    ((alert_id,),) = rows()
+    assert _events(listener, alert_id, "opened") == 1
+    return int(alert_id)
+
+
+def _events(listener: AlertListener, alert_id: int, event: str) -> int:
+    return sum(1 for m in listener.messages if m["id"] == alert_id and m["event"] == event)
+
+
+def _ack(api: ApiServer, alert_id: int) -> None:
+    token = mint(ApiSettings(), "workers-operator", "operator")
+    request = urllib.request.Request(f"{api.url}/alerts/{alert_id}/ack", method="POST",
+                                     data=json.dumps({"note": "officer dispatched"}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+
