@@ -82,41 +82,23 @@ def migrate() -> None:
 @app.command()
 def retention(
     keep_days: Annotated[int, typer.Option(min=1, help="Keep records whose fix time is newer than this.")] = 400,
+    min_interval_h: Annotated[float, typer.Option(
+        min=0, help="Do nothing if a run finished less than this many hours ago (0: always run).")] = 20.0,
 ) -> None:
     """Drop whole chunks of records older than --keep-days (TimescaleDB drop_chunks)
     and delete dead letters received before then; prune the engine's checkpoints.
 
-    Run it daily from cron or a systemd timer; the Apache-licensed TimescaleDB
-    has no background retention policy.
+    Run it daily from cron or a systemd timer, on one machine or on several: one run
+    at a time does the work (advisory lock), and a run finished within
+    --min-interval-h makes the others no-ops. The Apache-licensed TimescaleDB has no
+    background retention policy.
     """
     import psycopg
 
-    from ingest import checkpoints
+    from ctt import retention as job
 
     with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
-        for table in ("fixes", "seal_events", "device_status"):
-            dropped = conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s * interval '1 day')",
-                                   (table, keep_days)).fetchall()
-            console.print(f"{table}: dropped {len(dropped)} chunks older than {keep_days} days")
-        deleted = 0
-        while True:  # in slices: no long transaction, no lock held over the whole table
-            cur = conn.execute(_DELETE_OLD_DEAD_LETTERS, (keep_days,))
-            deleted += cur.rowcount
-            if cur.rowcount < _DELETE_SLICE:
-                break
-        console.print(f"dead_letters: deleted {deleted} received more than {keep_days} days ago")
-        with conn.cursor() as cur:
-            pruned = checkpoints.prune(cur)
-        console.print(f"geofence_checkpoints: deleted {pruned} (finished trips; older ones thinned to one an hour)")
-
-
-_DELETE_SLICE = 10_000
-# dead_letters is a plain table (by received_at, the index dead_letters_received);
-# a hypertable would need the time column in its unique digest key.
-_DELETE_OLD_DEAD_LETTERS = f"""
-DELETE FROM dead_letters WHERE id IN (
-    SELECT id FROM dead_letters WHERE received_at < now() - %s * interval '1 day' LIMIT {_DELETE_SLICE})
-"""
+        job.run(conn, keep_days, min_interval_h, console.print)
 
 
 @app.command()

@@ -138,7 +138,8 @@ def test_retention_deletes_old_dead_letters_only(database_url: str) -> None:
         execute(database_url, "INSERT INTO dead_letters (received_at, topic, payload, payload_length, payload_sha256,"
                 " reason, digest) VALUES (now() - %s * interval '1 day', %s, 'x', 1, sha256('x'), 'test', %s)",
                 (age_days, f"{tag}/{name}", hashlib.sha256(f"{tag}/{name}".encode()).digest()))
-    result = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--keep-days", "400"], cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--keep-days", "400",
+                             "--min-interval-h", "0"], cwd=REPO_ROOT,
                             env={**os.environ, "CTT_DATABASE_URL": database_url}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "dead_letters: deleted" in result.stderr

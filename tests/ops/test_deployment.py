@@ -16,6 +16,7 @@ import pytest
 import yaml
 from psycopg import sql
 
+from ctt import retention
 from ctt.config import REPO_ROOT
 from ctt.migrate import MigrationError, available, migrate
 from tests.support import scalar
@@ -147,8 +148,23 @@ def test_retention_drops_only_old_chunks(database_url: str) -> None:
                      " ('ret', 1, now() - interval '500 days', 0, 0, now()),"
                      " ('ret', 2, now() - interval '2 days', 0, 0, now())")
     env = {**os.environ, "CTT_DATABASE_URL": database_url}
-    result = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--keep-days", "400"],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--keep-days", "400",
+                             "--min-interval-h", "0"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "fixes: dropped 1 chunks" in result.stderr
     assert scalar(database_url, "SELECT array_agg(seq) FROM fixes WHERE device_id = 'ret'") == [2]
+
+
+def test_retention_scheduled_on_every_machine_does_the_work_once(database_url: str) -> None:
+    env = {**os.environ, "CTT_DATABASE_URL": database_url}
+    runs = [subprocess.run([sys.executable, "-m", "ctt.cli", "retention"], cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True) for _machine in range(2)]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert "fixes: dropped" in runs[0].stderr or "less than 20.0 h ago" in runs[0].stderr
+    assert "nothing to do" in runs[1].stderr and "fixes: dropped" not in runs[1].stderr
+    # While one run holds the lock, another machine's run does nothing.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (retention.LOCK_KEY,))
+        held = subprocess.run([sys.executable, "-m", "ctt.cli", "retention", "--min-interval-h", "0"],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert "another retention run is in progress" in held.stderr, held.stderr
