@@ -65,6 +65,11 @@ class Leadership:
         """Run ``work`` (leader or not) in a transaction of this worker's own session."""
         return self._session.transact(work)
 
+    def check(self) -> None:
+        """After a failed transaction: if the session died, the lock went with it."""
+        if not self._session.open:
+            self.lost()
+
     def lost(self) -> None:
         """The session failed: the lock went with it."""
         if self.leading:

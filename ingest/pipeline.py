@@ -274,7 +274,7 @@ class Pipeline:
         except Exception as exc:
             if is_transient(exc):
                 log.warning("alert housekeeping postponed: database unavailable", job=name, error=str(exc).strip())
-                self._leadership.lost()
+                self._leadership.check()  # a dead session took the lock with it; a deadlock did not
                 return False
             metrics.HOUSEKEEPING_ERRORS.labels(name).inc()
             log.exception("alert housekeeping failed; retried next interval", job=name)

@@ -41,8 +41,8 @@ def test_one_leader_and_the_next_takes_over_when_its_session_dies(
     # never runs twice, and it stands again on a new session: the lock is taken.
     with pytest.raises(psycopg.OperationalError):
         a.transact(lambda cur: cur.execute("SELECT 1"))
-    a.lost()
-    assert not a.elect()
+    a.check()
+    assert not a.leading and not a.elect()
 
 
 def test_a_worker_silent_or_not_drained_holds_signal_lost_back(
