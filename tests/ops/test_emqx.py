@@ -73,6 +73,9 @@ def test_three_pinned_nodes_and_three_workers_replace_mosquitto_and_the_single_i
         assert services[node]["networks"]["default"]["aliases"] == [f"{node}.ctt"]
         assert set(services[node]["environment"]) == {"EMQX_NODE__NAME", "EMQX_NODE__COOKIE",
                                                       "EMQX_DASHBOARD__DEFAULT_PASSWORD"}
+    conf = _hocon()  # the cookie and the admin password come from the required secrets only
+    assert "cookie" not in conf["node"] and "default_password" not in conf["dashboard"]
+    assert services["emqx1"]["environment"]["EMQX_NODE__COOKIE"] == _secrets()["CTT_EMQX_COOKIE"]
     published = [_host_port(p) for s in services.values() if not s.get("profiles") for p in s.get("ports", [])]
     assert len(published) == len(set(published))  # nothing started twice on one host port
 
