@@ -1,4 +1,4 @@
-"""Mosquitto password-file accounts for devices and backend services.
+"""Mosquitto password-file accounts for devices and backend services (EMQX's: ``ctt.emqx_users``).
 
 Mosquitto 2 reads ``user:$7$<iterations>$<salt b64>$<PBKDF2-SHA512 b64>`` lines.
 Writing them here (instead of running ``mosquitto_passwd`` once per device)
@@ -137,17 +137,25 @@ def reload_broker(pid_file: Path) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Add or update the backend's Mosquitto accounts.")
-    parser.add_argument("--file", type=Path, required=True, help="Mosquitto password file")
+    parser = argparse.ArgumentParser(description="Add or update the backend's broker accounts.")
+    parser.add_argument("--file", type=Path, help="Mosquitto password file")
+    parser.add_argument("--emqx-users", type=Path, help="EMQX built-in database bootstrap file (ctt.emqx_users)")
     parser.add_argument("accounts", nargs="+", help="user=password")
     args = parser.parse_args()
+    if args.file is None and args.emqx_users is None:
+        parser.error("give --file, --emqx-users or both")
     accounts: dict[str, str] = {}
     for item in args.accounts:
         user, _, password = item.partition("=")
         if not password:
             parser.error(f"account {user!r} has no password")
         accounts[user] = password
-    print("changed" if upsert_accounts(args.file, accounts) else "unchanged")
+    changed = args.file is not None and upsert_accounts(args.file, accounts)
+    if args.emqx_users is not None:
+        from ctt.emqx_users import upsert_users  # it imports this module
+
+        changed = upsert_users(args.emqx_users, accounts) or changed
+    print("changed" if changed else "unchanged")
 
 
 if __name__ == "__main__":

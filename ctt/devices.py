@@ -5,7 +5,9 @@ Each device gets its own credential, derivable from nothing else:
 - a client certificate signed by the project CA (``ctt.pki``), CN = device id; the
   broker's certificate listener takes the CN as the username (``use_identity_as_username``);
 - or, for a device that cannot hold a certificate, a random secret (192 bits) of
-  which the broker's password file keeps only a PBKDF2 hash.
+  which the broker's password file keeps only a PBKDF2 hash; the same run writes
+  EMQX's own hash of it into ``emqx-users.csv`` beside it (``ctt.emqx_users``: the
+  clustered broker's bootstrap users), and revocation removes it there too.
 
 What is handed to the device is written once to ``<broker dir>/devices/<id>/``
 (directory 0700; ``device.key`` and ``secret`` 0600), next to the CA certificate
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ctt import emqx_users
 from ctt import pki as ca
 from ctt.broker_auth import (
     BrokerAuthError,
@@ -47,6 +50,11 @@ class Broker:
     @property
     def passwd(self) -> Path:
         return self.dir / "passwd"
+
+    @property
+    def emqx_users(self) -> Path:
+        """The same secret accounts for the EMQX cluster (docker-compose.cluster.yml)."""
+        return self.dir / "emqx-users.csv"
 
     @property
     def pid_file(self) -> Path:
@@ -129,14 +137,18 @@ def provision(broker: Broker, device_ids: Iterable[str], kind: Kind) -> list[Iss
                 new_secrets[device_id] = new_secret()
                 _write_secret(broker.secret(device_id), new_secrets[device_id])
         issued.append(Issued(device_id, have or kind, have is None, _files(broker, device_id, have or kind)))
-    if new_secrets and upsert_accounts(broker.passwd, new_secrets):
-        reload_broker(broker.pid_file)
+    if new_secrets:
+        emqx_users.upsert_users(broker.emqx_users, new_secrets)
+        if upsert_accounts(broker.passwd, new_secrets):
+            reload_broker(broker.pid_file)
     return issued
 
 
 def revoke(broker: Broker, device_id: str) -> Kind:
     """Cut ``device_id`` off: its certificate onto the CRL, or its password out of the
-    password file; its credential files deleted; the broker reloaded (new connections refused)."""
+    password file (and EMQX's users file); its credential files deleted; the broker reloaded
+    (new connections refused). A running EMQX cluster needs its REST call too
+    (docs/broker-cluster.md)."""
     kind = kind_of(broker, device_id)
     if kind is None:
         raise BrokerAuthError(f"device {device_id!r} has no credential on {broker.dir}")
@@ -144,6 +156,7 @@ def revoke(broker: Broker, device_id: str) -> Kind:
         ca.revoke(broker.pki, ca.certificate_serial(broker.cert(device_id)), device_id)
     else:
         remove_accounts(broker.passwd, [device_id])
+        emqx_users.remove_users(broker.emqx_users, [device_id])
     if broker.device_dir(device_id).exists():
         shutil.rmtree(broker.device_dir(device_id))
     reload_broker(broker.pid_file)
