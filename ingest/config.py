@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ctt_common.settings import ServiceSettings
 from geofence.rules import Rules
+from protocol.topics import SHARE_GROUP
 
 
 class IngestSettings(ServiceSettings):
@@ -19,7 +20,7 @@ class IngestSettings(ServiceSettings):
     # the client id is the username (one worker; a v1 installation's session).
     worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # The MQTT 5 shared-subscription group all workers join ($share/<group>/ctt/v1/dev/+/pos ...).
-    share_group: str = Field(default="ctt-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    share_group: str = Field(default="ctt-ingest", pattern=rf"^{SHARE_GROUP}$")
     # Workers write a heartbeat this often; the elected worker runs the once-only jobs.
     heartbeat_s: float = Field(default=5.0, gt=0)
     # A worker silent this long no longer holds back signal_lost (it is gone, not lagging).

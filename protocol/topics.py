@@ -15,7 +15,7 @@ ALERTS_FILTER = ALERTS_PREFIX + "#"
 RecordKind = Literal["pos", "seal", "status"]
 KINDS: tuple[RecordKind, ...] = ("pos", "seal", "status")
 SUBSCRIPTIONS = tuple(f"{PREFIX}+/{kind}" for kind in KINDS)
-SHARE_GROUP = r"[A-Za-z0-9_-]{1,64}"  # no '/', '+' or '#': MQTT 5 section 4.8.2
+SHARE_GROUP = DEVICE_ID  # a shared-subscription group name: no '/', '+' or '#' (MQTT 5, 4.8.2)
 _TOPIC = re.compile(rf"ctt/v1/dev/({DEVICE_ID})/(pos|seal|status)")
 
 

@@ -22,7 +22,19 @@ from tracking_api.deps import Services
 from tracking_api.login_throttle import LoginThrottle
 from tracking_api.metrics import RequestMetrics
 from tracking_api.push import PushNotifier
-from tracking_api.routers import alerts, audit, geography, kpi, operations, push, session, shipments, stream, tracks
+from tracking_api.routers import (
+    alerts,
+    audit,
+    geography,
+    kpi,
+    operations,
+    push,
+    session,
+    shipments,
+    stream,
+    tracks,
+    workers,
+)
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.services.errors import ServiceError
 from tracking_api.stream import Hub
@@ -47,7 +59,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
-    for module in (session, geography, shipments, tracks, alerts, kpi, push, stream, audit):
+    for module in (session, geography, shipments, tracks, alerts, kpi, push, stream, audit, workers):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)
