@@ -1,0 +1,82 @@
+"""Failover figures for ``bench/scale.py``, on the two-node Patroni cluster of ``deploy/ha.sh``
+(``ctt/ha.py``) in synchronous mode:
+
+- ``failover_s``: seconds from ``kill -9`` of the primary's postmaster to the first commit
+  on the new primary, timed by ``ctt.ha.failover_seconds`` (a client committing short
+  INSERTs through the multi-host URL in a loop);
+- ``lost``: while that happens, a ``ctt ingest`` worker on the cluster's multi-host URL stores
+  a live fleet (the scale bench's, every tracker in transit); once the publisher has every
+  PUBACK, the broker holds whatever ingest has not acknowledged and redelivers it, so
+  when ingest has gone quiet every message sent is either stored or was acknowledged by
+  ingest and lost with the old primary: ``lost`` = fixes sent - fixes stored.
+
+Both are NaN when ``ctt/ha.py`` is not in this checkout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import publisher
+from bench.fleet import FleetSpec, register_fleet
+from ctt.config import DB_ADMIN, DB_OWNER, OpsSettings
+from ctt.migrate import fresh_database
+from tests.ingest.workers_support import COMMITTED_METRIC, WorkerPool
+from tests.support import scalar
+
+HA_DB = "ctt_bench_scale_ha"
+TRACKERS = 1_000
+RATE = 500.0  # msg/s: a steady stream through the failover, well within one worker's reach
+QUIET_S = 10.0  # ingest committed nothing new for this long: the broker has nothing left for it
+
+
+def _ha() -> Any | None:
+    try:
+        return importlib.import_module("ctt.ha")
+    except ModuleNotFoundError:
+        return None
+
+
+def measure_failover(publish_s: float, password: str, logs: Path) -> tuple[float, float]:
+    """(failover seconds, rows lost) from one run; (nan, nan) without ``ctt/ha.py``."""
+    ha = _ha()
+    if ha is None:
+        return math.nan, math.nan
+    ops = OpsSettings()
+    cluster = ha.Cluster(ops.state_dir)
+    cluster.up(sync=True)
+    cluster.wait_healthy(sync=True)
+    url = fresh_database(ops.url_for(DB_ADMIN, cluster.url()), HA_DB, ops.url_for(DB_OWNER, cluster.url()))
+    spec = FleetSpec("bscaleha", TRACKERS, 0, int(time.time() * 1000) - 3_600_000)
+    register_fleet(url, spec)
+    pool = WorkerPool(url, logs, 1, CTT_LOG_LEVEL="WARNING", CTT_SIGNAL_LOST_S="86400",
+                      CTT_DB_RETRY_MAX_S="1").start()
+    try:
+        with publisher.running(publisher.Job(spec, 1, 0, 0, 0, RATE, publish_s), password) as proc:
+            time.sleep(publish_s / 3)
+            failover_s = float(ha.failover_seconds(cluster, ops.url_for(DB_OWNER, cluster.url(HA_DB))))
+            report = publisher.report(proc)
+        _wait_quiet(pool, url, report.sent)
+        stored = int(scalar(url, "SELECT count(*) FROM fixes"))
+    finally:
+        pool.stop()
+    return failover_s, float(report.sent - stored)
+
+
+def _wait_quiet(pool: WorkerPool, url: str, sent: int, timeout: float = 180) -> None:
+    """Until every fix is stored, or ingest has committed nothing for ``QUIET_S``."""
+    deadline = time.monotonic() + timeout
+    last, since = -1.0, time.monotonic()
+    while time.monotonic() < deadline:
+        if int(scalar(url, "SELECT count(*) FROM fixes")) >= sent:
+            return
+        committed = pool.total(COMMITTED_METRIC)
+        if committed != last:
+            last, since = committed, time.monotonic()
+        elif time.monotonic() - since > QUIET_S:
+            return
+        time.sleep(0.5)
