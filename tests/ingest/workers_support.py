@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -290,8 +290,41 @@ class Fleet:
         """Per device, the highest ack it received (firmware keeps the maximum: acks are monotone)."""
         return {d.device_id: max(d.acks, default=-1) for d in self.devices}
 
+    def retained_acks(self) -> dict[str, int]:
+        """Per device, the ack a reconnecting device learns first (the retained one); -1: none."""
+        def reconnect(device_id: str) -> int:
+            with Device(device_id) as device:
+                deadline = time.monotonic() + 5
+                while not device.acks and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return device.acks[0] if device.acks else -1
+
+        with ThreadPoolExecutor(16) as pool:
+            return dict(zip([p.device_id for p in self.plans],
+                            pool.map(reconnect, [p.device_id for p in self.plans]), strict=True))
+
+    def ack_shortfall(self) -> int:
+        """Records not yet covered by their device's highest ack, over the fleet."""
+        acked = self.acked()
+        return sum(p.max_seq - acked[p.device_id] for p in self.plans)
+
     def unacked(self) -> dict[str, tuple[int, int]]:
         """Devices whose highest ack is not yet their highest seq: (ack, highest seq)."""
         acked = self.acked()
         return {p.device_id: (acked[p.device_id], p.max_seq) for p in self.plans
                 if acked[p.device_id] != p.max_seq}
+
+
+def wait_progress(remaining: Callable[[], int], stall_s: float, timeout: float, what: str) -> None:
+    """Wait until ``remaining()`` is 0; fail as soon as it has not gone down for ``stall_s``
+    (a stuck ack fails in seconds, not at the timeout), or after ``timeout``."""
+    start = last_change = time.monotonic()
+    best = remaining()
+    while best > 0:
+        now = time.monotonic()
+        if now - last_change > stall_s or now - start > timeout:
+            raise AssertionError(f"{what}: {best} left, no progress for {now - last_change:.0f} s")
+        time.sleep(0.5)
+        left = remaining()
+        if left < best:
+            best, last_change = left, time.monotonic()
