@@ -16,8 +16,9 @@ class IngestSettings(ServiceSettings):
 
     broker_username: str = "ctt-ingest"
     # A worker's stable identity: its MQTT client id is `<broker_username>-<worker_id>` and
-    # names its persistent session, so a restarted worker resumes its own session. Unset:
-    # the client id is the username (one worker; a v1 installation's session).
+    # names its persistent session, so a restarted worker resumes its own session; it takes
+    # its share of the device topics (a shared subscription of `share_group`). Unset: the
+    # client id is the username and it subscribes to the topics themselves (one ingest, as v1).
     worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # The MQTT 5 shared-subscription group all workers join ($share/<group>/ctt/v1/dev/+/pos ...).
     share_group: str = Field(default="ctt-ingest", pattern=rf"^{SHARE_GROUP}$")

@@ -43,8 +43,8 @@ class Inbound:
 
 
 class MqttSource:
-    """Persistent MQTT 5 session that feeds ``self.inbox``: this worker's share of the
-    device topics (a shared subscription; one worker is a group of one)."""
+    """Persistent MQTT 5 session that feeds ``self.inbox``: the device topics, or this
+    worker's share of them (a shared subscription)."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
@@ -72,7 +72,10 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
-        self._topics = shared_subscriptions(settings.share_group)
+        # A worker with an identity takes its share of the group; without one, ingest is the
+        # single v1 subscriber. Never both on one session: Mosquitto before 2.0.19 corrupts its
+        # memory when a session unsubscribes a topic it also holds as a shared subscription.
+        self._topics = SUBSCRIPTIONS if settings.worker_id is None else shared_subscriptions(settings.share_group)
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -114,10 +117,6 @@ class MqttSource:
             return
         self._generation += 1
         self.connected_at = time.monotonic()
-        if self._generation == 1 and flags.session_present:
-            # A v1 session subscribed to the topics themselves: it would get every message
-            # besides the group's share. Unsubscribing what was never subscribed is harmless.
-            client.unsubscribe(list(SUBSCRIPTIONS))
         client.subscribe([(t, 1) for t in self._topics])
         metrics.MQTT_CONNECTED.set(1)
         log.info("connected to broker", session_present=flags.session_present, generation=self._generation)
