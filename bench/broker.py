@@ -2,12 +2,14 @@
 template and ACL, rendered as ``deploy/services.sh`` renders them) with the project's CA
 and CRL, on free loopback ports and in a fresh state directory removed afterwards.
 
-Why not the tests' broker on 1884: the bench's first run there ended with that Mosquitto
-(2.0.11) dying of a general protection fault at the bench's first publish, which took every
-engineer's tests down with it; and offline sessions that other test runs leave on it
+Why not the tests' broker on 1884: offline sessions that other test runs leave on it
 subscribe to every device topic, so each would take (and keep for 30 days) a copy of the
-bench's hundreds of thousands of messages, inflating the broker's CPU figure. The same
-binary and settings, alone: the figure is the tests' broker's, without the others' load.
+bench's hundreds of thousands of messages, inflating the broker's CPU figure; and a broker
+the bench brings down takes every engineer's tests with it (the bench's first run there
+ended with Mosquitto 2.0.11 dying of a general protection fault: memory corrupted by an
+unsubscribe from a topic a session held shared, fixed in Mosquitto 2.0.19 and avoided by
+ingest since commit a4168aa). The same binary and settings, alone: the figure is the
+tests' broker's, without the others' load.
 
 Accounts: ``ctt-ingest`` with the tests' secret (``tests.support``'s ingest helpers connect
 unchanged) and the bench account (``bench/account.py``); devices with a certificate from

@@ -82,7 +82,7 @@ ARRAY = 50
 MILLION = 1_000_000
 INGEST_ENV = {"CTT_LOG_LEVEL": "WARNING", "CTT_SIGNAL_LOST_S": "86400"}
 console = Console(stderr=True)
-out = Console()
+out = Console(width=150)
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,14 @@ class Scale:
     arrays: int  # 50-fix messages per drain
     rate: float  # live messages/s
     live_s: float
+    settle_s: float  # steady-state breaches start this long into a live run
     failover_s: float  # how long the failover run publishes
 
 
-FULL = Scale(trackers=20_000, breaches=30, backlog=100_000, arrays=2_000, rate=2_000, live_s=60, failover_s=30)
-QUICK = Scale(trackers=4_000, breaches=12, backlog=16_000, arrays=320, rate=2_000, live_s=24, failover_s=16)
+FULL = Scale(trackers=20_000, breaches=40, backlog=100_000, arrays=4_000, rate=2_000, live_s=90, settle_s=10,
+             failover_s=30)
+QUICK = Scale(trackers=4_000, breaches=20, backlog=60_000, arrays=4_000, rate=2_000, live_s=30, settle_s=6,
+              failover_s=16)
 
 
 @dataclass
@@ -154,6 +157,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         time.sleep(interval)
 
 
+def reached(deadline: float) -> Callable[[], bool]:
+    """A check that is true once ``time.monotonic()`` has passed ``deadline``."""
+    return lambda: time.monotonic() >= deadline
+
+
 def start_queued(pool: WorkerPool) -> None:
     """Start every worker at once on the sessions that hold its share of the backlog."""
     with ThreadPoolExecutor(len(pool.workers)) as ex:
@@ -188,13 +196,14 @@ def drain(run: Run, workers: int, array: int, messages: int, task: TaskID) -> Fi
         done_at = time.time()
         spent = meter.since()
         counted = pool.total(COMMITTED_METRIC) - before
+        batches = profile(pool)
     finally:
         pool.stop()
     first = scalar(run.url, "SELECT extract(epoch FROM min(received_at)) FROM fixes WHERE seq >= %s AND seq < %s",
                    (schedule.seq0, schedule.seq0 + 1000))
     kind = "single fixes" if array == 1 else f"arrays of {array}"
     return Figures(f"drain, {kind}", workers, messages, messages / (done_at - float(first)),
-                   per_million(spent, counted))
+                   per_million(spent, counted), note=batches)
 
 
 @dataclass
@@ -222,66 +231,87 @@ class BreachTimer:
             elif data.get("type") != "seal_breach":
                 self.others += 1
 
+    def poll_until(self, done: Callable[[], bool], at_most_s: float = 600) -> None:
+        """Watch the stream every millisecond until ``done()`` or ``at_most_s`` has passed."""
+        deadline = time.monotonic() + at_most_s
+        while not done() and time.monotonic() < deadline:
+            self.poll()
+            time.sleep(0.001)
+
     def latencies_ms(self) -> list[float]:
+        """In publishing order."""
         return [(self.arrived[d] - t) * 1000 for d, t in self.sent.items() if d in self.arrived]
 
 
 def live(run: Run, api: ApiServer, token: str, workers: int, task: TaskID) -> Figures:
-    """A live fleet at ``rate`` msg/s for ``live_s`` while seal breaches are timed to the stream."""
+    """A live fleet at ``rate`` msg/s for ``live_s`` while seal breaches are timed to the stream:
+    one a second after the workers start (cold: reported apart), the others evenly from
+    ``settle_s`` to a second before the end (steady state: p50, p99)."""
     scale = run.scale
     schedule = run.next_schedule(1, 0)
-    seals = list(range(run.seals_used, run.seals_used + scale.breaches))
-    run.seals_used += scale.breaches
-    pool = run.pool(workers).start()
+    seals = list(range(run.seals_used, run.seals_used + scale.breaches + 1))
+    run.seals_used += len(seals)
+    at = [1.0] + [scale.settle_s + k * (scale.live_s - 1 - scale.settle_s) / (scale.breaches - 1)
+                  for k in range(scale.breaches)]
     with ThreadPoolExecutor(8) as ex:
         devices = list(ex.map(lambda i: Device(run.spec.seal(i)).__enter__(), seals))
     stream = EventStream(api.url, token, query="?kind=alert")
     timer = BreachTimer(stream)
+    pool = run.pool(workers).start()
     try:
         meter = run.meter(pool)
         meter.mark()
         before = pool.total(COMMITTED_METRIC)
+        run.progress.update(task, total=len(seals), completed=0)
         job = publisher.Job(run.spec, 1, schedule.seq0, 0, 0, scale.rate, scale.live_s)
         with publisher.running(job, run.password) as proc:
             start = time.monotonic()
-            every = scale.live_s / (scale.breaches + 1)
-            run.progress.update(task, total=scale.breaches, completed=0)
-            for k, (i, device) in enumerate(zip(seals, devices, strict=True)):
-                while time.monotonic() < start + every * (k + 1):
-                    timer.poll()
-                    time.sleep(0.001)
+            for i, device, t in zip(seals, devices, at, strict=True):
+                timer.poll_until(reached(start + t))
                 timer.publish(device, encode(run.spec.breach(i, 0)))
                 run.progress.update(task, completed=len(timer.arrived))
+            timer.poll_until(lambda: proc.poll() is not None)
             report = publisher.report(proc)
         committed_live = pool.total(COMMITTED_METRIC) - before
-        lag = report.sent - committed_live
-
-        def all_in() -> bool:
-            timer.poll()
-            run.progress.update(task, completed=len(timer.arrived))
-            return len(timer.arrived) == len(timer.sent) and pool.total(COMMITTED_METRIC) - before >= report.sent
-
-        try:
-            wait_until(all_in, 120, "the last breaches and fixes", 0.001)
-        except RuntimeError as exc:
-            console.print(f"[yellow]{exc}: {len(timer.arrived)} of {len(timer.sent)} breaches arrived")
+        drained = time.monotonic() + 120
+        while time.monotonic() < drained and pool.total(COMMITTED_METRIC) - before < report.sent:
+            timer.poll_until(lambda: False, 0.1)
+        timer.poll_until(lambda: len(timer.arrived) == len(timer.sent) or time.monotonic() > drained)
         spent = meter.since()
         counted = pool.total(COMMITTED_METRIC) - before
+        batches = profile(pool)
     finally:
         stream.close()
         for device in devices:
             device.__exit__(None, None, None)
         pool.stop()
     latencies = timer.latencies_ms()
+    cold, steady = latencies[:1], latencies[1:]
     missing = len(timer.sent) - len(latencies)
-    p50, p99 = (quantile(latencies, 50), quantile(latencies, 99)) if latencies and not missing else (math.inf,) * 2
-    note = (f"offered {report.sent / report.seconds:,.0f} msg/s from {run.spec.trackers:,} trackers; lag at end "
-            f"{lag:,} msgs; load generator {report.cpu_s / report.seconds:.0%} of a core "
-            f"({report.cpu_s / report.sent * MILLION:,.0f} s per 1M); {len(latencies)} breaches"
-            + (f", {missing} never arrived" if missing else "") + (f"; {timer.others} other alerts" if timer.others
+    p50, p99 = (quantile(steady, 50), quantile(steady, 99)) if steady and not missing else (math.inf,) * 2
+    note = (f"offered {report.sent / report.seconds:,.0f} msg/s from {run.spec.trackers:,} trackers; "
+            f"{report.sent - committed_live:,.0f} msgs behind when the generator stopped; load generator "
+            f"{report.cpu_s / report.seconds:.0%} of a core; {batches}; first breach after the workers started "
+            f"(cold, not in p50/p99): {' '.join(f'{v:.0f}' for v in cold)} ms; {len(steady)} steady breaches (ms, "
+            f"in order): {' '.join(f'{v:.0f}' for v in steady)}"
+            + (f"; {missing} never arrived" if missing else "") + (f"; {timer.others} other alerts" if timer.others
                                                                    else ""))
     return Figures("live fleet", workers, int(counted), committed_live / report.seconds,
                    per_million(spent | {"load generator": report.cpu_s}, counted), p50, p99, note)
+
+
+def profile(pool: WorkerPool) -> str:
+    """Where the workers' batches spent their time (their own metrics, summed over the workers)."""
+    total = {name: pool.total(name) for name in ("ctt_ingest_batch_commit_seconds_sum",
+                                                 "ctt_ingest_batch_commit_seconds_count",
+                                                 "ctt_ingest_batch_messages_sum", "ctt_geofence_seconds_sum")}
+    batches = total["ctt_ingest_batch_commit_seconds_count"] or math.nan
+    commit_ms = total["ctt_ingest_batch_commit_seconds_sum"] / batches * 1000
+    geofence_ms = total["ctt_geofence_seconds_sum"] / batches * 1000
+    per_msg_us = total["ctt_geofence_seconds_sum"] / (total["ctt_ingest_batch_messages_sum"] or math.nan) * 1e6
+    return (f"{batches:,.0f} batches of {total['ctt_ingest_batch_messages_sum'] / batches:,.0f} msgs on average, "
+            f"{commit_ms:,.1f} ms to write and commit each, of which geofence {geofence_ms:,.1f} ms "
+            f"({per_msg_us:,.0f} µs per message)")
 
 
 def quantile(values: list[float], q: int) -> float:
@@ -306,10 +336,17 @@ def table(rows: list[Figures]) -> Table:
 def setup(scale: Scale) -> tuple[str, FleetSpec]:
     ops = OpsSettings()  # created by the administrator, migrated by the owner; ingest connects as ctt_ingest
     url = fresh_database(ops.admin_url(), BENCH_DB, ops.url_for(DB_OWNER))
-    spec = FleetSpec(PREFIX, scale.trackers, 2 * scale.breaches, int(time.time() * 1000) - 3_600_000)
+    spec = FleetSpec(PREFIX, scale.trackers, 2 * (scale.breaches + 1), int(time.time() * 1000) - 3_600_000)
     register_fleet(url, spec)
     provision(spec.seal_ids)
     return url, spec
+
+
+def idle_cores(postmaster: int, seconds: float = 3.0) -> float:
+    """PostgreSQL's CPU while the bench sends nothing: its background work and anyone else's."""
+    before, started = tree_cpu(postmaster), time.monotonic()
+    time.sleep(seconds)
+    return (tree_cpu(postmaster) - before) / (time.monotonic() - started)
 
 
 def measure(scale: Scale) -> None:
@@ -323,6 +360,9 @@ def measure(scale: Scale) -> None:
     try:
         with Progress(console=console, transient=True) as progress:
             run = Run(url, scale, spec, password, logs, progress, postmaster_pid(url), clock_ms=spec.t0_ms)
+            idle = [idle_cores(run.postmaster)]
+            task = progress.add_task("warm-up: a fix from every tracker (not measured)")
+            drain(run, 1, 1, scale.trackers, task)
             for array, messages in ((1, scale.backlog), (ARRAY, scale.arrays)):
                 for workers in (1, 2):
                     task = progress.add_task(f"drain {messages:,} x {array} fix(es), {workers} worker(s)")
@@ -331,6 +371,7 @@ def measure(scale: Scale) -> None:
                 task = progress.add_task(f"live fleet {scale.rate:,.0f} msg/s, {workers} worker(s), breaches")
                 run.rows.append(live(run, api, token, workers, task))
             api.stop()
+            idle.append(idle_cores(run.postmaster))
             task = progress.add_task("failover", total=None)
             failover_s, lost = measure_failover(scale.failover_s, password, logs)
             progress.update(task, completed=1)
@@ -342,6 +383,8 @@ def measure(scale: Scale) -> None:
             print(f"{r.name}, {r.workers} worker(s): {r.note}")
     single = {r.workers: r.rate for r in run.rows if r.name == "drain, single fixes"}
     alert_p99 = max(r.p99_ms for r in run.rows if r.name == "live fleet")
+    print(f"PostgreSQL idle (background work, other databases), before and after: "
+          f"{idle[0]:.3f} and {idle[1]:.3f} cores (included in the postgres column)")
     print(f"bench took {time.monotonic() - began:.0f} s")
     print(f"workers2_vs_1={single[2] / single[1]:.3f} alert_p99_ms={alert_p99:.0f} failover_s={failover_s:.1f} "
           f"lost={lost if math.isnan(lost) else int(lost)}")
