@@ -22,9 +22,19 @@ import psycopg
 from ctt.transit import register
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import Scenario, ground_truth
+from protocol.records import Fix, encode
 from tests.ingest.conftest import Transit
 from tests.ingest.workers_support import Chaos, Fleet, WorkerPool, running, wait_progress
-from tests.support import AlertListener, ApiServer, device_link, provision, query, unique_prefix, wait_for
+from tests.support import (
+    AlertListener,
+    ApiServer,
+    Device,
+    device_link,
+    provision,
+    query,
+    unique_prefix,
+    wait_for,
+)
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
@@ -186,7 +196,8 @@ def _check_truth(truth: Scenario, prefix: str, found: list[AlertKey], start_ms: 
 def test_sweep_runs_once_and_moves_when_the_leader_dies(database_url: str, tmp_path: Path,
                                                         transit: Callable[..., Transit], listener: AlertListener,
                                                         api_server: ApiServer) -> None:
-    pool = WorkerPool(database_url, tmp_path, WORKERS, CTT_SWEEP_INTERVAL_S="0.5", CTT_WORKFLOW_POLL_S="0.2")
+    pool = WorkerPool(database_url, tmp_path, WORKERS, CTT_SWEEP_INTERVAL_S="0.5", CTT_WORKFLOW_POLL_S="0.2",
+                      CTT_SIGNAL_LOST_S="3", CTT_HEARTBEAT_S="1")
     with running(pool):
         leader = _one_leader(pool, 15)
         first = _overdue_alert(database_url, transit, listener, pool)
@@ -196,16 +207,18 @@ def test_sweep_runs_once_and_moves_when_the_leader_dies(database_url: str, tmp_p
         takeover_s = time.monotonic() - killed_at
         assert successor != leader
         second = _overdue_alert(database_url, transit, listener, pool)
+        pool.restart(leader)  # back, as a follower (signal_lost waits for it: its session may hold fixes)
+        lost = _lost_alert(database_url, transit, listener, pool)
         # An officer acknowledges the first alert after the kill: the new leader relays it, once.
         _ack(api_server, first)
         wait_for(lambda: _events(listener, first, "acknowledged"), 10, "the acknowledgement on the alert topic")
-        pool.restart(leader)  # back, as a follower: still one leader, nothing relayed again
         time.sleep(2.0)
         assert _events(listener, first, "acknowledged") == 1
         assert pool.leaders() == [successor]
     print(f"\nleader: worker {leader} killed, worker {successor} leads {takeover_s:.1f} s later")
     assert takeover_s < 10, takeover_s
     assert _events(listener, second, "opened") == 1
+    assert _events(listener, lost, "opened") == 1
 
 
 def _one_leader(pool: WorkerPool, timeout: float) -> int:
@@ -227,6 +240,25 @@ def _overdue_alert(database_url: str, transit: Callable[..., Transit], listener:
 
     _wait(rows, 10, "transit_overdue", lambda: repr(rows()), pool)
     time.sleep(2.0)  # four more sweeps: none may raise it again
+    ((alert_id,),) = rows()
+    assert _events(listener, alert_id, "opened") == 1
+    return int(alert_id)
+
+
+def _lost_alert(database_url: str, transit: Callable[..., Transit], listener: AlertListener,
+                pool: WorkerPool) -> int:
+    """A tracker in transit that sends one fix and falls silent: signal_lost once; its alert id."""
+    now_ms = int(time.time() * 1000)
+    trip = transit("wlost", now_ms - 3_600_000)
+    with Device(trip.tracker) as device:
+        device.publish_all([("pos", encode(Fix(seq=0, ts=now_ms, lat=0.0, lon=30.1)))])
+
+    def rows() -> list[Any]:
+        return query(database_url, "SELECT id FROM alerts WHERE shipment_id = %s AND type = 'signal_lost'",
+                     (trip.shipment_id,))
+
+    _wait(rows, 15, "signal_lost", lambda: repr(query(database_url, "TABLE ingest_workers")), pool)
+    time.sleep(2.0)
     ((alert_id,),) = rows()
     assert _events(listener, alert_id, "opened") == 1
     return int(alert_id)

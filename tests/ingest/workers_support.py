@@ -25,6 +25,7 @@ from tests.support import (
     TEST_INGEST_USER,
     Device,
     IngestProcess,
+    execute,
     provision,
     reset_session,
     unique_prefix,
@@ -38,6 +39,7 @@ class WorkerPool:
     """``size`` ingest workers (``CTT_WORKER_ID`` = ``<group>-w<i>``) in one share group."""
 
     def __init__(self, database_url: str, log_dir: Path, size: int, **env: str) -> None:
+        self.database_url = database_url
         self.group = unique_prefix("grp")
         self.ids = [f"{self.group}-w{i + 1}" for i in range(size)]
         self.workers = [IngestProcess(database_url, log_dir / f"{worker_id}.log", CTT_WORKER_ID=worker_id,
@@ -59,10 +61,14 @@ class WorkerPool:
         return self
 
     def stop(self) -> None:
-        """Stop every worker (SIGTERM) and remove their sessions from the broker."""
+        """Decommission the pool: stop every worker (SIGTERM), remove their sessions from the
+        broker and their rows from ``ingest_workers``. A worker stopped for good but still in
+        the register counts as lagging (its session may hold fixes) and holds signal_lost back
+        for CTT_WORKER_EXPIRY_S; the next test's pool must not wait for this one's."""
         with ThreadPoolExecutor(len(self.workers)) as pool:
             list(pool.map(IngestProcess.stop, self.workers))
         self._forget_sessions()
+        execute(self.database_url, "DELETE FROM ingest_workers WHERE worker_id = ANY(%s)", (self.ids,))
 
     def _forget_sessions(self) -> None:
         for client_id in self.client_ids:
