@@ -4,14 +4,15 @@ A process's time is ``utime + stime`` (fields 14 and 15 of ``/proc/<pid>/stat``)
 ``cutime + cstime`` (16 and 17: its children that it has waited for).
 
 PostgreSQL is a tree: the postmaster forks a backend per connection and the background
-workers. Its CPU is the postmaster's four fields plus ``utime + stime + cutime + cstime``
-of every living process whose parent is the postmaster. A backend that exits during an
-interval moves from the second sum into the postmaster's ``cutime``/``cstime`` (the kernel
-adds a reaped child's time to its parent), so two readings taken together, differenced,
-count every backend that ran in between exactly once, however they came and went. The
-whole server is counted: its background workers (TimescaleDB's schedulers, autovacuum,
-checkpointer, WAL writer) and any other database's sessions; benches hold the integration
-lock, so other engineers' test databases are idle meanwhile.
+workers, and one server holds every engineer's databases. The bench counts the children
+that work for its database: the backends and autovacuum workers whose process title names
+it, TimescaleDB's scheduler for its OID, and the server-wide writers (checkpointer,
+background writer, WAL writer), read together at the start and end of an interval. A
+backend of the bench's database that exits within the interval takes its time with it (the
+kernel adds it to the postmaster's ``cutime``, which cannot be told apart by database): the
+services under test hold their connections for the whole interval, so what is missed is the
+bench's own short queries. ``tree_cpu`` (the postmaster and all its children, living and
+reaped) gives the whole server's time, other engineers' work included.
 """
 
 from __future__ import annotations
@@ -67,6 +68,35 @@ def tree_cpu(root: int) -> float:
             total += process_cpu(child)
         except ProcessGoneError:
             continue  # reaped between the listing and now: counted in the root's cutime by now
+    return total
+
+
+SERVER_WIDE = ("checkpointer", "background writer", "walwriter")
+
+
+def _title(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (FileNotFoundError, ProcessLookupError):
+        raise ProcessGoneError(f"process {pid} is gone") from None
+
+
+def works_for(title: str, database: str, oid: int) -> bool:
+    """Whether a PostgreSQL process title belongs to ``database`` (or to every database)."""
+    words = title.split()
+    return (database in words or title.endswith(f"for database {oid}")
+            or any(title.endswith(f": {name}") for name in SERVER_WIDE))
+
+
+def database_cpu(postmaster: int, database: str, oid: int) -> float:
+    """CPU seconds of the living PostgreSQL processes that work for ``database`` (see the module docstring)."""
+    total = 0.0
+    for child in _children(postmaster):
+        try:
+            if works_for(_title(child), database, oid):
+                total += process_cpu(child)
+        except ProcessGoneError:
+            continue
     return total
 
 
