@@ -13,25 +13,32 @@ import json
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from ctt.transit import register
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import Scenario, ground_truth
 from protocol.records import Fix, encode
+from protocol.topics import SUBSCRIPTIONS
 from tests.ingest.conftest import Transit
 from tests.ingest.workers_support import Chaos, Fleet, WorkerPool, running, wait_progress
 from tests.support import (
+    TEST_INGEST_PASSWORD,
+    TEST_INGEST_USER,
     AlertListener,
     ApiServer,
     Device,
+    IngestProcess,
     device_link,
+    execute,
     provision,
     query,
+    reset_session,
     unique_prefix,
     wait_for,
 )
@@ -39,6 +46,21 @@ from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
 WORKERS = 3
+
+
+@pytest.fixture(autouse=True)
+def single_ingest_stopped(ingest: IngestProcess, database_url: str) -> Iterator[None]:
+    """The session's single ingest subscribes to every device topic and stands for leader in the
+    same database: beside a pool it would be one more worker. Stopped while a pool runs (and out
+    of the register, where a stopped worker holds signal_lost back), then started again on a
+    session emptied of the pool's traffic (as the fixture starts it)."""
+    ingest.stop()
+    execute(database_url, "DELETE FROM ingest_workers")
+    try:
+        yield
+    finally:
+        reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, list(SUBSCRIPTIONS))
+        ingest.start()
 DEVICES = 250
 RECORDS_PER_DEVICE = 150
 PUBLISH_RATE = 2500.0  # messages/s from the whole fleet
