@@ -159,6 +159,14 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         time.sleep(interval)
 
 
+def check_alive(pool: WorkerPool) -> None:
+    """Raise if a worker has exited: nothing the bench does stops one mid-run."""
+    for worker in pool.workers:
+        if worker.proc is not None and worker.proc.poll() is not None:
+            raise RuntimeError(f"ingest worker {worker.env['CTT_WORKER_ID']} exited with {worker.proc.returncode} "
+                               f"mid-run (killed from outside?); see {worker.log_path}")
+
+
 def reached(deadline: float) -> Callable[[], bool]:
     """A check that is true once ``time.monotonic()`` has passed ``deadline``."""
     return lambda: time.monotonic() >= deadline
@@ -189,6 +197,7 @@ def drain(run: Run, workers: int, array: int, messages: int, task: TaskID) -> Fi
         before = pool.total(COMMITTED_METRIC)
 
         def done() -> bool:
+            check_alive(pool)
             n = pool.total(COMMITTED_METRIC)
             run.progress.update(task, completed=n)
             return n >= messages
@@ -270,6 +279,7 @@ def live(run: Run, api: ApiServer, token: str, workers: int, task: TaskID) -> Fi
             start = time.monotonic()
             for i, device, t in zip(seals, devices, at, strict=True):
                 timer.poll_until(reached(start + t))
+                check_alive(pool)
                 timer.publish(device, encode(run.spec.breach(i, 0)))
                 run.progress.update(task, completed=len(timer.arrived))
             timer.poll_until(lambda: proc.poll() is not None)
@@ -277,6 +287,7 @@ def live(run: Run, api: ApiServer, token: str, workers: int, task: TaskID) -> Fi
         committed_live = pool.total(COMMITTED_METRIC) - before
         drained = time.monotonic() + 120
         while time.monotonic() < drained and pool.total(COMMITTED_METRIC) - before < report.sent:
+            check_alive(pool)
             timer.poll_until(lambda: False, 0.1)
         timer.poll_until(lambda: len(timer.arrived) == len(timer.sent) or time.monotonic() > drained)
         spent = meter.since()
