@@ -41,11 +41,11 @@ def _ha() -> Any | None:
         return None
 
 
-def measure_failover(publish_s: float, password: str, logs: Path) -> tuple[float, float]:
-    """(failover seconds, rows lost) from one run; (nan, nan) without ``ctt/ha.py``."""
+def measure_failover(publish_s: float, password: str, logs: Path) -> tuple[float, float, str]:
+    """(failover seconds, rows lost, what happened) from one run; NaNs without ``ctt/ha.py``."""
     ha = _ha()
     if ha is None:
-        return math.nan, math.nan
+        return math.nan, math.nan, "ctt/ha.py is not in this checkout: no failover measured"
     ops = OpsSettings()
     cluster = ha.Cluster(ops.state_dir)
     cluster.up(sync=True)
@@ -62,9 +62,12 @@ def measure_failover(publish_s: float, password: str, logs: Path) -> tuple[float
             report = publisher.report(proc)
         _wait_quiet(pool, url, report.sent)
         stored = int(scalar(url, "SELECT count(*) FROM fixes"))
+        errors = pool.total('ctt_ingest_database_errors_total{kind="transient"}')
     finally:
         pool.stop()
-    return failover_s, float(report.sent - stored)
+    note = (f"{report.sent:,} fixes from {TRACKERS:,} in-transit trackers at {RATE:,.0f} msg/s through a synchronous "
+            f"failover; {stored:,} stored; ingest saw {errors:,.0f} transient database errors")
+    return failover_s, float(report.sent - stored), note
 
 
 def _wait_quiet(pool: WorkerPool, url: str, sent: int, timeout: float = 180) -> None:

@@ -387,7 +387,7 @@ def measure(scale: Scale) -> None:
             api.stop()
             idle.append(idle_cores(run.postmaster))
             task = progress.add_task("failover", total=None)
-            failover_s, lost = measure_failover(scale.failover_s, password, logs)
+            failover_s, lost, failover_note = measure_failover(scale.failover_s, password, logs)
             progress.update(task, completed=1)
     finally:
         api.stop()
@@ -397,6 +397,7 @@ def measure(scale: Scale) -> None:
             print(f"{r.name}, {r.workers} worker(s): {r.note}")
     single = {r.workers: r.rate for r in run.rows if r.name == "drain, single fixes"}
     alert_p99 = max(r.p99_ms for r in run.rows if r.name == "live fleet")
+    print(f"failover: {failover_note}")
     print("postgres: the processes of the bench's database and the server-wide writers; pg server: the whole "
           "server, other databases included")
     print(f"PostgreSQL server idle (background work, other databases), before and after: "
