@@ -57,7 +57,7 @@ from bench.account import PASSWORD_ENV
 from bench.broker import PID_ENV, bench_broker
 from bench.cpu import Meter, database_cpu, postmaster_pid, process_cpu, tree_cpu
 from bench.failover import measure_failover
-from bench.fleet import FleetSpec, Schedule, register_fleet
+from bench.fleet import FIX_EVERY_MS, FleetSpec, Schedule, register_fleet
 from ctt.config import DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
 from protocol.records import encode
@@ -72,6 +72,7 @@ from tests.support import (
     provision,
     reset_session,
     scalar,
+    wait_for,
 )
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
@@ -124,7 +125,7 @@ class Run:
         """The next workload's seqs and fix times: after every earlier one, for every tracker."""
         self.workloads += 1
         schedule = Schedule(self.spec, array, self.workloads * 1000, self.clock_ms)
-        self.clock_ms += schedule.fixes_per_tracker(messages) * 10_000
+        self.clock_ms += schedule.fixes_per_tracker(messages) * FIX_EVERY_MS
         return schedule
 
     def pool(self, workers: int) -> WorkerPool:
@@ -149,14 +150,6 @@ class Figures:
     p50_ms: float = math.nan
     p99_ms: float = math.nan
     note: str = ""
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def check_alive(pool: WorkerPool) -> None:
@@ -203,7 +196,7 @@ def drain(run: Run, workers: int, array: int, messages: int, task: TaskID) -> Fi
             return n >= messages
 
         run.progress.update(task, total=messages, completed=0)
-        wait_until(done, 600, f"{workers} worker(s) to commit {messages} messages")
+        wait_for(done, 600, f"{workers} worker(s) to commit {messages} messages", 0.05)
         done_at = time.time()
         spent = meter.since()
         counted = pool.total(COMMITTED_METRIC) - before
