@@ -102,8 +102,12 @@ def retention(
 
 
 @app.command()
-def ingest() -> None:
-    """Run the MQTT ingest service until SIGINT/SIGTERM."""
+def ingest(
+    retire: Annotated[bool, typer.Option(help="Scale down for good: this worker (CTT_WORKER_ID) leaves the "
+                                              "share group, stores what its session still holds, ends the "
+                                              "session and exits.")] = False,
+) -> None:
+    """Run the MQTT ingest service until SIGINT/SIGTERM (one of N workers with CTT_WORKER_ID)."""
     from prometheus_client import start_http_server
 
     from ingest.config import IngestSettings
@@ -114,8 +118,11 @@ def ingest() -> None:
         settings.broker_password = _service_secret(settings.broker_username)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    if retire and settings.worker_id is None:
+        console.print("--retire needs the worker's identity: set CTT_WORKER_ID")
+        raise typer.Exit(2)
     stop = _stop_on_signals()
-    run_service(settings, stop)
+    run_service(settings, stop, retire)
 
 
 @devices_app.command("provision")

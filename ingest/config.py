@@ -22,6 +22,10 @@ class IngestSettings(ServiceSettings):
     worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # The MQTT 5 shared-subscription group all workers join ($share/<group>/ctt/v1/dev/+/pos ...).
     share_group: str = Field(default="ctt-ingest", pattern=rf"^{SHARE_GROUP}$")
+    # How long the broker keeps a worker's session (and what it queued for it) while the worker
+    # is away: a restart resumes it; a worker gone longer stops stranding its share of the fleet
+    # (devices resend what stays unacknowledged). The single v1 ingest's session never expires.
+    worker_session_expiry_s: int = Field(default=3600, ge=60, le=0xFFFFFFFE)
     # Workers write a heartbeat this often; the elected worker runs the once-only jobs.
     heartbeat_s: float = Field(default=5.0, gt=0)
     # A worker silent this long no longer holds back signal_lost (it is gone, not lagging).

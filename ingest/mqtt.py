@@ -46,7 +46,7 @@ class MqttSource:
     """Persistent MQTT 5 session that feeds ``self.inbox``: the device topics, or this
     worker's share of them (a shared subscription)."""
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, retire: bool = False) -> None:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._settings = settings
         self._generation = 0
@@ -76,10 +76,13 @@ class MqttSource:
         # single v1 subscriber. Never both on one session: Mosquitto before 2.0.19 corrupts its
         # memory when a session unsubscribes a topic it also holds as a shared subscription.
         self._topics = SUBSCRIPTIONS if settings.worker_id is None else shared_subscriptions(settings.share_group)
+        # Retiring: leave the group (no new share), drain what the session holds, end the session.
+        self._retire = retire
+        self._expiry_s = SESSION_EXPIRY_S if settings.worker_id is None else settings.worker_session_expiry_s
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self._expiry_s
         props.ReceiveMaximum = self._settings.receive_maximum
         self._client.connect_async(
             self._settings.broker_host,
@@ -91,7 +94,11 @@ class MqttSource:
         self._client.loop_start()
 
     def stop(self) -> None:
-        self._client.disconnect()
+        props = None
+        if self._retire:  # MQTT 5: a DISCONNECT may end the session it was keeping
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
         self._client.loop_stop()
 
     def held(self) -> int:
@@ -117,7 +124,10 @@ class MqttSource:
             return
         self._generation += 1
         self.connected_at = time.monotonic()
-        client.subscribe([(t, 1) for t in self._topics])
+        if self._retire:
+            client.unsubscribe(list(self._topics))
+        else:
+            client.subscribe([(t, 1) for t in self._topics])
         metrics.MQTT_CONNECTED.set(1)
         log.info("connected to broker", session_present=flags.session_present, generation=self._generation)
 

@@ -61,8 +61,8 @@ class Pipeline:
         self._summary = Counter[str]()
         self._summary_at = time.monotonic()
 
-    def run(self, stop: threading.Event) -> None:
-        """Process batches until ``stop`` is set."""
+    def run(self, stop: threading.Event, until_drained: bool = False) -> None:
+        """Process batches until ``stop`` is set (or, ``until_drained``, the session is empty)."""
         while not stop.is_set():
             messages = self._collect()
             if messages:
@@ -70,6 +70,8 @@ class Pipeline:
             self._short_batch = len(messages) < self._settings.batch_max_messages
             if self._alerting:
                 self._housekeeping(self._alerting)
+            if until_drained and self.drained() and not messages and self._source.held() == 0:
+                return
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         started = time.monotonic()
@@ -301,9 +303,11 @@ class Pipeline:
             self._summary_at = time.monotonic()
 
 
-def run_service(settings: IngestSettings, stop: threading.Event) -> None:
-    """Connect to broker and database and ingest until ``stop`` is set."""
-    source = MqttSource(settings)
+def run_service(settings: IngestSettings, stop: threading.Event, retire: bool = False) -> None:
+    """Connect to broker and database and ingest until ``stop`` is set. ``retire``: leave the
+    share group, store what the worker's session still holds, then end the session and
+    strike the worker from ``ingest_workers`` (scaling down for good)."""
+    source = MqttSource(settings, retire)
     store = Store(settings.database_url, settings.dead_letter_max_bytes)
     alerting = Alerting(settings.rules(), source.publish, settings.suspect_seq_jump) if settings.geofence else None
     leadership = Leadership(settings.database_url, settings.worker_name)
@@ -312,7 +316,11 @@ def run_service(settings: IngestSettings, stop: threading.Event) -> None:
     log.info("ingest started", broker=f"{settings.broker_host}:{settings.broker_port}",
              worker=settings.worker_name, client_id=settings.client_id)
     try:
-        pipeline.run(stop)
+        pipeline.run(stop, until_drained=retire)
+        if retire and not stop.is_set():
+            leadership.session(lambda cur: workers.retire(cur, settings.worker_name))
+            log.info("worker retired: its session is ended and its share goes to the others",
+                     worker=settings.worker_name)
     finally:
         source.stop()
         store.close()

@@ -37,3 +37,8 @@ def lagging(cur: psycopg.Cursor[Any], me: str, expiry_s: float, fresh_s: float) 
     """The other workers that may still hold backlog: seen within ``expiry_s`` seconds
     and not reported drained within ``fresh_s``."""
     return [w for (w,) in cur.execute(_LAGGING, (me, expiry_s, fresh_s)).fetchall()]
+
+
+def retire(cur: psycopg.Cursor[Any], worker: str) -> None:
+    """Strike ``worker`` off: it has left the group and drained its session."""
+    cur.execute("DELETE FROM ingest_workers WHERE worker_id = %s", (worker,))

@@ -28,7 +28,7 @@ CREATE TABLE retention_runs (
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ctt_ingest') THEN
-        GRANT SELECT, INSERT, UPDATE ON ingest_workers TO ctt_ingest;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON ingest_workers TO ctt_ingest;  -- delete: --retire
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ctt_api') THEN
         GRANT SELECT ON ingest_workers TO ctt_api;

@@ -10,6 +10,8 @@ Each test runs its own pool (share group and worker ids of its own; tests/ingest
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -20,6 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from ctt.config import REPO_ROOT
 from ctt.transit import register
 from firmware_sim.runner import SimClock, Simulation
 from firmware_sim.scenarios import Scenario, ground_truth
@@ -297,3 +300,35 @@ def _ack(api: ApiServer, alert_id: int) -> None:
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     assert urllib.request.urlopen(request, timeout=10).status == 200
 
+
+
+# ----------------------------------------------------------------------- scaling down
+
+def test_a_worker_away_strands_its_share_until_it_is_retired(database_url: str, tmp_path: Path) -> None:
+    """Mosquitto keeps handing a stopped worker's persistent session its share of the group.
+    `ctt ingest --retire` under that worker's id stores what its session holds, ends the
+    session and strikes it from the register: afterwards the others take everything."""
+    device = unique_prefix("retire")
+    provision([device])
+    now = int(time.time() * 1000)
+    fixes = [("pos", encode(Fix(seq=s, ts=now - 600_000 + s * 1000, lat=0.0, lon=30.0))) for s in range(120)]
+    pool = WorkerPool(database_url, tmp_path, 2)
+    with running(pool), Device(device) as d:
+        away = pool.workers[1]
+        away.stop()
+        d.publish_all(fixes[:100])
+        wait_for(lambda: _stored(database_url, device) >= 40, 20, "the staying worker's share")
+        time.sleep(2.0)
+        assert _stored(database_url, device) < 100  # the rest waits in the stopped worker's session
+        retired = subprocess.run([sys.executable, "-m", "ctt.cli", "ingest", "--retire"], env=away.env,
+                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        assert retired.returncode == 0, retired.stderr[-2000:]
+        assert _stored(database_url, device) == 100
+        assert not query(database_url, "SELECT 1 FROM ingest_workers WHERE worker_id = %s", (pool.ids[1],))
+        d.publish_all(fixes[100:])  # nothing is handed to the ended session any more
+        wait_for(lambda: _stored(database_url, device) == 120, 15, "every fix stored by the staying worker")
+        wait_for(lambda: d.acks and max(d.acks) == 119, 10, "the device's ack of its last fix")
+
+
+def _stored(database_url: str, device: str) -> int:
+    return int(query(database_url, "SELECT count(*) FROM fixes WHERE device_id = %s", (device,))[0][0])
