@@ -6,6 +6,7 @@ detector states. Reloaded when the counters in ``geofence_version`` move.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -56,6 +57,11 @@ class Registry:
     shipments: dict[int, Shipment] = field(default_factory=dict)
     trackers: dict[str, Shipment] = field(default_factory=dict)
     seals: dict[str, Shipment] = field(default_factory=dict)  # e-seal device id -> shipment
+
+    @cached_property
+    def live_trackers(self) -> frozenset[str]:
+        """Trackers the engine evaluates: in transit on a route it could build."""
+        return frozenset(d for d, s in self.trackers.items() if s.binding is not None)
 
 
 def load_network(cur: psycopg.Cursor[Any]) -> Network:

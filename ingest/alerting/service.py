@@ -105,6 +105,6 @@ class Alerting:
         return Outcome(changes=sweep(cur, self._rules.signal_lost_s, drained))
 
 
-def _newest(fresh: dict[str, Fresh]) -> dict[str, int]:
+def _newest(fresh: Fresh) -> dict[str, int]:
     """Each tracker's newest new fix time (epoch ms)."""
-    return {device_id: int(f.track.t.max()) for device_id, f in fresh.items()}
+    return dict(zip(fresh.ids, fresh.newest().tolist(), strict=True))
