@@ -5,6 +5,7 @@ detector states. Reloaded when the counters in ``geofence_version`` move.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -112,10 +113,15 @@ def load_registry(cur: psycopg.Cursor[Any], network: Network) -> Registry:
     return registry
 
 
-def load_states(cur: psycopg.Cursor[Any], registry: Registry) -> dict[str, DeviceState]:
-    """Saved states of in-transit trackers; a state of an earlier shipment is dropped."""
+def load_states(cur: psycopg.Cursor[Any], registry: Registry,
+                among: Collection[str] | None = None) -> dict[str, DeviceState]:
+    """Saved states of in-transit trackers (those ``among`` these devices), in one query;
+    a state of an earlier shipment is dropped."""
+    wanted = list(registry.trackers) if among is None else [d for d in among if d in registry.trackers]
+    if not wanted:
+        return {}
     states: dict[str, DeviceState] = {}
-    for device_id, shipment_id, data in cur.execute(_STATES, (list(registry.trackers),)).fetchall():
+    for device_id, shipment_id, data in cur.execute(_STATES, (wanted,)).fetchall():
         if registry.trackers[device_id].id != shipment_id:
             continue
         try:

@@ -26,7 +26,7 @@ from ingest.alerting.live import Fresh, fresh_fixes, save_states
 from ingest.alerting.relay import Delivery, Relay
 from ingest.alerting.sweep import sweep
 from ingest.batch import Batch
-from ingest.registry import Registry, RegistryCache, behind
+from ingest.registry import Registry, RegistryCache, behind, load_states
 from protocol import alerts
 from protocol.topics import alert_topic
 
@@ -57,14 +57,20 @@ class Alerting:
         return registry
 
     def on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
-                 new_seals: set[tuple[str, int]]) -> Outcome:
-        """Evaluate the records this batch newly stored; write alerts and states (no commit)."""
+                 new_seals: set[tuple[str, int]], stale: frozenset[str] = frozenset()) -> Outcome:
+        """Evaluate the records this batch newly stored; write alerts and states (no commit).
+
+        ``stale``: devices another worker has evaluated since this one last committed
+        them (the store tells, from the device rows it locked): their cached states
+        are replaced by the saved ones before anything is evaluated."""
         with metrics.GEOFENCE_SECONDS.time():
-            return self._on_batch(cur, batch, new_fixes, new_seals)
+            return self._on_batch(cur, batch, new_fixes, new_seals, stale)
 
     def _on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
-                  new_seals: set[tuple[str, int]]) -> Outcome:
+                  new_seals: set[tuple[str, int]], stale: frozenset[str]) -> Outcome:
         registry = self.refresh(cur)
+        if stale:
+            self._reload(cur, registry, stale)
         fresh = fresh_fixes(batch, new_fixes, registry)
         self._retry = {d for d in self._retry if d in registry.trackers}  # e-seals and finished trips drop out
         retry = {d for d in self._retry if registry.trackers[d].binding is not None}
@@ -75,6 +81,12 @@ class Alerting:
         out.changes += signal_lost.end_lost(cur, _newest(fresh), self._rules.signal_lost_s)
         save_states(cur, out.states)
         return out
+
+    def _reload(self, cur: psycopg.Cursor[Any], registry: Registry, stale: frozenset[str]) -> None:
+        """Saved states instead of the cached ones, in one query (none saved: none cached)."""
+        for device_id in stale:
+            self._states.pop(device_id, None)
+        self._states.update(load_states(cur, registry, stale))
 
     def adopt(self, out: Outcome) -> None:
         """After commit: take the new states and tell the officers' apps."""
