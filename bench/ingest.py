@@ -202,7 +202,8 @@ def main() -> None:
     parser.add_argument("--in-transit", action="store_true", help="devices are trackers of in-transit shipments")
     parser.add_argument("--devices", type=int, default=20, help="distinct devices (default 20)")
     parser.add_argument("--hook-only", action="store_true", help="with --in-transit: only the in-process hook phase")
-    parser.add_argument("--batches", type=int, default=6, help="hook phase: batches of one fix per tracker")
+    parser.add_argument("--batches", type=int, default=101,
+                        help="hook phase: batches of one fix per tracker (default 101: the last 10 with full windows)")
     parser.add_argument("--profile", type=Path, help="hook phase: write cProfile stats of the steady batches here")
     parser.add_argument("--database", default=BENCH_DB, help=f"database to create afresh (default {BENCH_DB})")
     parser.add_argument("--reuse", action="store_true",
@@ -222,11 +223,12 @@ def main() -> None:
         broker_phases(url, devices, n_single, n_arrays, args.in_transit)
     if args.in_transit:
         cost = hook.measure(url, devices, args.batches, args.profile)
-        print(f"geofence hook in-process, batches of one fix from each of {cost.trackers} trackers:")
-        print(f"  first fixes (replays) {cost.first_us:10.1f} us/fix")
-        print(f"  steady                {cost.steady_us:10.1f} us/fix   "
-              f"(batch commit {cost.steady_batch_s * 1000:.0f} ms)")
-        print(f"hook_us_per_fix={cost.steady_us:.1f} trackers={cost.trackers}")
+        print(f"geofence hook in-process, {args.batches} batches of one fix from each of {cost.trackers} trackers:")
+        print(f"  first batch (cold)    {cost.first_us:10.1f} us/fix")
+        print(f"  states of a few fixes {cost.short_us:10.1f} us/fix")
+        print(f"  full windows          {cost.full_us:10.1f} us/fix   (batch commit {cost.full_batch_s * 1000:.0f} ms, "
+              f"{cost.context:.0f} fixes per state)")
+        print(f"hook_us_per_fix={cost.full_us:.1f} trackers={cost.trackers}")
     sys.stdout.flush()
 
 

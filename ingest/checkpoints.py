@@ -38,9 +38,8 @@ ORDER BY v.k, c.last_ts
 _STAGED = Staging("stage_geofence_checkpoints", (
     ("device_id", "text"), ("shipment_id", "int8"), ("last_ts", "int8"), ("state", "bytea")))
 _UPSERT = f"""
-WITH staged AS ({_STAGED.take()})
 INSERT INTO geofence_checkpoints (device_id, shipment_id, last_ts, state)
-SELECT device_id, shipment_id, {_MS.format("last_ts")}, state FROM staged
+SELECT device_id, shipment_id, {_MS.format("last_ts")}, state FROM {_STAGED.table}
 ON CONFLICT (device_id, shipment_id, last_ts) DO UPDATE SET state = excluded.state
 """
 # A replay's window: the checkpoints it did not recompute go (deleted and
@@ -127,8 +126,8 @@ def load(cur: psycopg.Cursor[Any], requests: Sequence[Request]) -> list[Around]:
 def save(cur: psycopg.Cursor[Any], rows: Sequence[Saved]) -> None:
     """Insert or overwrite checkpoints, in one statement."""
     if rows:
-        _STAGED.put(cur, ((r.device_id, r.shipment_id, r.checkpoint.last_ts, dumps(r.checkpoint.state)) for r in rows))
-        cur.execute(_UPSERT)
+        _STAGED.run(cur, ((r.device_id, r.shipment_id, r.checkpoint.last_ts, dumps(r.checkpoint.state)) for r in rows),
+                    _UPSERT)
 
 
 def save_due(cur: psycopg.Cursor[Any], before: Mapping[str, DeviceState], after: Mapping[str, DeviceState]) -> None:

@@ -29,9 +29,8 @@ _STAGED_STATES = Staging("stage_geofence_state", (
     ("device_id", "text"), ("shipment_id", "int8"), ("state", "bytea"), ("chainage_m", "float8"),
     ("distance_m", "float8"), ("last_ts", "int8")))
 _SAVE_STATES = f"""
-WITH staged AS ({_STAGED_STATES.take()})
 INSERT INTO geofence_state (device_id, shipment_id, state, chainage_m, distance_m, last_fix_at, updated_at)
-SELECT device_id, shipment_id, state, chainage_m, distance_m, {MS.format("last_ts")}, now() FROM staged
+SELECT device_id, shipment_id, state, chainage_m, distance_m, {MS.format("last_ts")}, now() FROM {_STAGED_STATES.table}
 ON CONFLICT (device_id) DO UPDATE SET shipment_id = excluded.shipment_id, state = excluded.state,
     chainage_m = excluded.chainage_m, distance_m = excluded.distance_m, last_fix_at = excluded.last_fix_at,
     updated_at = excluded.updated_at
@@ -78,11 +77,14 @@ def fresh_fixes(batch: Batch, new_fixes: set[tuple[str, int]], registry: Registr
     """The newly stored fixes of in-transit trackers (whole messages at a time), in columns."""
     live = registry.live_trackers
     every_row_new = len(new_fixes) == len(batch.fixes)  # the usual case: no duplicate to skip
-    rows = [i for i, (device_id, seq, *_rest) in enumerate(batch.fixes)
-            if device_id in live and (every_row_new or (device_id, seq) in new_fixes)]
+    if every_row_new:
+        rows = [i for i, row in enumerate(batch.fixes) if row[0] in live]
+    else:
+        rows = [i for i, row in enumerate(batch.fixes) if row[0] in live and (row[0], row[1]) in new_fixes]
     if not rows:
         return Fresh.empty()
-    device, seq, ts, lat, lon = zip(*[batch.fixes[i][:5] for i in rows], strict=True)
+    picked = batch.fixes if len(rows) == len(batch.fixes) else [batch.fixes[i] for i in rows]
+    device, seq, ts, lat, lon, *_rest = zip(*picked, strict=True)
     index: dict[str, int] = {}
     code = np.array([index.setdefault(d, len(index)) for d in device], dtype=np.int64)
     ids = sorted(index)
@@ -114,6 +116,5 @@ def save_states(cur: psycopg.Cursor[Any], states: dict[str, DeviceState]) -> Non
     """Each tracker's detector state, with readable progress for the API, in one upsert."""
     if not states:
         return
-    _STAGED_STATES.put(cur, ((d, s.shipment_id, dumps(s), s.chainage_m, s.distance_m, s.last_ts)
-                             for d, s in sorted(states.items())))
-    cur.execute(_SAVE_STATES)
+    _STAGED_STATES.run(cur, ((d, s.shipment_id, dumps(s), s.chainage_m, s.distance_m, s.last_ts)
+                             for d, s in sorted(states.items())), _SAVE_STATES)
