@@ -17,6 +17,7 @@ import psycopg
 
 from geofence.replay import Checkpoint, due
 from geofence.state import DeviceState, dumps, loads
+from ingest.staged import Staging
 
 _MS = "to_timestamp({} / 1000.0)"
 _EPOCH_MS = "(extract(epoch FROM {}) * 1000)::int8"
@@ -34,9 +35,11 @@ WHERE c.last_ts >= coalesce(
   AND (v.until_ms IS NULL OR c.last_ts <= {_MS.format("v.until_ms")})
 ORDER BY v.k, c.last_ts
 """
+_STAGED = Staging("stage_geofence_checkpoints", (
+    ("device_id", "text"), ("shipment_id", "int8"), ("last_ts", "int8"), ("state", "bytea")))
 _UPSERT = f"""
 INSERT INTO geofence_checkpoints (device_id, shipment_id, last_ts, state)
-SELECT d, s, {_MS.format("ms")}, st FROM unnest(%s::text[], %s::int8[], %s::int8[], %s::bytea[]) AS v(d, s, ms, st)
+SELECT device_id, shipment_id, {_MS.format("last_ts")}, state FROM {_STAGED.table}
 ON CONFLICT (device_id, shipment_id, last_ts) DO UPDATE SET state = excluded.state
 """
 # A replay's window: the checkpoints it did not recompute go (deleted and
@@ -123,16 +126,16 @@ def load(cur: psycopg.Cursor[Any], requests: Sequence[Request]) -> list[Around]:
 def save(cur: psycopg.Cursor[Any], rows: Sequence[Saved]) -> None:
     """Insert or overwrite checkpoints, in one statement."""
     if rows:
-        cur.execute(_UPSERT, ([r.device_id for r in rows], [r.shipment_id for r in rows],
-                              [r.checkpoint.last_ts for r in rows], [dumps(r.checkpoint.state) for r in rows]))
+        _STAGED.run(cur, ((r.device_id, r.shipment_id, r.checkpoint.last_ts, dumps(r.checkpoint.state)) for r in rows),
+                    _UPSERT)
 
 
 def save_due(cur: psycopg.Cursor[Any], before: Mapping[str, DeviceState], after: Mapping[str, DeviceState]) -> None:
     """After live evaluation: a checkpoint for each tracker whose new state entered a
     new slot of fix time since its state ``before`` (geofence.replay.due), in one statement."""
-    rows = [Saved(d, s.shipment_id, Checkpoint(s.last_ts, s)) for d, s in sorted(after.items())
+    rows = [Saved(d, s.shipment_id, Checkpoint(s.last_ts, s)) for d, s in after.items()
             if due(_last(before.get(d), s.shipment_id), s)]
-    save(cur, rows)
+    save(cur, sorted(rows, key=lambda r: r.device_id))
 
 
 def _last(state: DeviceState | None, shipment_id: int) -> int | None:

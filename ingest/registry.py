@@ -5,7 +5,9 @@ detector states. Reloaded when the counters in ``geofence_version`` move.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -57,6 +59,11 @@ class Registry:
     trackers: dict[str, Shipment] = field(default_factory=dict)
     seals: dict[str, Shipment] = field(default_factory=dict)  # e-seal device id -> shipment
 
+    @cached_property
+    def live_trackers(self) -> frozenset[str]:
+        """Trackers the engine evaluates: in transit on a route it could build."""
+        return frozenset(d for d, s in self.trackers.items() if s.binding is not None)
+
 
 def load_network(cur: psycopg.Cursor[Any]) -> Network:
     """All routes and zones. A route or zone that cannot be built is logged and left out."""
@@ -107,12 +114,14 @@ def load_registry(cur: psycopg.Cursor[Any], network: Network) -> Registry:
 
 
 def load_states(cur: psycopg.Cursor[Any], registry: Registry,
-                device_ids: list[str] | None = None) -> dict[str, DeviceState]:
-    """Saved states of in-transit trackers (all, or those of ``device_ids``); a state of
-    an earlier shipment is dropped."""
+                among: Collection[str] | None = None) -> dict[str, DeviceState]:
+    """Saved states of in-transit trackers (those ``among`` these devices), in one query;
+    a state of an earlier shipment is dropped."""
+    wanted = list(registry.trackers) if among is None else [d for d in among if d in registry.trackers]
+    if not wanted:
+        return {}
     states: dict[str, DeviceState] = {}
-    ids = list(registry.trackers) if device_ids is None else device_ids
-    for device_id, shipment_id, data in cur.execute(_STATES, (ids,)).fetchall():
+    for device_id, shipment_id, data in cur.execute(_STATES, (wanted,)).fetchall():
         if registry.trackers[device_id].id != shipment_id:
             continue
         try:

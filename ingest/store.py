@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import psycopg
@@ -262,6 +262,24 @@ class Store:
             cur.execute(_SAVE_ACKS, (ids, [plan.advanced[i] for i in ids]))
 
 
+_MARK_BEHIND = "UPDATE geofence_state SET behind = true WHERE device_id = ANY(%s) AND NOT behind"
+_BEHIND = "SELECT device_id FROM geofence_state WHERE device_id = ANY(%s) AND behind"
+
+
+def mark_unevaluated(cur: psycopg.Cursor[Any], device_ids: Collection[str]) -> None:
+    """These trackers' stored fixes were not all evaluated: whichever worker next handles
+    one replays it from its saved state (``behind``)."""
+    if device_ids:
+        cur.execute(_MARK_BEHIND, (sorted(device_ids),))
+
+
+def unevaluated(cur: psycopg.Cursor[Any], device_ids: Collection[str]) -> set[str]:
+    """Those of ``device_ids`` marked by ``mark_unevaluated`` and not evaluated since."""
+    if not device_ids:
+        return set()
+    return {d for (d,) in cur.execute(_BEHIND, (list(device_ids),)).fetchall()}
+
+
 def _guarded(cur: psycopg.Cursor[Any], hook: Hook[T], new_fixes: set[tuple[str, int]],
              new_seals: set[tuple[str, int]], stale: frozenset[str]) -> T | None:
     """Run ``hook`` in a savepoint: if it fails for any reason but the database
@@ -274,6 +292,7 @@ def _guarded(cur: psycopg.Cursor[Any], hook: Hook[T], new_fixes: set[tuple[str, 
             raise
         metrics.GEOFENCE_ERRORS.inc()
         log.exception("geofence evaluation failed; records kept, trackers will be replayed")
+        mark_unevaluated(cur, {device_id for device_id, _seq in new_fixes})
         return None
 
 

@@ -6,6 +6,11 @@
 -- wrote the device in between and the worker reloads both from the database.
 ALTER TABLE devices ADD COLUMN version bigint NOT NULL DEFAULT 0;
 
+-- Fixes stored while the engine failed on a tracker (records commit anyway) are evaluated by a
+-- replay from the saved state. The worker that failed remembers it; this flag tells the others,
+-- which reload a tracker's state when they find another worker wrote it (see devices.version).
+ALTER TABLE geofence_state ADD COLUMN behind boolean NOT NULL DEFAULT false;
+
 -- One row per worker identity (CTT_WORKER_ID). The elected worker (session advisory lock,
 -- ingest/leadership.py) raises signal_lost only when every worker seen lately has drained
 -- its broker backlog: a tracker's silence may be fixes still queued for another worker.

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, NamedTuple
 
+import numpy as np
 import psycopg
 
-from geofence.engine import Track, Transition
+from geofence.engine import Tracks, Transition
 from geofence.state import DeviceState, dumps
+from geofence.types import IntArray
 from ingest.alerting.apply import INSERT, insert_params
 from ingest.alerting.changes import MS, RETURNING, changed
 from ingest.alerting.reconcile import Interval
 from ingest.batch import Batch
 from ingest.registry import Registry
+from ingest.staged import Staging
 from protocol.alerts import AlertChange
 
 _END = f"""
@@ -23,50 +25,78 @@ WITH changed AS (
     RETURNING *
 ) {RETURNING}
 """
+_STAGED_STATES = Staging("stage_geofence_state", (
+    ("device_id", "text"), ("shipment_id", "int8"), ("state", "bytea"), ("chainage_m", "float8"),
+    ("distance_m", "float8"), ("last_ts", "int8")))
 _SAVE_STATES = f"""
 INSERT INTO geofence_state (device_id, shipment_id, state, chainage_m, distance_m, last_fix_at, updated_at)
-SELECT id, sid, st, ch, dist, {MS.format("ts")}, now()
-FROM unnest(%s::text[], %s::int8[], %s::bytea[], %s::float8[], %s::float8[], %s::int8[]) AS v(id, sid, st, ch, dist, ts)
+SELECT device_id, shipment_id, state, chainage_m, distance_m, {MS.format("last_ts")}, now() FROM {_STAGED_STATES.table}
 ON CONFLICT (device_id) DO UPDATE SET shipment_id = excluded.shipment_id, state = excluded.state,
     chainage_m = excluded.chainage_m, distance_m = excluded.distance_m, last_fix_at = excluded.last_fix_at,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at, behind = false
 """
 
 
 class Fresh(NamedTuple):
-    """A tracker's fixes newly stored by this batch, with their seqs (parallel to the track)."""
+    """A batch's newly stored fixes of in-transit trackers, tracker by tracker
+    (ids sorted; each tracker's fixes in batch order), with their seqs (parallel
+    to the rows)."""
 
-    track: Track
-    seqs: list[int]
+    tracks: Tracks
+    seq: IntArray
+
+    @property
+    def ids(self) -> list[str]:
+        return self.tracks.ids
+
+    def newest(self) -> IntArray:
+        """Each tracker's newest fix time (epoch ms)."""
+        return _per_tracker(np.maximum, self.tracks)
+
+    def earliest(self) -> IntArray:
+        """Each tracker's oldest fix time (epoch ms)."""
+        return _per_tracker(np.minimum, self.tracks)
+
+    @classmethod
+    def empty(cls) -> Fresh:
+        return cls(Tracks.of([], []), np.empty(0, dtype=np.int64))
+
+    def one(self, k: int) -> Fresh:
+        """Tracker ``k`` alone."""
+        a, b = int(self.tracks.start[k]), int(self.tracks.start[k + 1])
+        return Fresh(self.tracks.take([k]), self.seq[a:b])
 
 
-def fresh_fixes(batch: Batch, new_fixes: set[tuple[str, int]], registry: Registry) -> dict[str, Fresh]:
-    """The newly stored fixes of in-transit trackers, per tracker (whole messages at a time)."""
-    runs: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for device_id, first, end in batch.fix_runs:
-        shipment = registry.trackers.get(device_id)
-        if shipment is not None and shipment.binding is not None:
-            runs[device_id].append((first, end))
+def _per_tracker(reduce: np.ufunc, tracks: Tracks) -> IntArray:
+    if not tracks.ids:
+        return np.empty(0, dtype=np.int64)
+    return reduce.reduceat(tracks.t, tracks.start[:-1])
+
+
+def fresh_fixes(batch: Batch, new_fixes: set[tuple[str, int]], registry: Registry) -> Fresh:
+    """The newly stored fixes of in-transit trackers (whole messages at a time), in columns."""
+    live = registry.live_trackers
     every_row_new = len(new_fixes) == len(batch.fixes)  # the usual case: no duplicate to skip
-    out = {}
-    for device_id, spans in runs.items():
-        t: list[int] = []
-        lon: list[float] = []
-        lat: list[float] = []
-        seqs: list[int] = []
-        backlog: list[bool] = []
-        for first, end in spans:
-            for i in range(first, end):
-                _device, seq, ts, fix_lat, fix_lon, *_rest = batch.fixes[i]
-                if every_row_new or (device_id, seq) in new_fixes:
-                    t.append(ts)
-                    lon.append(fix_lon)
-                    lat.append(fix_lat)
-                    seqs.append(seq)
-                    backlog.append(batch.fix_backlog[i])
-        if t:
-            out[device_id] = Fresh(Track.of(t, lon, lat, backlog), seqs)
-    return out
+    if every_row_new:
+        rows = [i for i, row in enumerate(batch.fixes) if row[0] in live]
+    else:
+        rows = [i for i, row in enumerate(batch.fixes) if row[0] in live and (row[0], row[1]) in new_fixes]
+    if not rows:
+        return Fresh.empty()
+    picked = batch.fixes if len(rows) == len(batch.fixes) else [batch.fixes[i] for i in rows]
+    device, seq, ts, lat, lon, *_rest = zip(*picked, strict=True)
+    index: dict[str, int] = {}
+    code = np.array([index.setdefault(d, len(index)) for d in device], dtype=np.int64)
+    ids = sorted(index)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[[index[d] for d in ids]] = np.arange(len(ids))
+    order = np.argsort(rank[code], kind="stable")  # tracker by tracker, batch order within each
+    counts = np.bincount(rank[code], minlength=len(ids))
+    backlog = np.array([batch.fix_backlog[i] for i in rows], dtype=np.bool_)
+    tracks = Tracks(ids, np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+                    np.array(ts, dtype=np.int64)[order], np.array(lon, dtype=np.float64)[order],
+                    np.array(lat, dtype=np.float64)[order], backlog[order])
+    return Fresh(tracks, np.array(seq, dtype=np.int64)[order])
 
 
 def apply_transitions(cur: psycopg.Cursor[Any], transitions: list[Transition]) -> list[AlertChange]:
@@ -83,11 +113,8 @@ def apply_transitions(cur: psycopg.Cursor[Any], transitions: list[Transition]) -
 
 
 def save_states(cur: psycopg.Cursor[Any], states: dict[str, DeviceState]) -> None:
-    """Each tracker's detector state, with readable progress for the API."""
+    """Each tracker's detector state, with readable progress for the API, in one upsert."""
     if not states:
         return
-    ids = sorted(states)
-    saved = [states[i] for i in ids]
-    cur.execute(_SAVE_STATES, (ids, [s.shipment_id for s in saved], [dumps(s) for s in saved],
-                               [s.chainage_m for s in saved], [s.distance_m for s in saved],
-                               [s.last_ts for s in saved]))
+    _STAGED_STATES.run(cur, ((d, s.shipment_id, dumps(s), s.chainage_m, s.distance_m, s.last_ts)
+                             for d, s in sorted(states.items())), _SAVE_STATES)

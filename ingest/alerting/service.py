@@ -27,6 +27,7 @@ from ingest.alerting.relay import Delivery, Relay
 from ingest.alerting.sweep import sweep
 from ingest.batch import Batch
 from ingest.registry import Registry, RegistryCache, behind, load_states
+from ingest.store import mark_unevaluated, unevaluated
 from protocol import alerts
 from protocol.topics import alert_topic
 
@@ -59,14 +60,18 @@ class Alerting:
     def on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
                  new_seals: set[tuple[str, int]], stale: frozenset[str] = frozenset()) -> Outcome:
         """Evaluate the records this batch newly stored; write alerts and states (no commit).
-        Devices in ``stale`` were written by another worker since this one cached them."""
+
+        ``stale``: devices another worker has evaluated since this one last committed
+        them (the store tells, from the device rows it locked): their cached states
+        are replaced by the saved ones before anything is evaluated."""
         with metrics.GEOFENCE_SECONDS.time():
             return self._on_batch(cur, batch, new_fixes, new_seals, stale)
 
     def _on_batch(self, cur: psycopg.Cursor[Any], batch: Batch, new_fixes: set[tuple[str, int]],
                   new_seals: set[tuple[str, int]], stale: frozenset[str]) -> Outcome:
         registry = self.refresh(cur)
-        self._reload(cur, registry, stale)
+        if stale:
+            self._reload(cur, registry, stale)
         fresh = fresh_fixes(batch, new_fixes, registry)
         self._retry = {d for d in self._retry if d in registry.trackers}  # e-seals and finished trips drop out
         retry = {d for d in self._retry if registry.trackers[d].binding is not None}
@@ -76,15 +81,16 @@ class Alerting:
         out.changes += tamper.refused_records(cur, batch, registry)
         out.changes += signal_lost.end_lost(cur, _newest(fresh), self._rules.signal_lost_s)
         save_states(cur, out.states)
+        mark_unevaluated(cur, out.failed)  # another worker may handle these next: it must replay them
         return out
 
     def _reload(self, cur: psycopg.Cursor[Any], registry: Registry, stale: frozenset[str]) -> None:
-        """Saved states of ``stale`` trackers, in place of the cached ones (one query)."""
+        """Saved states instead of the cached ones, in one query (none saved: none cached);
+        a tracker whose evaluation failed on another worker is replayed from it."""
         for device_id in stale:
             self._states.pop(device_id, None)
-        ids = [d for d in stale if d in registry.trackers]
-        if ids:
-            self._states.update(load_states(cur, registry, ids))
+        self._states.update(load_states(cur, registry, stale))
+        self._retry.update(unevaluated(cur, stale))
 
     def adopt(self, out: Outcome) -> None:
         """After commit: take the new states and tell the officers' apps."""
@@ -121,6 +127,6 @@ class Alerting:
         return Outcome(changes=sweep(cur, self._rules.signal_lost_s, drained))
 
 
-def _newest(fresh: dict[str, Fresh]) -> dict[str, int]:
+def _newest(fresh: Fresh) -> dict[str, int]:
     """Each tracker's newest new fix time (epoch ms)."""
-    return {device_id: int(f.track.t.max()) for device_id, f in fresh.items()}
+    return dict(zip(fresh.ids, fresh.newest().tolist(), strict=True))

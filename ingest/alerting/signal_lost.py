@@ -27,6 +27,7 @@ WITH changed AS (
     ON CONFLICT (shipment_id, device_id, type) WHERE ended_at IS NULL DO NOTHING
     RETURNING *
 ) """ + RETURNING
+_OPEN = "SELECT DISTINCT device_id FROM alerts WHERE type = 'signal_lost' AND ended_at IS NULL"
 _END = f"""
 WITH changed AS (
     UPDATE alerts SET ended_at = greatest(started_at, {MS.format("v.ms")}), updated_at = now()
@@ -47,5 +48,8 @@ def end_lost(cur: psycopg.Cursor[Any], newest_fix_ms: dict[str, int], signal_los
     """End ``signal_lost`` of trackers whose newest new fix (epoch ms) is recent again."""
     if not newest_fix_ms:
         return []
-    ids = sorted(newest_fix_ms)
+    # Few trackers have lost their signal: only theirs go into the update.
+    ids = sorted(d for (d,) in cur.execute(_OPEN).fetchall() if d in newest_fix_ms)
+    if not ids:
+        return []
     return changed(cur, "ended", _END, (ids, [newest_fix_ms[i] for i in ids], signal_lost_s))

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
 import psycopg
 
 from geofence.state import DeviceState
@@ -64,16 +65,18 @@ class Late(NamedTuple):
     ts: int  # epoch ms
 
 
-def late_fixes(fresh: Mapping[str, Fresh], states: Mapping[str, DeviceState]) -> list[Late]:
+def late_fixes(fresh: Fresh, states: Mapping[str, DeviceState]) -> list[Late]:
     """The batch's new fixes older than the newest fix evaluated for their tracker."""
-    out: list[Late] = []
-    for device_id, (track, seqs) in fresh.items():
-        state = states.get(device_id)
-        if state is None or state.last_ts < 0:
-            continue
-        out += [Late(device_id, seq, ts) for seq, ts in zip(seqs, track.t.tolist(), strict=True)
-                if ts <= state.last_ts]
-    return out
+    last = np.array([_last(states.get(d)) for d in fresh.ids], dtype=np.int64)
+    counts = fresh.tracks.counts
+    tracker = np.repeat(np.arange(len(fresh.ids)), counts)
+    rows = np.flatnonzero((fresh.tracks.t <= last[tracker]) & (last[tracker] >= 0)).tolist()
+    t, seq, which = fresh.tracks.t.tolist(), fresh.seq.tolist(), tracker.tolist()
+    return [Late(fresh.ids[which[i]], seq[i], t[i]) for i in rows]
+
+
+def _last(state: DeviceState | None) -> int:
+    return -1 if state is None else state.last_ts
 
 
 def flag(cur: psycopg.Cursor[Any], late: list[Late], seq_jump: int) -> None:

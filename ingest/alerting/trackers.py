@@ -17,7 +17,6 @@ import psycopg
 import structlog
 
 from geofence import engine
-from geofence.engine import Track
 from geofence.rules import Rules
 from geofence.state import DeviceState
 from ingest import checkpoints, metrics
@@ -31,7 +30,7 @@ log = structlog.get_logger("ingest.alerting")
 
 
 def evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states: Mapping[str, DeviceState],
-             fresh: Mapping[str, Fresh], retry: set[str]) -> Outcome:
+             fresh: Fresh, retry: set[str]) -> Outcome:
     """Alerts and new states of the trackers with new fixes, and of those to retry."""
     try:
         with cur.connection.transaction():
@@ -41,8 +40,10 @@ def evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states:
     except Exception:
         log.warning("geofence evaluation of a batch failed; evaluating its trackers one by one", exc_info=True)
     out = Outcome()
-    for device_id in sorted(set(fresh) | retry):
-        one = {device_id: fresh[device_id]} if device_id in fresh else {}
+    where = {d: k for k, d in enumerate(fresh.ids)}
+    for device_id in sorted(where.keys() | retry):
+        k = where.get(device_id)
+        one = fresh.one(k) if k is not None else Fresh.empty()
         try:
             with cur.connection.transaction():
                 part = _evaluate(cur, registry, rules, states, one, retry & {device_id})
@@ -60,29 +61,39 @@ def evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states:
 
 
 def _evaluate(cur: psycopg.Cursor[Any], registry: Registry, rules: Rules, states: Mapping[str, DeviceState],
-              fresh: Mapping[str, Fresh], retry: set[str]) -> Outcome:
+              fresh: Fresh, retry: set[str]) -> Outcome:
     out = Outcome()
-    live: dict[str, tuple[engine.Binding, DeviceState, Track]] = {}
-    for device_id in sorted(set(fresh) | retry):
+    where = {d: k for k, d in enumerate(fresh.ids)}
+    earliest = fresh.earliest().tolist()
+    live: list[int] = []
+    bindings: list[engine.Binding] = []
+    before: list[DeviceState] = []
+    # fresh.ids are sorted already: only trackers to retry need merging in.
+    for device_id in sorted(where.keys() | retry) if retry else fresh.ids:
         binding = registry.trackers[device_id].binding
         assert binding is not None
-        track = fresh[device_id].track if device_id in fresh else None
+        k = where.get(device_id)
         state = states.get(device_id)
         if device_id in retry:
+            track = fresh.tracks.track(k) if k is not None else None
             changes, new_state = replay.from_saved(cur, registry.network, rules, device_id, binding, track)
-        elif track is None:
+        elif k is None:
             continue
-        elif state is None or state.shipment_id != binding.shipment_id or int(track.t.min()) <= state.last_ts:
-            changes, new_state = replay.after_late_fixes(cur, registry.network, rules, device_id, binding, track)
+        elif state is None or state.shipment_id != binding.shipment_id or earliest[k] <= state.last_ts:
+            changes, new_state = replay.after_late_fixes(cur, registry.network, rules, device_id, binding,
+                                                         fresh.tracks.track(k))
         else:
-            live[device_id] = (binding, state, track)
+            live.append(k)
+            bindings.append(binding)
+            before.append(state)
             continue
         out.changes += changes
         if new_state is not None:
             out.states[device_id] = new_state
     if live:
-        transitions, new_states = engine.evaluate(registry.network, rules, live)
+        tracks = fresh.tracks if len(live) == len(fresh.ids) else fresh.tracks.take(live)
+        transitions, new_states = engine.evaluate_many(registry.network, rules, tracks, bindings, before)
         out.states.update(new_states)
         out.changes += apply_transitions(cur, transitions)
-        checkpoints.save_due(cur, {d: item[1] for d, item in live.items()}, new_states)
+        checkpoints.save_due(cur, dict(zip(tracks.ids, before, strict=True)), new_states)
     return out
