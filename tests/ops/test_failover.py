@@ -10,27 +10,37 @@ import random
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ctt import ha
 from ctt.config import DB_ADMIN, DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
+from ctt.transit import register
+from firmware_sim.scenarios import RouteSpec, Scenario, ShipmentSpec, ZoneSpec
 from protocol.records import Fix, SealEvent, encode
 from tests.support import (
     TEST_INGEST_PASSWORD,
     TEST_INGEST_USER,
+    ApiServer,
     Device,
+    EventStream,
     IngestProcess,
     provision,
+    query,
     reset_session,
     scalar,
     unique_prefix,
     wait_for,
 )
+from tracking_api.auth import mint
+from tracking_api.config import ApiSettings
 
 pytestmark = pytest.mark.failover
 
@@ -229,3 +239,137 @@ def test_async_failover_loses_acknowledged_rows(cluster: ha.Cluster, ha_database
     finally:
         cluster.up(sync=True)
         cluster.wait_healthy(sync=True)
+
+
+def _shipment(url: str) -> tuple[int, str]:
+    """An in-transit shipment on the cluster: (its id, its tracker)."""
+    tag = unique_prefix("haapi")
+    now = int(time.time() * 1000)
+    box = ((36.79, -1.31), (36.81, -1.31), (36.81, -1.29), (36.79, -1.29), (36.79, -1.31))
+    zones = [ZoneSpec("HA office A", "office", box, "HAOA"), ZoneSpec("HA office B", "office", box, "HAOB")]
+    route = RouteSpec(f"route-{tag}", ((36.8, -1.3), (36.8, -1.0)))
+    spec = ShipmentSpec(f"26HA{tag[-6:].upper()}0000000", route.name, f"{tag}-trk", (), "HAOA", "HAOB",
+                        now - DAY_MS // 24, now + DAY_MS)
+    with psycopg.connect(url) as conn:
+        ids = register(conn, Scenario("ha", [], zones, [route], [spec], [], now, now, 15.0))
+    return ids[spec.reference], spec.tracker_id
+
+
+def _open_alert(url: str, shipment_id: int, device: str, kind: str) -> int:
+    """An alert opened through the multi-host URL, retried until a primary takes the commit."""
+
+    def attempt() -> int | None:
+        try:
+            return int(scalar(url, "INSERT INTO alerts (type, shipment_id, device_id, started_at, crossed_at, lat,"
+                                   " lon, severity) VALUES (%s, %s, %s, now(), now(), -1.2, 36.8, 'high')"
+                                   " RETURNING id", (kind, shipment_id, device)))
+        except psycopg.OperationalError:
+            return None
+
+    return int(wait_for(attempt, 90, "a primary to take an alert", interval=0.2))
+
+
+@dataclass
+class Readiness:
+    """Polls ``GET /readyz`` in a thread; ``codes`` in order, consecutive repeats folded."""
+
+    url: str
+    codes: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                code = int(urllib.request.urlopen(f"{self.url}/readyz", timeout=5).status)
+            except urllib.error.HTTPError as exc:
+                code = exc.code
+            except OSError:
+                code = 0
+            if not self.codes or self.codes[-1] != code:
+                self.codes.append(code)
+            self._stop.wait(0.2)
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.codes
+
+
+@pytest.fixture(scope="module")
+def ha_api(ha_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API on the cluster's multi-host URL, as the API role."""
+    api = ApiServer(ha_database, tmp_path_factory.mktemp("ha-api") / "api.log", CTT_STREAM_KEEPALIVE_S="0.5")
+    yield api.start()
+    api.stop()
+
+
+def _writable(url: str) -> bool:
+    try:
+        return scalar(url, "SELECT NOT pg_is_in_recovery()") is True
+    except psycopg.OperationalError:
+        return False
+
+
+def _get(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        return int(urllib.request.urlopen(request, timeout=30).status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_api_rides_through_a_failover(cluster: ha.Cluster, ha_database: str, ha_api: ApiServer) -> None:
+    cluster.wait_healthy(sync=True)
+    shipment, tracker = _shipment(ha_database)
+    api = ha_api
+    stream = EventStream(api.url, mint(ApiSettings(), "ha-tester", "admin", None))
+    try:
+        before = _open_alert(ha_database, shipment, tracker, "unscheduled_stop")
+        wait_for(lambda: before in [e.data["id"] for e in stream.of("alert")], 10, "the alert before")
+        last_seq = max(e.id or 0 for e in stream.of("alert"))
+        readiness = Readiness(api.url)
+        wait_for(lambda: readiness.codes == [200], 5, "the API ready before the kill")
+        old = cluster.kill_primary()
+        during = _open_alert(ha_database, shipment, tracker, "route_deviation")  # committed on the new primary
+        cluster.wait_for_new_leader(old)
+        after = _open_alert(ha_database, shipment, tracker, "seal_breach")
+        wait_for(lambda: {during, after} <= {e.data["id"] for e in stream.of("alert")}, 60,
+                 "the alerts committed after the failover on the stream opened before it")
+        wait_for(lambda: readiness.codes[-1] == 200, 60, "the API ready again")
+        codes = readiness.stop()
+        # Every change the database holds after the last one seen before the kill, none twice.
+        committed = [r[0] for r in query(ha_database, "SELECT seq FROM alert_events WHERE seq > %s ORDER BY seq",
+                                         (last_seq,))]
+        streamed = [e.id for e in stream.of("alert") if e.id is not None and e.id > last_seq]
+        assert streamed == committed and len(committed) >= 2
+    finally:
+        stream.close()
+    assert codes[0] == 200 and 503 in codes and codes[-1] == 200, codes
+    print(f"\nAPI through the failover: readiness {codes}; alert seqs after {last_seq}: {streamed}")
+
+
+def test_no_request_fails_on_a_pooled_connection_the_failover_broke(cluster: ha.Cluster, ha_database: str,
+                                                                     ha_api: ApiServer) -> None:
+    cluster.wait_healthy(sync=True)
+    token = mint(ApiSettings(), "ha-tester", "admin", None)
+    url = f"{ha_api.url}/alerts"
+
+    def burst() -> list[int]:
+        codes: list[int] = []
+        threads = [threading.Thread(target=lambda: codes.append(_get(url, token))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        return codes
+
+    wait_for(lambda: burst() == [200] * 8, 30, "the API answering before the kill")  # the pool holds several
+    old = cluster.kill_primary()
+    cluster.wait_for_new_leader(old)
+    wait_for(lambda: _writable(ha_database), 60, "the new primary to take connections")
+    codes = burst()
+    assert codes == [200] * 8, codes
