@@ -164,6 +164,13 @@ def _stored(url: str, prefix: str) -> tuple[int, int]:
             int(scalar(url, "SELECT count(*) FROM seal_events WHERE device_id LIKE %s", (prefix + "-%",))))
 
 
+def _writable(url: str) -> bool:
+    try:
+        return scalar(url, "SELECT NOT pg_is_in_recovery()") is True
+    except psycopg.OperationalError:
+        return False
+
+
 def _assert_exactly_once(url: str, fleet: Fleet) -> None:
     prefix = fleet.prefix + "-%"
     assert _stored(url, fleet.prefix) == (fleet.fixes, fleet.seal_events)
@@ -192,6 +199,7 @@ def test_sync_failover_under_load_loses_and_duplicates_nothing(cluster: ha.Clust
     old = cluster.kill_primary()
     new = cluster.wait_for_new_leader(old)
     promoted_s = time.monotonic() - killed_at
+    wait_for(lambda: _writable(ha_database), 60, "the new primary to take connections")
     publisher.join(timeout=180)
     assert not publisher.is_alive(), "the devices did not get every PUBACK"
     wait_for(lambda: sum(_stored(ha_database, fleet.prefix)) >= total, 120, f"all {total} records stored")
@@ -227,6 +235,7 @@ def test_async_failover_loses_acknowledged_rows(cluster: ha.Cluster, ha_database
         finally:
             os.kill(receiver, signal.SIGCONT)  # promotion waits for the receiver to stop
         cluster.wait_for_new_leader(old)
+        wait_for(lambda: _writable(ha_database), 60, "the new primary to take connections")
         publisher.join(timeout=180)
         assert not publisher.is_alive(), "the devices did not get every PUBACK"
         time.sleep(15)  # the broker has nothing left to redeliver: whatever is missing now is lost
@@ -305,13 +314,6 @@ def ha_api(ha_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     api = ApiServer(ha_database, tmp_path_factory.mktemp("ha-api") / "api.log", CTT_STREAM_KEEPALIVE_S="0.5")
     yield api.start()
     api.stop()
-
-
-def _writable(url: str) -> bool:
-    try:
-        return scalar(url, "SELECT NOT pg_is_in_recovery()") is True
-    except psycopg.OperationalError:
-        return False
 
 
 def _get(url: str, token: str) -> int:
