@@ -114,8 +114,8 @@ class Cluster:
         """The PID in the member's ``data/postmaster.pid`` (its first line)."""
         path = self.home / member.name / "data" / "postmaster.pid"
         try:
-            return int(path.read_text().split("\n", 1)[0])
-        except (OSError, ValueError) as exc:
+            return int(_read_as_postgres(path).split("\n", 1)[0])
+        except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             raise ClusterError(f"no postmaster PID for {member.name} in {path}: {exc}") from None
 
     def kill_primary(self) -> Member:
@@ -123,7 +123,7 @@ class Cluster:
         leader = self.leader()
         if leader is None:
             raise ClusterError(f"no running leader to kill (members: {self.members()})")
-        os.kill(self.postmaster_pid(leader), signal.SIGKILL)
+        send_signal(self.postmaster_pid(leader), signal.SIGKILL)
         return leader
 
     def wait_for_new_leader(self, old: Member, timeout: float = 90) -> Member:
@@ -146,6 +146,26 @@ class Cluster:
                 return leader
             time.sleep(0.5)
         raise ClusterError(f"cluster not healthy after {timeout} s (members: {self.members()})")
+
+
+def _privileged() -> bool:
+    return os.geteuid() == 0 or os.environ.get("USER") == "postgres"
+
+
+def _read_as_postgres(path: Path) -> str:
+    """A file in the cluster's 0700 directories: directly as root or ``postgres``, else ``sudo -n cat``."""
+    if _privileged():
+        return path.read_text()
+    return subprocess.run(["sudo", "-n", "cat", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def send_signal(pid: int, sig: signal.Signals) -> None:
+    """Signal one of the cluster's processes (they run as ``postgres``): directly as root or
+    ``postgres``, else through ``sudo -n``."""
+    if _privileged():
+        os.kill(pid, sig)
+    else:
+        subprocess.run(["sudo", "-n", "kill", "-s", sig.name.removeprefix("SIG"), str(pid)], check=True)
 
 
 def committed_write(url: str) -> int:

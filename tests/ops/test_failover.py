@@ -227,13 +227,13 @@ def test_async_failover_loses_acknowledged_rows(cluster: ha.Cluster, ha_database
         publisher = fleet.publish(PUBLISH_S)
         wait_for(lambda: sum(_stored(ha_database, fleet.prefix)) > total // 10, 60, "a tenth of the records")
         # The standby stops receiving WAL while the primary goes on committing and acknowledging.
-        os.kill(receiver, signal.SIGSTOP)
+        ha.send_signal(receiver, signal.SIGSTOP)
         try:
             at_kill = wait_for(lambda: (n := sum(_stored(ha_database, fleet.prefix))) > total // 2 and n, 60,
                                "half of the records stored")
             old = cluster.kill_primary()
         finally:
-            os.kill(receiver, signal.SIGCONT)  # promotion waits for the receiver to stop
+            ha.send_signal(receiver, signal.SIGCONT)  # promotion waits for the receiver to stop
         cluster.wait_for_new_leader(old)
         wait_for(lambda: _writable(ha_database), 60, "the new primary to take connections")
         publisher.join(timeout=180)
