@@ -118,12 +118,18 @@ class Cluster:
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             raise ClusterError(f"no postmaster PID for {member.name} in {path}: {exc}") from None
 
-    def kill_primary(self) -> Member:
-        """``kill -9`` the leader's postmaster (Patroni itself stays up); returns the member killed."""
+    def kill_primary(self, with_children: bool = False) -> Member:
+        """``kill -9`` the leader's postmaster (Patroni itself stays up); returns the member killed.
+
+        ``with_children``: its backends and WAL senders too, at once, as when the machine dies; alone,
+        they finish what they were doing (a WAL sender may still ship WAL already written)."""
         leader = self.leader()
         if leader is None:
             raise ClusterError(f"no running leader to kill (members: {self.members()})")
-        send_signal(self.postmaster_pid(leader), signal.SIGKILL)
+        postmaster = self.postmaster_pid(leader)
+        children = _children(postmaster) if with_children else []
+        for pid in [postmaster, *children]:
+            send_signal(pid, signal.SIGKILL)
         return leader
 
     def wait_for_new_leader(self, old: Member, timeout: float = 90) -> Member:
@@ -146,6 +152,19 @@ class Cluster:
                 return leader
             time.sleep(0.5)
         raise ClusterError(f"cluster not healthy after {timeout} s (members: {self.members()})")
+
+
+def _children(pid: int) -> list[int]:
+    """The PIDs whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _privileged() -> bool:
