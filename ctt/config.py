@@ -28,10 +28,14 @@ class DatabaseRoleError(RuntimeError):
 
 
 def with_role(url: str, role: str, password: str, database: str | None = None) -> str:
-    """``url`` with its credentials (and, given, its database) replaced."""
+    """``url`` with its credentials (and, given, its database) replaced.
+
+    Every host of a multi-host URL (``host1:5433,host2:5434``, what libpq tries in
+    turn for ``target_session_attrs``) and the query are kept as written:
+    ``urlsplit().hostname`` and ``.port`` see only one host and refuse the list."""
     parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    netloc = f"{quote(role, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    hosts = parts.netloc.rpartition("@")[2] or "127.0.0.1"
+    netloc = f"{quote(role, safe='')}:{quote(password, safe='')}@{hosts}"
     return urlunsplit((parts.scheme, netloc, f"/{database}" if database else parts.path, parts.query, ""))
 
 

@@ -59,6 +59,7 @@ detached() {
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/postgres/provision.sh"
 
 # --- PostgreSQL 15 + TimescaleDB -------------------------------------------------
 pg_pkglibdir() { "/usr/lib/postgresql/$pg_version/bin/pg_config" --pkglibdir 2>/dev/null || pg_config --pkglibdir; }
@@ -129,42 +130,6 @@ start_postgres() {
         sleep 0.5
     done
     log "PostgreSQL did not become ready"; return 1
-}
-
-# secret NAME: a long random secret, generated once and kept (0600) in $secrets/NAME.
-secret() {
-    local file="$secrets/$1"
-    (umask 077 && mkdir -p "$secrets")
-    chmod 0700 "$secrets"
-    if [ ! -s "$file" ]; then
-        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file.new" && mv "$file.new" "$file")
-    fi
-    chmod 0600 "$file"
-    cat "$file"
-}
-
-# The application's roles (deploy/postgres/roles.sql): no superuser, one owner
-# that runs the migrations; each service connects as its own role, with the
-# password in $secrets/db-<role>.
-provision_database() {
-    local role password
-    for role in owner ingest api report; do secret "db-ctt_$role" >/dev/null; done
-    {
-        for role in owner ingest api report; do
-            printf "\\set %s_password '%s'\n" "$role" "$(cat "$secrets/db-ctt_$role")"
-        done
-        printf "\\set db_name '%s'\n\\set legacy_owner '%s'\n" "$db_name" "$legacy_owner"
-        cat "$here/postgres/roles.sql"
-    } | as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null
-    if [ $test_tools = 1 ]; then
-        password=$(secret db-ctt_admin)
-        # The tests' administrator creates and drops their databases (TimescaleDB's
-        # extension needs a superuser); the application never connects as it.
-        printf "\\set admin_password '%s'\n%s\n" "$password" \
-            "SELECT 'CREATE ROLE ctt_admin' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ctt_admin') \\gexec
-ALTER ROLE ctt_admin LOGIN SUPERUSER PASSWORD :'admin_password';" |
-            as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres -h /var/run/postgresql >/dev/null
-    fi
 }
 
 # --- Mosquitto ---------------------------------------------------------------------
@@ -259,7 +224,7 @@ main() {
     install_timescaledb
     configure_postgres
     start_postgres
-    provision_database
+    provision_database -h /var/run/postgresql
     if [ $database_only = 1 ]; then
         log "ready: postgresql://127.0.0.1:5432/$db_name (roles ctt_owner, ctt_ingest, ctt_api, ctt_report)"
         return 0

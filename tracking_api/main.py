@@ -86,8 +86,10 @@ def _lifespan(configured: ApiSettings | None) -> Callable[[FastAPI], AbstractAsy
 
 @asynccontextmanager
 async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
+    # check: a pooled connection is tried (an empty query) before a request gets it, so one
+    # the server's death broke (a failover) is replaced instead of failing the request.
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False,
-                               kwargs={"row_factory": dict_row})
+                               kwargs={"row_factory": dict_row}, check=AsyncConnectionPool.check_connection)
     await pool.open(wait=False)
     hub = Hub(settings.database_url, pool)
     notifier = PushNotifier.create(settings, pool)  # None: Web Push off (logged), the rest runs
