@@ -9,20 +9,16 @@
   PUBACK, the broker holds whatever ingest has not acknowledged and redelivers it, so
   when ingest has gone quiet every message sent is either stored or was acknowledged by
   ingest and lost with the old primary: ``lost`` = fixes sent - fixes stored.
-
-Both are NaN when ``ctt/ha.py`` is not in this checkout.
 """
 
 from __future__ import annotations
 
-import importlib
-import math
 import time
 from pathlib import Path
-from typing import Any
 
 from bench import publisher
 from bench.fleet import FleetSpec, register_fleet
+from ctt import ha
 from ctt.config import DB_ADMIN, DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
 from tests.ingest.workers_support import COMMITTED_METRIC, WorkerPool
@@ -34,18 +30,8 @@ RATE = 500.0  # msg/s: a steady stream through the failover, well within one wor
 QUIET_S = 10.0  # ingest committed nothing new for this long: the broker has nothing left for it
 
 
-def _ha() -> Any | None:
-    try:
-        return importlib.import_module("ctt.ha")
-    except ModuleNotFoundError:
-        return None
-
-
 def measure_failover(publish_s: float, password: str, logs: Path) -> tuple[float, float, str]:
-    """(failover seconds, rows lost, what happened) from one run; NaNs without ``ctt/ha.py``."""
-    ha = _ha()
-    if ha is None:
-        return math.nan, math.nan, "ctt/ha.py is not in this checkout: no failover measured"
+    """(failover seconds, rows lost, what happened) from one run."""
     ops = OpsSettings()
     cluster = ha.Cluster(ops.state_dir)
     cluster.up(sync=True)
@@ -58,7 +44,7 @@ def measure_failover(publish_s: float, password: str, logs: Path) -> tuple[float
     try:
         with publisher.running(publisher.Job(spec, 1, 0, 0, 0, RATE, publish_s), password) as proc:
             time.sleep(publish_s / 3)
-            failover_s = float(ha.failover_seconds(cluster, ops.url_for(DB_OWNER, cluster.url(HA_DB))))
+            failover_s = ha.failover_seconds(cluster, ops.url_for(DB_OWNER, cluster.url(HA_DB)))
             report = publisher.report(proc)
         _wait_quiet(pool, url, report.sent)
         stored = int(scalar(url, "SELECT count(*) FROM fixes"))
