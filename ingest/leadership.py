@@ -36,8 +36,9 @@ class Leadership:
     """This worker's leader session: ``elect`` tries to take the lock; ``transact``
     runs work under it."""
 
-    def __init__(self, database_url: str, worker: str) -> None:
+    def __init__(self, database_url: str, worker: str, key: int = LOCK_KEY) -> None:
         self.worker = worker
+        self._key = key
         self._session = Session(database_url, f"ctt-ingest {worker}", options=_KEEPALIVES,
                                 keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
         self.leading = False
@@ -48,7 +49,7 @@ class Leadership:
         if not self.leading or not self._session.open:
             self.leading = False
             got = self._session.transact(
-                lambda cur: cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone())
+                lambda cur: cur.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone())
             self.leading = bool(got and got[0])
             if self.leading:
                 log.info("elected leader", worker=self.worker)

@@ -3,6 +3,7 @@ run in that very session, so a worker that lost it cannot run them."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import psycopg
@@ -17,7 +18,9 @@ from tests.support import as_role, execute, unique_prefix
 @pytest.fixture
 def pair(database_url: str) -> Iterator[tuple[Leadership, Leadership]]:
     url = as_role(database_url, DB_INGEST)
-    a, b = Leadership(url, unique_prefix("a")), Leadership(url, unique_prefix("b"))
+    # A key of their own: the session's ingest process may hold the real one.
+    key = secrets.randbits(62)
+    a, b = Leadership(url, unique_prefix("a"), key), Leadership(url, unique_prefix("b"), key)
     yield a, b
     a.close()
     b.close()

@@ -195,6 +195,7 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
                              {caller: 201 for caller in ALL_READ} | {"anonymous": 401}),
     "GET /kpi": (lambda c, s, db, h: c.get(f"{API}/kpi", headers=h), ALL_READ),
     "GET /audit/checkpoints": (lambda c, s, db, h: c.get(f"{API}/audit/checkpoints", headers=h), AUDITORS),
+    "GET /ingest/workers": (lambda c, s, db, h: c.get(f"{API}/ingest/workers", headers=h), AUDITORS),
 }
 
 

@@ -36,6 +36,8 @@ async def ticket(caller: Caller, conn: Conn, settings: Settings) -> StreamTicket
     """EventSource cannot send headers, and a token in a URL lands in access logs: the
     ticket opens one stream within ``CTT_STREAM_TICKET_TTL_S`` seconds and nothing after."""
     issued, expires_at = await stream_tickets.issue(conn, caller, settings.stream_ticket_ttl_s)
+    # Committed before the client has it: it may open the stream (another connection) at once.
+    await conn.commit()
     return StreamTicket(ticket=issued, expires_at=expires_at)
 
 
