@@ -20,7 +20,7 @@ from protocol.records import Fix, encode
 from tests.geofence.tracks import Trip
 from tests.ingest.conftest import HOUR_MS, Transit
 from tests.ingest.test_alerting import alerts, fixes
-from tests.support import as_role
+from tests.support import as_role, execute, query
 
 
 class _Sent:
@@ -118,3 +118,22 @@ def test_fixes_one_worker_failed_to_evaluate_are_replayed_by_the_next(
     a.commit(tr.tracker, trip[32:], frozenset({tr.tracker}))
     [(started, ended)] = deviations(database_url, tr)
     assert started == trip[20].ts and ended == trip[31].ts
+
+
+def test_states_lost_with_a_crash_are_rebuilt_from_the_checkpoints(
+        database_url: str, transit: Callable[..., Transit], workers: tuple[Worker, Worker]) -> None:
+    """geofence_state is unlogged: a crash of PostgreSQL (or a failover) empties it. A worker
+    that starts afresh rebuilds a tracker's state from its checkpoint and stored fixes: the
+    open deviation ends once, nothing is raised twice."""
+    a, _b = workers
+    tr = transit("crashed", int(time.time() * 1000) - 3 * HOUR_MS)
+    trip = excursion(tr)
+    a.commit(tr.tracker, trip[:32])
+    execute(database_url, "TRUNCATE geofence_state")  # what crash recovery does to an unlogged table
+    fresh = Worker(database_url)
+    try:
+        fresh.commit(tr.tracker, trip[32:])
+    finally:
+        fresh.store.close()
+    assert deviations(database_url, tr) == [(trip[20].ts, trip[31].ts)]
+    assert query(database_url, "SELECT relpersistence FROM pg_class WHERE relname = 'geofence_state'") == [("u",)]
