@@ -6,6 +6,7 @@ needs root (or the ``postgres`` user) to signal the cluster's processes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -60,7 +61,12 @@ class Cluster:
 
     @property
     def home(self) -> Path:
-        return self.state_dir / "ha"
+        """The cluster's directory, postgres's own (as ``deploy/ha.sh`` computes it)."""
+        configured = os.environ.get("CTT_HA_DIR")
+        if configured:
+            return Path(configured)
+        digest = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:12]
+        return Path("/var/lib/postgresql/ctt-ha") / digest
 
     def url(self, database: str = "postgres") -> str:
         """A multi-host URL without credentials: libpq tries each node and keeps the writable one."""

@@ -13,14 +13,17 @@
 # tests' administrator (ctt_admin), as deploy/services.sh --test-tools does.
 # The application's roles take their passwords from $CTT_STATE_DIR/secrets, the
 # same files the single-node set-up uses; the cluster's own secrets (superuser,
-# replication, rewind, REST API) are generated in $CTT_STATE_DIR/ha/secrets.
+# replication, rewind, REST API) are generated in the cluster's home ($ha below), secrets/.
 # TimescaleDB must be installed (deploy/services.sh builds it).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 state=${CTT_STATE_DIR:-$repo/.ctt}
-ha=$state/ha
+# The cluster's home belongs to postgres, outside the checkout: a checkout under a private
+# home directory (or a 0700 state directory) is not traversable by postgres. One home per
+# state directory, so that two checkouts keep two clusters (on other CTT_HA_* ports).
+ha=${CTT_HA_DIR:-/var/lib/postgresql/ctt-ha/$(printf '%s' "$state" | sha256sum | cut -c1-12)}
 secrets=$state/secrets
 db_name=${CTT_DB_NAME:-ctt}
 legacy_owner=""
