@@ -16,8 +16,10 @@ import hmac
 import os
 import secrets
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from protocol.topics import is_device_id
 
@@ -26,6 +28,9 @@ SALT_BYTES = 12
 SECRET_BYTES = 24  # 192 random bits per device secret
 # The backend's own accounts: never a device id (a device named ctt-ingest would read the fleet).
 SERVICE_ACCOUNTS = ("ctt-ingest", "ctt-observer")
+
+
+H = TypeVar("H")  # a stored hash, in one broker's form
 
 
 class BrokerAuthError(ValueError):
@@ -91,36 +96,63 @@ def read_password_file(path: Path) -> dict[str, str]:
     return users
 
 
-def upsert_accounts(path: Path, accounts: Mapping[str, str]) -> bool:
-    """Add or update ``accounts`` (username -> password); return True if the file changed."""
-    users = read_password_file(path)
-    changed = False
-    for user, password in accounts.items():
-        check_username(user)
-        if user in users and verify_password(password, users[user]):
-            continue
-        users[user] = hash_password(password)
-        changed = True
-    if changed:
-        _write_password_file(path, users)
-    return changed
+@dataclass(frozen=True)
+class AccountFile(Generic[H]):
+    """A broker's file of hashed accounts: how it is parsed and written, how a secret is
+    hashed and checked. Mosquitto's password file here, EMQX's users file in ``ctt.emqx_users``."""
+
+    read: Callable[[Path], dict[str, H]]
+    render: Callable[[Mapping[str, H]], str]
+    hash: Callable[[str], H]
+    verify: Callable[[str, H], bool]
+
+    def upsert(self, path: Path, accounts: Mapping[str, str]) -> bool:
+        """Add or update ``accounts`` (username -> password); return True if the file changed."""
+        users = self.read(path)
+        changed = False
+        for user, password in accounts.items():
+            check_username(user)
+            if user in users and self.verify(password, users[user]):
+                continue
+            users[user] = self.hash(password)
+            changed = True
+        if changed:
+            write_private(path, self.render(users))
+        return changed
+
+    def remove(self, path: Path, names: Iterable[str]) -> bool:
+        """Remove accounts; return True if the file changed."""
+        users = self.read(path)
+        gone = [n for n in names if users.pop(n, None) is not None]
+        if gone:
+            write_private(path, self.render(users))
+        return bool(gone)
 
 
-def remove_accounts(path: Path, names: Iterable[str]) -> bool:
-    """Remove accounts; return True if the file changed."""
-    users = read_password_file(path)
-    gone = [n for n in names if users.pop(n, None) is not None]
-    if gone:
-        _write_password_file(path, users)
-    return bool(gone)
-
-
-def _write_password_file(path: Path, users: Mapping[str, str]) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, readable by its owner only (0600)."""
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write("".join(f"{u}:{h}\n" for u, h in users.items()))
+        f.write(text)
     tmp.replace(path)
+
+
+def _render_password_file(users: Mapping[str, str]) -> str:
+    return "".join(f"{u}:{h}\n" for u, h in users.items())
+
+
+MOSQUITTO = AccountFile(read_password_file, _render_password_file, hash_password, verify_password)
+
+
+def upsert_accounts(path: Path, accounts: Mapping[str, str]) -> bool:
+    """Add or update Mosquitto accounts (username -> password); return True if the file changed."""
+    return MOSQUITTO.upsert(path, accounts)
+
+
+def remove_accounts(path: Path, names: Iterable[str]) -> bool:
+    """Remove Mosquitto accounts; return True if the file changed."""
+    return MOSQUITTO.remove(path, names)
 
 
 def reload_broker(pid_file: Path) -> bool:

@@ -16,13 +16,12 @@ import csv
 import hashlib
 import hmac
 import io
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctt.broker_auth import ITERATIONS, BrokerAuthError, check_username
+from ctt.broker_auth import ITERATIONS, AccountFile, BrokerAuthError, check_username
 
 HEADER = ("user_id", "password_hash", "salt", "is_superuser")
 SALT_HEX_CHARS = 32  # 16 random bytes, written as hex text: EMQX uses the text's bytes as the salt
@@ -63,38 +62,23 @@ def read_users(path: Path) -> dict[str, EmqxUser]:
     return users
 
 
-def upsert_users(path: Path, accounts: Mapping[str, str]) -> bool:
-    """Add or update ``accounts`` (username -> password); return True if the file changed."""
-    users = read_users(path)
-    changed = False
-    for name, password in accounts.items():
-        check_username(name)
-        if name in users and verify_password(password, users[name]):
-            continue
-        users[name] = hash_password(password)
-        changed = True
-    if changed:
-        _write_users(path, users)
-    return changed
-
-
-def remove_users(path: Path, names: Iterable[str]) -> bool:
-    """Remove users; return True if the file changed."""
-    users = read_users(path)
-    gone = [n for n in names if users.pop(n, None) is not None]
-    if gone:
-        _write_users(path, users)
-    return bool(gone)
-
-
-def _write_users(path: Path, users: Mapping[str, EmqxUser]) -> None:
+def _render(users: Mapping[str, EmqxUser]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
     # No superuser: a superuser skips the ACL, and nobody here needs to.
     writer.writerows((name, u.password_hash, u.salt, "false") for name, u in users.items())
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(out.getvalue())
-    tmp.replace(path)
+    return out.getvalue()
+
+
+EMQX = AccountFile(read_users, _render, hash_password, verify_password)
+
+
+def upsert_users(path: Path, accounts: Mapping[str, str]) -> bool:
+    """Add or update EMQX users (username -> password); return True if the file changed."""
+    return EMQX.upsert(path, accounts)
+
+
+def remove_users(path: Path, names: Iterable[str]) -> bool:
+    """Remove EMQX users; return True if the file changed."""
+    return EMQX.remove(path, names)

@@ -166,18 +166,11 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...
     log "timed out after ${seconds}s waiting for $what; see $ha/node*.log"; return 1
 }
 
-replica_streaming() {
+# Whether either node's REST API answers 200 on PATH (a health check of Patroni's).
+any_node() {
     local i
     for i in 0 1; do
-        [ "$(rest "${rest_ports[$i]}" '/replica?lag=1MB')" = 200 ] && return 0
-    done
-    return 1
-}
-
-sync_standby_ready() {
-    local i
-    for i in 0 1; do
-        [ "$(rest "${rest_ports[$i]}" /synchronous)" = 200 ] && return 0
+        [ "$(rest "${rest_ports[$i]}" "$1")" = 200 ] && return 0
     done
     return 1
 }
@@ -218,9 +211,9 @@ up() {
     leader=$(leader_index)
     set_mode "$leader"
     if [ "$sync" = 1 ]; then
-        wait_for 90 "a synchronous standby" sync_standby_ready
+        wait_for 90 "a synchronous standby" any_node /synchronous
     else
-        wait_for 90 "a streaming replica" replica_streaming
+        wait_for 90 "a streaming replica" any_node '/replica?lag=1MB'
     fi
     provision_database -h "$ha/node$((leader + 1))" -p "${pg_ports[$leader]}"
     log "ready ($([ "$sync" = 1 ] && echo synchronous || echo asynchronous)):" \
