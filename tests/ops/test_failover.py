@@ -47,8 +47,6 @@ pytestmark = pytest.mark.failover
 TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test") + "_failover"
 # This module's ingest has a session and a share group of its own: an ingest of the
 # single-node tests may be running on the same broker meanwhile.
-WORKER = "ha"
-SHARE_GROUP = "ctt-ha"
 TRACKERS, SEALS = 40, 20
 FIXES_PER_TRACKER, EVENTS_PER_SEAL = 800, 100
 ARRAY = 50  # a backlog array's fixes, in shuffled order
@@ -76,12 +74,14 @@ def ha_database(cluster: ha.Cluster) -> str:
 @pytest.fixture
 def ha_ingest(ha_database: str, tmp_path: Path) -> Iterator[IngestProcess]:
     """``ctt ingest`` on the cluster's multi-host URL (as the ingest role), its own session."""
-    proc = IngestProcess(ha_database, tmp_path / "ingest.log", CTT_WORKER_ID=WORKER, CTT_SHARE_GROUP=SHARE_GROUP,
+    # A worker id and share group of this run's own: no session an aborted run left behind is resumed.
+    worker = unique_prefix("ha")
+    proc = IngestProcess(ha_database, tmp_path / "ingest.log", CTT_WORKER_ID=worker, CTT_SHARE_GROUP=worker,
                          CTT_DB_RETRY_MAX_S="1").start()
     yield proc
     proc.stop()
     # Its session would otherwise collect every later test's device messages in the broker.
-    reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, [], client_id=f"{TEST_INGEST_USER}-{WORKER}")
+    reset_session(TEST_INGEST_USER, TEST_INGEST_PASSWORD, [], client_id=f"{TEST_INGEST_USER}-{worker}")
 
 
 @dataclass
