@@ -14,9 +14,13 @@ from typing import Any, Literal, get_args
 import msgspec
 
 AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost",
-                    "device_tamper"]
+                    "device_tamper", "border_bypass", "office_skipped", "border_dwell", "seal_mismatch",
+                    "low_battery", "suspicious_gap", "gps_jamming", "route_reversal"]
 Severity = Literal["critical", "high", "medium", "low"]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
+# How officers closed it: what the risk unit's KPIs count (confirmed vs false alarms).
+Outcome = Literal["false_alarm", "technical_fault", "confirmed_irregularity", "goods_seized", "other"]
+RiskLevel = Literal["low", "medium", "high"]
 # What happened to an alert: the engine opens, ends, updates, withdraws (late data showed it
 # never happened) or contests it (late data disputes an alert an officer already acted on);
 # officers acknowledge and resolve it.
@@ -26,13 +30,26 @@ ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
 ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+CONFIRMED: frozenset[str] = frozenset({"confirmed_irregularity", "goods_seized"})
+RISK_LEVELS: tuple[str, ...] = get_args(RiskLevel)
+# Base severities, for a medium-risk shipment: the database shifts them one step up
+# for high risk and one down for low risk (risk_profiles.severity_shift, schema/022).
 SEVERITY: dict[str, Severity] = {
     "seal_breach": "critical",
     "device_tamper": "critical",
+    "border_bypass": "critical",
     "route_deviation": "high",
     "unscheduled_stop": "high",
+    "office_skipped": "high",
+    "seal_mismatch": "high",
+    "suspicious_gap": "high",
+    "gps_jamming": "high",
+    "route_reversal": "high",
     "signal_lost": "medium",
     "transit_overdue": "medium",
+    "border_dwell": "medium",
+    "low_battery": "low",
 }
 
 
@@ -63,6 +80,16 @@ class Alert(msgspec.Struct, kw_only=True):
     withdrawn: bool
     contested: bool
     contested_reason: str | None
+    # Whose ground (ISO 3166-1 alpha-3) the condition is on; null where no country is loaded.
+    country: str | None = None
+    # Alerts of one condition of one truck across its shipments share it (the first one's id).
+    incident: int | None = None
+    outcome: Outcome | None = None
+    risk_level: RiskLevel = "medium"
+    vehicle: str | None = None
+    # Per type: office codes, crossing countries, a suspicious gap's unexplained minutes and
+    # reachable area (GeoJSON Polygon), a refusal's reason (docs/alerts.md).
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class AlertChange(Alert, kw_only=True):
