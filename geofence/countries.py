@@ -169,6 +169,15 @@ def _check_ring(code: str, ring: Ring) -> tuple[FloatArray, FloatArray]:
     return lon, lat
 
 
+def check_country(country: CountryInput) -> list[tuple[FloatArray, FloatArray]]:
+    """The country's rings as arrays; raises GeometryError naming the country and what is wrong."""
+    if not isinstance(country.code, str) or not _CODE.match(country.code):
+        raise GeometryError(f"country {country.code!r}: the code must be 3 capital letters (ISO 3166-1 alpha-3)")
+    if not country.polygons or any(not polygon for polygon in country.polygons):
+        raise GeometryError(f"country {country.code}: every polygon needs at least one ring")
+    return [_check_ring(country.code, ring) for polygon in country.polygons for ring in polygon]
+
+
 def _pack(countries: Sequence[CountryInput]) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
     """All rings' vertices end to end, and each edge's first vertex and country."""
     seen: set[str] = set()
@@ -176,19 +185,14 @@ def _pack(countries: Sequence[CountryInput]) -> tuple[FloatArray, FloatArray, In
     ys: list[FloatArray] = []
     owner: list[int] = []
     for c, country in enumerate(countries):
-        if not isinstance(country.code, str) or not _CODE.match(country.code):
-            raise GeometryError(f"country {country.code!r}: the code must be 3 capital letters (ISO 3166-1 alpha-3)")
+        rings = check_country(country)
         if country.code in seen:
             raise GeometryError(f"country {country.code}: given twice")
         seen.add(country.code)
-        if not country.polygons or any(not polygon for polygon in country.polygons):
-            raise GeometryError(f"country {country.code}: every polygon needs at least one ring")
-        for polygon in country.polygons:
-            for ring in polygon:
-                lon, lat = _check_ring(country.code, ring)
-                xs.append(lon)
-                ys.append(lat)
-                owner.append(c)
+        for lon, lat in rings:
+            xs.append(lon)
+            ys.append(lat)
+            owner.append(c)
     lengths = np.array([len(v) for v in xs], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     edge_ring = np.repeat(np.arange(len(xs)), lengths - 1)
