@@ -63,7 +63,7 @@ def _ring(positions: Sequence[Sequence[float]]) -> Ring:
     return xy[:, 0].tolist(), xy[:, 1].tolist()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compared by identity
 class CountryIndex:
     """All countries on one grid (see geofence.kernels.countries). Build with ``CountryIndex.build``."""
 
