@@ -77,7 +77,12 @@ class ApiOffers:
             self.doc = json.load(response)
 
     def path(self, path: str) -> bool:
-        return path in self.doc["paths"]
+        """Whether the API serves ``path`` (under /api/v1, as the pages write it)."""
+        return f"/api/v1{path}" in self.doc["paths"]
+
+    def lacking(self, *paths: str) -> tuple[str, ...]:
+        """Those of ``paths`` the API does not serve (for PageErrors: a page asking them gets a 404)."""
+        return tuple(p for p in paths if not self.path(p))
 
     def property(self, schema: str, name: str) -> bool:
         return name in self.doc["components"]["schemas"].get(schema, {}).get("properties", {})

@@ -18,6 +18,7 @@ from tests.dashboards.world import (
     consolidate,
     ellipse,
     shipments_on,
+    through,
 )
 from tests.support import ApiServer, execute, query, wait_for
 from tracking_api.auth import mint
@@ -127,7 +128,8 @@ def test_itinerary_through_a_border_post_with_risk_country_and_posts_on_the_map(
                        (api_offers.property("Shipment", "risk"), "Shipment.risk"),
                        (api_offers.path("/shipments/{shipment_id}/timeline"), "GET /shipments/{id}/timeline"))
     (shipment,) = shipments_on(database_url, "uiitin", LAT - 1.2, 36.0, 37.0, 1)
-    post = add_border_post(database_url, shipment, 36.5, LAT - 1.2, "KEN")
+    post = add_border_post(database_url, "uipost", 36.5, LAT - 1.2, "KEN")
+    through(database_url, shipment, post)
     departure = query(database_url, "SELECT office_of_departure FROM shipments WHERE id = %s", (shipment.id,))[0][0]
     t0 = datetime.now(UTC) - timedelta(hours=5)
     add_milestone(database_url, shipment, "departed", t0, departure, "KEN", position=0, inside_s=600.0,

@@ -99,18 +99,25 @@ def consolidate(database_url: str, shipments: list[Shipment], vehicle: str) -> N
         s.tracker = shipments[0].tracker
 
 
-def add_border_post(database_url: str, shipment: Shipment, lon: float, lat: float, country: str) -> str:
-    """A border post at (lon, lat) made the shipment's office of transit (itinerary position 1); its code."""
-    code = f"P{shipment.reference[-8:]}"
-    with psycopg.connect(database_url) as conn:
-        conn.execute("INSERT INTO zones (name, kind, office_code, country, geometry) VALUES (%s, 'border_post', %s, %s,"
-                     " %s)", (f"border post {code}", code, country,
-                              Jsonb({"type": "Polygon", "coordinates": [box(lon, lat, HALF_DEG)]})))
-        conn.execute("UPDATE shipment_offices SET position = 2 WHERE shipment_id = %s AND role = 'destination'",
-                     (shipment.id,))
-        conn.execute("INSERT INTO shipment_offices (shipment_id, position, role, office_code)"
-                     " VALUES (%s, 1, 'transit', %s)", (shipment.id, code))
+def add_border_post(database_url: str, name: str, lon: float, lat: float, country: str) -> str:
+    """A border post zone at (lon, lat); its office code."""
+    code = f"P{unique_prefix(name)[-8:].upper()}"
+    geometry = Jsonb({"type": "Polygon", "coordinates": [box(lon, lat, HALF_DEG)]})
+    execute(database_url, "INSERT INTO zones (name, kind, office_code, country, geometry)"
+                          " VALUES (%s, 'border_post', %s, %s, %s)", (f"border post {code}", code, country, geometry))
     return code
+
+
+def through(database_url: str, shipment: Shipment, office_code: str) -> None:
+    """The shipment's itinerary: departure, ``office_code`` (transit), destination (whether or not
+    registration wrote the two-office itinerary)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM shipment_offices WHERE shipment_id = %s", (shipment.id,))
+        conn.execute("INSERT INTO shipment_offices (shipment_id, position, role, office_code)"
+                     " SELECT id, 0, 'departure', office_of_departure FROM shipments WHERE id = %(id)s"
+                     " UNION ALL SELECT %(id)s, 1, 'transit', %(code)s"
+                     " UNION ALL SELECT id, 2, 'destination', office_of_destination FROM shipments WHERE id = %(id)s",
+                     {"id": shipment.id, "code": office_code})
 
 
 def add_milestone(database_url: str, shipment: Shipment, kind: str, at: datetime, office_code: str | None = None,
