@@ -156,7 +156,9 @@ def test_itinerary_through_a_border_post_with_risk_country_and_posts_on_the_map(
     assert "high" in risk.lower() and "score 60" in risk and "+40 goods: 2710 fuel" in risk
     label = page.locator(".post-label", has_text=post)
     assert label.count() == 1 and label.is_visible()
-    page.evaluate("([lat, lon]) => window.ctt.map.setView([lat, lon], 11, {animate: false})", [LAT - 1.2, 36.5])
+    page.evaluate("([lat, lon]) => { window.ctt.map.setView([lat, lon], 10, {animate: false}); }", [LAT - 1.2, 36.5])
+    page.locator("#details .itinerary").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the canvas is redrawn after the move
     screenshot(page, "control-room-itinerary")
     assert errors.errors == []
 
