@@ -73,12 +73,14 @@ function response(r) {
 }
 
 // A resource of issue 13 this API may not serve yet (404): the section says so instead of failing the page.
-async function optional(path, section) {
+async function optional(path, ...sections) {
   try {
     return await client.get(path);
   } catch (e) {
     if (e.status !== 404) throw e;
-    $(section).innerHTML = `<p class="muted">Not offered by this API (GET ${escapeHtml(path.split("?")[0])}).</p>`;
+    for (const id of sections) {
+      $(id).innerHTML = `<p class="muted">Not offered by this API (GET ${escapeHtml(path.split("?")[0])}).</p>`;
+    }
     return null;
   }
 }
@@ -111,16 +113,16 @@ async function downloadCsv() {
   }
 }
 
-let window_ = null; // the window shown: [from, to]
-const period = () => `since=${window_[0].toISOString()}&until=${window_[1].toISOString()}`;
+let shown = null; // the window on the page: [from, to]
+const period = () => `since=${shown[0].toISOString()}&until=${shown[1].toISOString()}`;
 
 async function load() {
   const to = new Date();
   const from = new Date(to.getTime() - Number($("days").value) * 86400000);
-  window_ = [from, to];
+  shown = [from, to];
   const [kpi, release, levels] = await Promise.all([
     client.get(`/kpi?from=${from.toISOString()}&to=${to.toISOString()}`),
-    optional(`/kpi/time-release?${period()}`, "posts"),
+    optional(`/kpi/time-release?${period()}`, "posts", "segments", "countries"),
     optional(`/kpi/risk?${period()}`, "risk"),
   ]);
   if (release) timeRelease(release);
