@@ -203,3 +203,16 @@ def test_itinerary_order_and_states_on_the_spec_shapes(browser: Browser, context
     assert "late data" in page.locator("#details .itinerary li", has_text="Crossed the border").inner_text()
     screenshot(page, "control-room-itinerary-states")
     assert errors.errors == []
+
+
+def test_open_transit_conditions_colour_the_truck(browser: Browser, contexts: list[BrowserContext],
+                                                 api_server: ApiServer) -> None:
+    page, errors = _open(browser, contexts, api_server, subject="ui-truck-state")
+    states = page.evaluate("""async () => {
+        const { truckState } = await import("/trucks.js");
+        const moving = { state: "online", spd: 60 };
+        return ["route_reversal", "gps_jamming", "border_dwell", "low_battery", "suspicious_gap"]
+            .map((type) => truckState(moving, new Set([type]))); }""")
+    # Instantaneous alerts (a gap, a bypass) are ended when raised: they never colour a truck.
+    assert states == ["off_route", "no_signal", "stopped", "on_route", "on_route"]
+    assert errors.errors == []
