@@ -202,6 +202,17 @@ def test_itinerary_order_and_states_on_the_spec_shapes(browser: Browser, context
     assert page.locator("#details .itinerary li.skipped .mark").first.inner_text() == "✕"
     assert "late data" in page.locator("#details .itinerary li", has_text="Crossed the border").inner_text()
     screenshot(page, "control-room-itinerary-states")
+    # An override's reason is typed by an operator and a reason's detail names goods: text, never markup.
+    risk = page.evaluate("""async () => {
+        const { riskHtml } = await import("/itinerary.js");
+        const box = document.createElement("div");
+        box.innerHTML = riskHtml({ level: "high", computed: "medium", score: 20, reasons: [
+            { factor: "goods", points: 20, detail: "<b>goods</b> not declared" }],
+          override: { level: "high", by: "op<i>1</i>", reason: '<img src=x onerror="window.pwned=1">' } });
+        document.body.append(box);
+        return [box.textContent, box.querySelectorAll("img, b, i").length]; }""")
+    assert '<img src=x onerror="window.pwned=1">' in risk[0] and "<b>goods</b> not declared" in risk[0]
+    assert risk[1] == 0 and page.evaluate("window.pwned") is None
     assert errors.errors == []
 
 
