@@ -1,5 +1,5 @@
-"""``gps_jamming``: an in-transit tracker keeps reporting its status (``online``) while
-its newest fix is older than its expected reporting interval (the risk profile's
+"""``gps_jamming``: an in-transit tracker keeps reporting its status (``online``, with no
+fixes ``buffered``) while its newest fix is older than its expected reporting interval (the risk profile's
 ``report_interval_s``, scaled like signal_lost). Started at its newest fix time (when
 the positions stopped), on fix time: the status's own time decides, not the clock, so a
 backlog replayed later gives the same answer. It ends at its next fix."""
@@ -55,8 +55,10 @@ def evaluate(cur: psycopg.Cursor[Any], batch: Batch, signal_lost_s: float) -> li
         if jammed:
             out += changed(cur, "ended", _END, (jammed,))
     online: dict[str, int] = {}
-    for device_id, ts, state, *_rest in batch.statuses:
-        if state == "online":
+    for device_id, ts, state, _fw, _bat, buffered, _rcv in batch.statuses:
+        # A tracker back from a coverage gap says it holds fixes (``buffered``): they are
+        # on their way, not jammed (its backlog may come in a later batch than this status).
+        if state == "online" and not buffered:
             online[device_id] = max(ts, online.get(device_id, ts))
     if online:
         ids = sorted(online)

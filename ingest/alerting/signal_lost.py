@@ -86,9 +86,11 @@ def end_lost(cur: psycopg.Cursor[Any], newest_fix_ms: dict[str, int], signal_los
 
 
 def end_seals_lost(cur: psycopg.Cursor[Any], batch: Batch, signal_lost_s: float) -> list[AlertChange]:
-    """End ``signal_lost`` of e-seals that sent a seal event or a status in ``batch``."""
+    """End ``signal_lost`` of e-seals that sent a seal event or a status in ``batch`` (a Last
+    Will is the broker's word that the seal went silent, not the seal's)."""
     newest: dict[str, int] = {}
-    for device_id, ts in [(r[0], r[2]) for r in batch.seals] + [(r[0], r[1]) for r in batch.statuses]:
+    heard = [(r[0], r[2]) for r in batch.seals] + [(r[0], r[1]) for r in batch.statuses if r[2] != "lost"]
+    for device_id, ts in heard:
         newest[device_id] = max(ts, newest.get(device_id, ts))
     return _end(cur, _END_SEALS, newest, signal_lost_s)
 

@@ -23,9 +23,9 @@ def jamming(database_url: str, device_id: str) -> list[tuple[Any, ...]]:
                                " WHERE device_id = %s AND type = 'gps_jamming'", (device_id,))
 
 
-def status(dev: Device, database_url: str, ts: int, state: str = "online") -> None:
+def status(dev: Device, database_url: str, ts: int, state: str = "online", buffered: int | None = None) -> None:
     """Publish a status and wait until it is stored (its evaluation commits with it)."""
-    dev.publish_all([("status", encode(Status(ts=ts, state=state)))])  # type: ignore[arg-type]
+    dev.publish_all([("status", encode(Status(ts=ts, state=state, buffered=buffered)))])  # type: ignore[arg-type]
     wait_for(lambda: scalar(database_url, "SELECT count(*) FROM device_status WHERE device_id = %s"
                                           " AND ts = to_timestamp(%s / 1000.0)", (dev.device_id, ts)), 10,
              f"status {ts} stored")
@@ -40,6 +40,8 @@ def test_statuses_without_fixes_beyond_the_interval_are_jamming_until_the_next_f
         acked(dev, 0)
         status(dev, database_url, t0 + 14 * MIN_MS)
         status(dev, database_url, t0 + 16 * MIN_MS, "offline")  # not reporting: no jamming
+        # Back from a coverage gap with fixes in store: they come next, nothing is jammed.
+        status(dev, database_url, t0 + 16 * MIN_MS - 1, buffered=12)
         assert jamming(database_url, tr.tracker) == []
         status(dev, database_url, t0 + 16 * MIN_MS + 1)
         assert jamming(database_url, tr.tracker) == [(t0, None, "high")]
