@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
-from ingest import metrics, replays, signatures
+from ingest import metrics, replays, seal_numbers, signatures
 from ingest.acks import AckPlan, AckTracker
 from ingest.batch import Batch
 from ingest.countries import CountryCache
@@ -184,9 +184,10 @@ class Store:
             restored = self._load_acks(cur, batch, acks)
             # A device that resends only what is stored missed its ack: it gets it again.
             restored += [d for d, seqs in batch.seqs.items() if seqs and all(acks.seen(d, q) for q in seqs)]
-            # Signatures, then replays: refused records become dead letters (acks count them).
+            # Signatures, replays, unknown seal numbers: refused records become dead letters (acks count them).
             refuse(batch, signatures.check(batch, self._keys.keys(cur, batch.last_seen)))
             refuse(batch, replays.find(cur, batch, acks))
+            refuse(batch, seal_numbers.unclaimed(cur, batch))  # events of no shipment's seal
             new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
             extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals, stale)
             plan = acks.plan(batch.seqs)
