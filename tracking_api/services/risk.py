@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.alerts import CONFIRMED, RISK_LEVELS
 from tracking_api import audit
-from tracking_api.auth import Principal
+from tracking_api.auth import Principal, Role
 from tracking_api.schemas.errors import invalid
 from tracking_api.schemas.risk import REASON_MAX, Risk, RiskLevel, RiskReason, risk
 from tracking_api.services.errors import NotFoundError, ServiceError
@@ -41,8 +41,8 @@ ROUTE_SHARE = 0.10
 ROUTE_POINTS = 20
 HIGH_FROM = 50
 MEDIUM_FROM = 20
-# Who may force a shipment's level (reading it is open to every role that sees the shipment).
-OVERRIDERS = ("admin", "operator")
+# Who may force a shipment's level and edit the sensitive goods and the profiles (every role reads).
+EDITORS: tuple[Role, ...] = ("admin", "operator")
 
 
 class RiskSettings(BaseSettings):
@@ -169,9 +169,9 @@ async def override(conn: Conn, caller: Principal, shipment_id: int, level: RiskL
     re-scores it and audits ``shipment.risk_overridden`` with the reason, in one transaction.
     403 for a role other than admin or operator, 404 for an unknown shipment, 422 naming
     ``level`` or ``reason``."""
-    if caller.role not in OVERRIDERS:
+    if caller.role not in EDITORS:
         raise ForbiddenError(f"role {caller.role!r} may not override a shipment's risk "
-                             f"(allowed: {', '.join(OVERRIDERS)})")
+                             f"(allowed: {', '.join(EDITORS)})")
     if level is not None and level not in RISK_LEVELS:
         raise invalid((("body", "level"), f"level {level!r} is not one of {', '.join(RISK_LEVELS)} or null"))
     if not reason.strip() or len(reason) > REASON_MAX:
