@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from psycopg import sql
 from pydantic import AfterValidator, AwareDatetime
 
+from protocol.alerts import CONFIRMED, RISK_LEVELS
 from tracking_api.access import visible
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
@@ -22,8 +23,11 @@ from tracking_api.schemas.errors import UNAUTHORIZED, invalid, validation
 from tracking_api.schemas.kpi import (
     AlertCount,
     Kpi,
+    LevelKpi,
+    Period,
     ResponseFigures,
     ResponseKpi,
+    RiskKpi,
     RouteKpi,
     StopKpi,
     TypeResponse,
@@ -105,6 +109,29 @@ GROUP BY GROUPING SETS ((a.type), ())
 ORDER BY a.type NULLS FIRST
 """)
 
+# Per level, always all three (the levels' list drives it). A shipment counts in the window
+# when it was in transit at some time within it; alerts by their fix time (started_at).
+_RISK = sql.SQL("""
+WITH levels AS (SELECT level, ord FROM unnest(%(levels)s::text[]) WITH ORDINALITY AS l (level, ord)),
+monitored AS (
+    SELECT s.risk_level AS level, count(*) AS shipments FROM shipments s
+    WHERE {where} AND s.departed_at < %(to)s AND coalesce(s.arrived_at, 'infinity') >= %(from)s
+    GROUP BY s.risk_level),
+raised AS (
+    SELECT s.risk_level AS level, count(*) AS alerts,
+           count(*) FILTER (WHERE a.outcome = ANY(%(confirmed)s)) AS confirmed,
+           count(*) FILTER (WHERE a.outcome = 'false_alarm') AS false_alarms,
+           count(*) FILTER (WHERE a.status <> 'resolved') AS open
+    FROM alerts a JOIN shipments s ON s.id = a.shipment_id
+    WHERE {where} AND NOT (a.detail ? 'withdrawn') AND a.started_at >= %(from)s AND a.started_at < %(to)s
+    GROUP BY s.risk_level)
+SELECT l.level, coalesce(m.shipments, 0) AS shipments, coalesce(r.alerts, 0) AS alerts,
+       coalesce(r.confirmed, 0) AS confirmed, coalesce(r.false_alarms, 0) AS false_alarms,
+       coalesce(r.open, 0) AS open
+FROM levels l LEFT JOIN monitored m USING (level) LEFT JOIN raised r USING (level)
+ORDER BY l.ord
+""")
+
 
 def _utc(value: datetime) -> datetime:
     try:
@@ -114,6 +141,10 @@ def _utc(value: datetime) -> datetime:
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+Since = Annotated[Instant | None, Query(description="Window start, ISO 8601 with a time zone; default until - 30 days")]
+Until = Annotated[Instant | None, Query(description="Window end, exclusive, ISO 8601 with a time zone; default now")]
+_BAD_PERIOD = validation("Bad window: a time without a time zone, or since not before until", ["query", "since"],
+                         "since 2026-11-23T00:00:00+00:00 must be before until 2026-11-01T00:00:00+00:00")
 
 
 @router.get("/kpi", response_model=Kpi, summary="Performance figures: transit times, stops, alerts, response times",
@@ -133,13 +164,7 @@ async def kpi(
     type and severity; and, per alert type, the time from an alert's creation to
     its acknowledgement, with the alerts still unanswered. Withdrawn alerts are
     never counted. An officer's figures cover only shipments touching their region."""
-    row = await (await conn.execute("SELECT now() AS now")).fetchone()
-    assert row is not None
-    now: datetime = row["now"].astimezone(UTC)
-    end = end or now
-    start = start or _before(end, DEFAULT_WINDOW)
-    if start >= end:
-        raise invalid((("query", "from"), f"from {start.isoformat()} must be before to {end.isoformat()}"))
+    start, end, now = await _window(conn, start, end, ("from", "to"))
     params = {"from": start, "to": end, "now": now}
     where = _where(caller, route)
     routes = [RouteKpi.model_validate(r) for r in await _rows(conn, _ROUTES, where, params)]
@@ -148,6 +173,21 @@ async def kpi(
     response = _response(await _rows(conn, _RESPONSE, where, params))
     return Kpi(window=Window.model_validate({"from": start, "to": end}), generated_at=now, routes=routes,
                stops=stops, alerts=alerts, response=response)
+
+
+async def _window(conn: Conn, start: datetime | None, end: datetime | None,
+                  names: tuple[str, str]) -> tuple[datetime, datetime, datetime]:
+    """``[start, end)`` with the defaults (end: now, start: end - 30 days) and the database's
+    now; 422 naming ``names[0]`` unless start is before end."""
+    row = await (await conn.execute("SELECT now() AS now")).fetchone()
+    assert row is not None
+    now: datetime = row["now"].astimezone(UTC)
+    end = end or now
+    start = start or _before(end, DEFAULT_WINDOW)
+    if start >= end:
+        raise invalid((("query", names[0]), f"{names[0]} {start.isoformat()} must be before {names[1]} "
+                                             f"{end.isoformat()}"))
+    return start, end, now
 
 
 def _before(end: datetime, span: timedelta) -> datetime:
@@ -173,3 +213,18 @@ def _response(rows: list[dict[str, Any]]) -> ResponseKpi:
     overall, *by_type = rows
     return ResponseKpi(overall=ResponseFigures.model_validate(overall),
                        by_type=[TypeResponse.model_validate(r) for r in by_type])
+
+
+@router.get("/kpi/risk", response_model=RiskKpi, summary="Per risk level: shipments, alerts and their outcomes",
+            responses={**UNAUTHORIZED, **_BAD_PERIOD})
+async def risk_kpi(conn: Conn, caller: Caller, since: Since = None, until: Until = None) -> RiskKpi:
+    """Per risk level (low, medium, high; the level in force on each shipment): the
+    shipments in transit at some time in the window, the alerts raised on them in it, and
+    how officers resolved those (confirmed: confirmed_irregularity or goods_seized; false
+    alarms; not resolved yet). The feedback a risk unit tunes the profiles with
+    (docs/kpi.md). An officer's figures cover only shipments touching their region."""
+    start, end, now = await _window(conn, since, until, ("since", "until"))
+    params = {"from": start, "to": end, "levels": list(RISK_LEVELS), "confirmed": sorted(CONFIRMED)}
+    rows = await _rows(conn, _RISK, visible(caller), params)
+    return RiskKpi(period=Period(since=start, until=end), generated_at=now,
+                   levels=[LevelKpi.model_validate(r) for r in rows])

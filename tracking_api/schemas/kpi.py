@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracking_api.schemas.alerts import AlertType, Severity, UtcDatetime
+from tracking_api.schemas.risk import RiskLevel
 
 _EXAMPLE: dict[str, Any] = {
     "window": {"from": "2026-10-24T12:00:00Z", "to": "2026-11-23T12:00:00Z"},
@@ -95,3 +96,39 @@ class Kpi(BaseModel):
     stops: list[StopKpi] = Field(description="Routes with an unscheduled stop in the window, by id")
     alerts: list[AlertCount] = Field(description="By route id, type, severity")
     response: ResponseKpi
+
+
+class Period(BaseModel):
+    """The half-open window ``[since, until)`` of the risk and Time Release figures."""
+
+    since: UtcDatetime
+    until: UtcDatetime
+
+
+class LevelKpi(BaseModel):
+    level: RiskLevel = Field(description="The shipments' risk level in force (shipments.risk_level)")
+    shipments: int = Field(description="Shipments of this level in transit at some time in the window "
+                                       "(departed before until, not arrived before since)")
+    alerts: int = Field(description="Alerts on them whose started_at is in the window (withdrawn ones not counted; "
+                                    "a consolidated truck's incident counts once per shipment)")
+    confirmed: int = Field(description="Of those, resolved as confirmed_irregularity or goods_seized")
+    false_alarms: int = Field(description="Of those, resolved as false_alarm")
+    open: int = Field(description="Of those, not resolved yet (open or acknowledged)")
+
+
+class RiskKpi(BaseModel):
+    """What a risk unit tunes the profiles with: per level, how many alerts were raised and
+    how officers judged them. An officer's figures cover only shipments touching their region."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": {"since": "2026-10-24T12:00:00Z", "until": "2026-11-23T12:00:00Z"},
+        "generated_at": "2026-11-23T12:00:00.120000Z",
+        "levels": [{"level": "low", "shipments": 120, "alerts": 14, "confirmed": 0, "false_alarms": 11, "open": 1},
+                   {"level": "medium", "shipments": 300, "alerts": 61, "confirmed": 4, "false_alarms": 40,
+                    "open": 5},
+                   {"level": "high", "shipments": 41, "alerts": 38, "confirmed": 9, "false_alarms": 12,
+                    "open": 6}]}]})
+
+    period: Period
+    generated_at: UtcDatetime = Field(description="The database clock")
+    levels: list[LevelKpi] = Field(description="low, medium, high: always all three")
