@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from ctt.config import DB_API
 from tests.support import as_role, execute, query, scalar
-from tests.tracking_api.geo_support import API, World, auth, created
+from tests.tracking_api.geo_support import API, World, auth, created, square, unique
 from tracking_api.services import risk
 
 T = TypeVar("T")
@@ -76,3 +76,12 @@ def assess(database_url: str, shipment_id: int) -> tuple[dict[str, Any], str]:
     ((stored, level),) = query(database_url, "SELECT risk, risk_level FROM shipments WHERE id = %s",
                                (shipment_id,))
     return stored, level
+
+
+def region_of(client: TestClient, world: World) -> str:
+    """A region of its own around ``world`` (before its shipments: their regions are recorded
+    at registration): an officer of it sees only the test's shipments."""
+    code = unique("R")
+    created(client.post(f"{API}/regions", json={"code": code, "name": "risk kpi", "geometry": square(
+        world.lon + 0.5, world.lat, 2.0)}, headers=auth("admin")))
+    return code

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import execute, query
-from tests.tracking_api.geo_support import API, World, auth, created, make_world, square, unique
-from tests.tracking_api.risk_support import add_alert, ship
+from tests.tracking_api.geo_support import API, auth, make_world, unique
+from tests.tracking_api.risk_support import add_alert, region_of, ship
 
 RISK_KPI = f"{API}/kpi/risk"
 BASE = datetime(2021, 3, 1, tzinfo=UTC)
@@ -40,13 +40,6 @@ def level(database_url: str, shipment: dict[str, Any], value: str) -> None:
 def resolve(client: TestClient, alert_id: int, outcome: str | None, headers: dict[str, str] | None = None) -> Any:
     body = {"note": "checked on site"} | ({"outcome": outcome} if outcome else {})
     return client.post(f"{API}/alerts/{alert_id}/resolve", json=body, headers=headers or auth("admin"))
-
-
-def region_of(client: TestClient, world: World) -> str:
-    code = unique("R")
-    created(client.post(f"{API}/regions", json={"code": code, "name": "risk kpi", "geometry": square(
-        world.lon + 0.5, world.lat, 2.0)}, headers=auth("admin")))
-    return code
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,14 @@ Definitions of every figure: docs/kpi.md.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 from psycopg import sql
 from pydantic import AfterValidator, AwareDatetime
 
@@ -19,17 +23,22 @@ from protocol.alerts import CONFIRMED, RISK_LEVELS
 from tracking_api.access import visible
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
+from tracking_api.schemas.alerts import one_of
 from tracking_api.schemas.errors import UNAUTHORIZED, invalid, validation
 from tracking_api.schemas.kpi import (
     AlertCount,
+    CountryKpi,
     Kpi,
     LevelKpi,
     Period,
+    PostKpi,
     ResponseFigures,
     ResponseKpi,
     RiskKpi,
     RouteKpi,
+    SegmentKpi,
     StopKpi,
+    TimeRelease,
     TypeResponse,
     Window,
 )
@@ -132,6 +141,72 @@ FROM levels l LEFT JOIN monitored m USING (level) LEFT JOIN raised r USING (leve
 ORDER BY l.ord
 """)
 
+# Time Release figures, from the milestones (shipment_events) the engine records on fix time.
+# Per border post: its departures in the window, with the departed milestone's stationary_s
+# (dwell) and inside_s (arrival to departure).
+_POSTS = sql.SQL("""
+SELECT e.office_code, z.country, count(*) AS visits,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.stationary_s) AS dwell_median_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.stationary_s) AS dwell_p90_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.inside_s) AS inside_median_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.inside_s) AS inside_p90_s
+FROM shipment_events e
+JOIN shipments s ON s.id = e.shipment_id
+JOIN zones z ON z.office_code = e.office_code AND z.kind = 'border_post'
+CROSS JOIN LATERAL (SELECT (e.detail->>'stationary_s')::float8 AS stationary_s,
+                           (e.detail->>'inside_s')::float8 AS inside_s) x
+WHERE {where} AND e.kind = 'departed' AND e.at >= %(from)s AND e.at < %(to)s
+GROUP BY e.office_code, z.country
+ORDER BY e.office_code
+""")
+# Per segment between consecutive offices of an itinerary: the first arrival at the next
+# office (in the window) minus the last departure from the previous one before it.
+_SEGMENTS = sql.SQL("""
+WITH legs AS (
+    SELECT shipment_id, position, office_code,
+           lead(position) OVER w AS next_position, lead(office_code) OVER w AS next_code
+    FROM shipment_offices WINDOW w AS (PARTITION BY shipment_id ORDER BY position))
+SELECT l.office_code AS "from", l.next_code AS "to", count(*) AS trips,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS median_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.seconds) AS p90_s
+FROM legs l
+JOIN shipments s ON s.id = l.shipment_id
+CROSS JOIN LATERAL (SELECT min(e.at) AS at FROM shipment_events e
+                    WHERE e.shipment_id = l.shipment_id AND e.kind = 'arrived'
+                      AND (e.detail->>'position')::int = l.next_position) a
+CROSS JOIN LATERAL (SELECT max(e.at) AS at FROM shipment_events e
+                    WHERE e.shipment_id = l.shipment_id AND e.kind = 'departed'
+                      AND (e.detail->>'position')::int = l.position AND e.at < a.at) d
+CROSS JOIN LATERAL (SELECT extract(epoch FROM a.at - d.at)::float8 AS seconds) x
+WHERE {where} AND l.next_code IS NOT NULL AND a.at >= %(from)s AND a.at < %(to)s AND d.at IS NOT NULL
+GROUP BY l.office_code, l.next_code
+ORDER BY 1, 2
+""")
+# Per country: from the crossing into it (its first fix there; the shipment's departure for
+# the country it started in) to the crossing out, counted when the crossing out is in the
+# window. A crossing out of another country than the previous one entered (a crossing the
+# engine never confirmed) gives no figure.
+_COUNTRIES = sql.SQL("""
+WITH crossings AS (
+    SELECT e.shipment_id, e.at, e.detail->>'from' AS left_country,
+           lag(e.at) OVER w AS entered_at, lag(e.detail->>'to') OVER w AS entered_country
+    FROM shipment_events e WHERE e.kind = 'border_crossed'
+    WINDOW w AS (PARTITION BY e.shipment_id ORDER BY e.at))
+SELECT c.left_country AS country, count(*) AS trips,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS median_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.seconds) AS p90_s
+FROM crossings c
+JOIN shipments s ON s.id = c.shipment_id
+CROSS JOIN LATERAL (SELECT extract(epoch FROM c.at - coalesce(c.entered_at, s.departed_at))::float8 AS seconds) x
+WHERE {where} AND c.at >= %(from)s AND c.at < %(to)s AND c.left_country IS NOT NULL AND x.seconds >= 0
+  AND (c.entered_at IS NULL OR c.entered_country = c.left_country)
+GROUP BY c.left_country
+ORDER BY 1
+""")
+# The CSV: one table, a section column, the columns of every section (empty where not its own).
+CSV_COLUMNS = ("section", "office_code", "from", "to", "country", "count", "dwell_median_s", "dwell_p90_s",
+               "inside_median_s", "inside_p90_s", "median_s", "p90_s")
+
 
 def _utc(value: datetime) -> datetime:
     try:
@@ -143,6 +218,8 @@ def _utc(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
 Since = Annotated[Instant | None, Query(description="Window start, ISO 8601 with a time zone; default until - 30 days")]
 Until = Annotated[Instant | None, Query(description="Window end, exclusive, ISO 8601 with a time zone; default now")]
+Format = Literal["json", "csv"]
+FORMATS: tuple[Format, ...] = get_args(Format)
 _BAD_PERIOD = validation("Bad window: a time without a time zone, or since not before until", ["query", "since"],
                          "since 2026-11-23T00:00:00+00:00 must be before until 2026-11-01T00:00:00+00:00")
 
@@ -228,3 +305,53 @@ async def risk_kpi(conn: Conn, caller: Caller, since: Since = None, until: Until
     rows = await _rows(conn, _RISK, visible(caller), params)
     return RiskKpi(period=Period(since=start, until=end), generated_at=now,
                    levels=[LevelKpi.model_validate(r) for r in rows])
+
+
+@router.get("/kpi/time-release", response_model=TimeRelease,
+            summary="Time Release figures: border posts, segments, countries (JSON or CSV)",
+            responses={**UNAUTHORIZED, **_BAD_PERIOD,
+                       200: {"content": {"text/csv": {"example": ",".join(CSV_COLUMNS) + "\r\n"
+                                                                 "post,KEMAL,,,KEN,212,9300.0,20500.0,11200.0,"
+                                                                 "24800.0,,\r\n"}},
+                             "description": "JSON, or with format=csv one CSV table (a section column: post, "
+                                            "segment, country)"}})
+async def time_release(
+    conn: Conn, caller: Caller, since: Since = None, until: Until = None,
+    format_: Annotated[Format, one_of("format", FORMATS),
+                       Query(alias="format", description="json (default) or csv")] = "json",
+) -> Response | TimeRelease:
+    """Per border post: departures in the window with the median and p90 of the time
+    stationary inside (dwell) and of arrival to departure. Per segment between consecutive
+    offices of an itinerary: arrival at the next minus departure from the previous. Per
+    country: time from entering it (or departing, for the country of departure) to the
+    crossing out. All from the shipments' milestones, on fix time (docs/kpi.md). An
+    officer's figures cover only shipments touching their region."""
+    start, end, now = await _window(conn, since, until, ("since", "until"))
+    params = {"from": start, "to": end}
+    where = visible(caller)
+    figures = TimeRelease(
+        period=Period(since=start, until=end), generated_at=now,
+        posts=[PostKpi.model_validate(r) for r in await _rows(conn, _POSTS, where, params)],
+        segments=[SegmentKpi.model_validate(r) for r in await _rows(conn, _SEGMENTS, where, params)],
+        countries=[CountryKpi.model_validate(r) for r in await _rows(conn, _COUNTRIES, where, params)])
+    if format_ == "json":
+        return figures
+    name = f"time-release-{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}.csv"
+    return StreamingResponse(_csv(figures), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _csv(figures: TimeRelease) -> Iterator[str]:
+    """The header, then one line per post, segment and country (as the JSON, in its order)."""
+    rows: list[dict[str, Any]] = [
+        *({"section": "post", "count": p.visits, **p.model_dump(exclude={"visits"})} for p in figures.posts),
+        *({"section": "segment", "count": g.trips, **g.model_dump(by_alias=True, exclude={"trips"})}
+          for g in figures.segments),
+        *({"section": "country", "count": c.trips, **c.model_dump(exclude={"trips"})} for c in figures.countries)]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS)
+    for row in ({c: c for c in CSV_COLUMNS}, *rows):
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
