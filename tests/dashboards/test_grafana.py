@@ -1,6 +1,7 @@
 """Grafana provisioning (dashboards/grafana/): the files parse, every panel is
 well formed and uses the provisioned data source, and every panel's SQL runs
-on the real migrated database once Grafana's macros are expanded."""
+on the real migrated database, as the read-only reporting role ctt_report,
+once Grafana's macros are expanded."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import psycopg
 import pytest
 import yaml
 
-from ctt.config import REPO_ROOT
-from tests.support import execute, scalar
+from ctt.config import DB_REPORT, REPO_ROOT
+from tests.support import as_role, execute, scalar
 
 GRAFANA = REPO_ROOT / "dashboards" / "grafana"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "ctt.yaml"
@@ -180,13 +181,39 @@ def history(database_url: str) -> None:
     for table in ("fixes", "latest_positions"):
         execute(database_url, f"INSERT INTO {table} (device_id, seq, ts, lat, lon, received_at) "
                 "VALUES (%s, 0, %s, -2, 36.5, %s)", (tracker, now - timedelta(minutes=10), now - timedelta(minutes=9)))
+    # Resolved as confirmed: the risk panel's outcome.
+    execute(database_url, "INSERT INTO alerts (type, shipment_id, device_id, started_at, ended_at, crossed_at, "
+            "severity, status, outcome) VALUES ('unscheduled_stop', %s, %s, %s, %s, %s, 'high', 'resolved', "
+            "'confirmed_irregularity')", (moving, tracker, now - 2 * hour, now - hour, now - 2 * hour))
+    _timeline(database_url, moving, offices, tag, now)
+
+
+def _timeline(database_url: str, shipment: int, offices: list[str], tag: str, now: datetime) -> None:
+    """The Time Release panels' milestones: through a border post, then across a border."""
+    post, minute = f"G{tag}P", timedelta(minutes=1)
+    execute(database_url, "INSERT INTO zones (name, kind, office_code, geometry, country) "
+            "VALUES (%s, 'border_post', %s, %s, 'KEN')", (post, post, _SQUARE))
+    execute(database_url, "DELETE FROM shipment_offices WHERE shipment_id = %s", (shipment,))
+    for position, (role, code) in enumerate((("departure", offices[0]), ("transit", post),
+                                              ("destination", offices[1]))):
+        execute(database_url, "INSERT INTO shipment_offices (shipment_id, position, role, office_code) "
+                "VALUES (%s, %s, %s, %s)", (shipment, position, role, code))
+    milestones: list[tuple[str, str | None, datetime, dict[str, Any]]] = [
+        ("departed", offices[0], now - 170 * minute, {"position": 0, "inside_s": 600, "stationary_s": 300}),
+        ("arrived", post, now - 120 * minute, {"position": 1}),
+        ("departed", post, now - 90 * minute, {"position": 1, "inside_s": 1800, "stationary_s": 1500}),
+        ("border_crossed", None, now - 80 * minute, {"from": "KEN", "to": "UGA"})]
+    for kind, office, at, detail in milestones:
+        execute(database_url, "INSERT INTO shipment_events (shipment_id, kind, office_code, at, detail) "
+                "VALUES (%s, %s, %s, %s, %s)", (shipment, kind, office, at, json.dumps(detail)))
 
 
 @pytest.mark.parametrize("target", targets())
 def test_every_panel_query_runs_on_the_migrated_database(database_url: str, history: None,
                                                          target: dict[str, Any]) -> None:
-    # Read-only: a dashboard must never change the database (Grafana's user should only SELECT).
-    with psycopg.connect(database_url) as conn:
+    # Read-only: a dashboard must never change the database (Grafana's user should only SELECT),
+    # and as the reporting role: a panel reading a table it was not granted fails here.
+    with psycopg.connect(as_role(database_url, DB_REPORT)) as conn:
         conn.read_only = True
         conn.execute("SET statement_timeout = '10s'")
         cursor = conn.execute(expand(target["rawSql"]))
