@@ -17,7 +17,9 @@ import pytest
 import yaml
 
 from ctt.config import DB_REPORT, REPO_ROOT
+from protocol.alerts import CONFIRMED, RISK_LEVELS
 from tests.support import as_role, execute, scalar
+from tracking_api.routers import kpi
 
 GRAFANA = REPO_ROOT / "dashboards" / "grafana"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "ctt.yaml"
@@ -89,6 +91,34 @@ def test_the_expander_writes_what_grafana_would() -> None:
                         f"WHERE ts BETWEEN {_literal(TIME_FROM)} AND {_literal(TIME_TO)} AND ts < {_literal(TIME_TO)}")
     with pytest.raises(AssertionError, match="macro"):
         expand("SELECT $__unixEpochFilter(ts)")
+
+
+# Panels that run the API's own statements (one definition of each figure): panel id -> statement.
+API_PANELS = {10: kpi.POSTS_SQL, 11: kpi.SEGMENTS_SQL, 12: kpi.COUNTRIES_SQL, 13: kpi.RISK_SQL}
+_API_TO_GRAFANA: list[tuple[str, str]] = [
+    (r"\{where\} AND ", ""),  # Grafana is the control room's: no region filter
+    (r"([\w.]+) >= %\(from\)s AND \1 < %\(to\)s", r"$__timeFilter(\1)"),
+    (r"%\(from\)s", "$__timeFrom()"),
+    (r"%\(to\)s", "$__timeTo()"),
+    (r"%\(levels\)s::text\[\]", f"ARRAY[{', '.join(repr(level) for level in RISK_LEVELS)}]"),
+    (r"= ANY\(%\(confirmed\)s\)", f"IN ({', '.join(repr(o) for o in sorted(CONFIRMED))})"),
+]
+
+
+def grafana_sql(api_sql: str) -> str:
+    """An API statement (tracking_api/routers/kpi.py) as its Grafana panel runs it: over
+    Grafana's time range, for every shipment."""
+    for pattern, replacement in _API_TO_GRAFANA:
+        api_sql = re.sub(pattern, replacement, api_sql)
+    assert "%(" not in api_sql and "{" not in api_sql, api_sql
+    return api_sql.strip()
+
+
+def test_the_time_release_and_risk_panels_run_the_apis_statements() -> None:
+    by_id = {panel["id"]: panel for _, panel in panels()}
+    for panel_id, statement in API_PANELS.items():
+        (target,) = by_id[panel_id]["targets"]
+        assert target["rawSql"] == grafana_sql(statement), f"panel {panel_id} differs from the API's statement"
 
 
 def test_the_data_source_is_timescaledb_with_a_fixed_uid() -> None:
