@@ -70,9 +70,9 @@ def on_api_connection(database_url: str, work: Callable[[AsyncConnection[DictRow
     return asyncio.run(run())
 
 
-def assess(database_url: str, shipment_id: int) -> tuple[dict[str, Any], str]:
+def assess(database_url: str, shipment_id: int, history_months: int | None = None) -> tuple[dict[str, Any], str]:
     """Runs ``risk.assess`` and returns the stored ``(risk, risk_level)``."""
-    on_api_connection(database_url, lambda conn: risk.assess(conn, shipment_id))
+    on_api_connection(database_url, lambda conn: risk.assess(conn, shipment_id, history_months))
     ((stored, level),) = query(database_url, "SELECT risk, risk_level FROM shipments WHERE id = %s",
                                (shipment_id,))
     return stored, level

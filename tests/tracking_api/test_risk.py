@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from tests.support import query
 from tests.tracking_api.geo_support import make_world, unique
@@ -79,6 +80,13 @@ def test_operator_history_counts_confirmed_alerts_in_the_window_once_per_inciden
     assert stored["score"] == 70 and stored["computed"] == "high" and level == "high"
     assert f"2 confirmed alerts on operator {operator}'s shipments in 12 months" in stored["reasons"][1]["detail"]
 
+    # Over 24 months (CTT_RISK_HISTORY_MONTHS) the one 400 days old counts too.
+    stored, _ = assess(database_url, shipment["id"], history_months=24)
+    assert reasons(stored)["operator"] == 45 and "3 confirmed alerts" in stored["reasons"][1]["detail"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CTT_RISK_HISTORY_MONTHS", "24")
+        assert reasons(assess(database_url, shipment["id"])[0])["operator"] == 45
+
     # Two more confirmed: four in all, 60 points capped at 45.
     add_alert(database_url, earlier[0], now() - 5 * DAY, "confirmed_irregularity")
     add_alert(database_url, earlier[1], now() - 4 * DAY, "goods_seized")
@@ -146,3 +154,10 @@ def test_an_override_names_a_bad_level_or_reason_and_an_unknown_shipment(
     assert blank.value.errors()[0]["loc"] == ("body", "reason")
     with pytest.raises(NotFoundError, match="shipment 9223372036854775807 does not exist"):
         override(database_url, admin, 2**63 - 1, "high", "no such shipment")
+
+
+def test_the_history_window_setting_is_checked() -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CTT_RISK_HISTORY_MONTHS", "0")
+        with pytest.raises(ValidationError, match="history_months"):
+            risk.RiskSettings()

@@ -6,7 +6,9 @@ scoring, and a profile change reaches the engine (``geofence_version``)."""
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -163,3 +165,19 @@ def test_a_profile_missing_a_field_is_a_422_naming_it(client: TestClient) -> Non
     body = {k: v for k, v in DEFAULTS["high"].items() if k != "severity_shift"}
     assert problem(client.put(f"{PROFILES}/high", json=body, headers=auth("admin"))) == (
         ["body", "severity_shift"], "Field required")
+
+
+def test_concurrent_puts_of_a_new_prefix_add_it_once(client: TestClient, database_url: str) -> None:
+    hs, who = prefix(), unique("risk-race-")
+    start = threading.Barrier(6)
+
+    def put(points: int) -> int:
+        start.wait()
+        return client.put(f"{GOODS}/{hs}", json={"label": "raced", "points": points},
+                          headers=auth("operator", subject=who)).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(put, range(6)))
+    assert codes == [200] * 5 + [201]
+    befores = [detail["before"] for _, _, detail in audited(who, database_url)]
+    assert befores.count(None) == 1 and befores[0] is None

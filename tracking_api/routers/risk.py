@@ -53,6 +53,8 @@ ON CONFLICT (hs_prefix) DO UPDATE
 SET label = excluded.label, points = excluded.points, updated_at = now(), updated_by = excluded.updated_by
 RETURNING hs_prefix, label, points, updated_at, updated_by
 """
+# Advisory lock namespace of sensitive-goods edits (the other key is the prefix's hash).
+_GOODS_LOCK = 7710026
 _PROFILES = ("SELECT level, corridor_factor, stop_min_s, report_interval_s, border_dwell_factor, severity_shift, "
              "updated_at, updated_by FROM risk_profiles")
 _UPDATE_PROFILE = """
@@ -97,7 +99,9 @@ async def put_goods(conn: Conn, caller: Editor, hs_prefix: HsPrefix, body: Sensi
     (``risk.sensitive_goods.put``, with the values before). Shipments registered from
     then on score it; registered ones keep their score until re-assessed."""
     async with conn.transaction():
-        before = await _goods_or_none(conn, hs_prefix, lock=True)
+        # Two PUTs of a new prefix at once: the second waits, then sees the first's row (201 once).
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_GOODS_LOCK, hs_prefix))
+        before = await _goods_or_none(conn, hs_prefix)
         row = await (await conn.execute(_UPSERT_GOODS, (hs_prefix, body.label, body.points,
                                                         caller.subject))).fetchone()
         assert row is not None
