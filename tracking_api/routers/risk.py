@@ -22,7 +22,9 @@ from tracking_api.deps import Caller, Conn, require
 from tracking_api.schemas.alerts import one_of
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, validation
 from tracking_api.schemas.risk import (
+    GOODS_EXAMPLE,
     HS_PREFIX,
+    PROFILE_EXAMPLE,
     RISK_LEVELS,
     Profile,
     ProfileIn,
@@ -74,7 +76,7 @@ _GOODS_NOT_FOUND = error(404, "No entry for this HS prefix", "no sensitive goods
 # Sensitive goods
 
 @router.get("/sensitive-goods", response_model=list[SensitiveGoods], summary="The sensitive-goods list",
-            responses=UNAUTHORIZED)
+            responses={**UNAUTHORIZED, 200: {"content": {"application/json": {"example": [GOODS_EXAMPLE]}}}})
 async def list_goods(conn: Conn, caller: Caller) -> list[SensitiveGoods]:
     """Every entry, by HS prefix. A shipment declaring an HS code that starts with a prefix
     scores that entry's points (the highest of its matches)."""
@@ -112,16 +114,17 @@ async def put_goods(conn: Conn, caller: Editor, hs_prefix: HsPrefix, body: Sensi
     return SensitiveGoods.model_validate(row)
 
 
-@router.delete("/sensitive-goods/{hs_prefix}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/sensitive-goods/{hs_prefix}", response_model=SensitiveGoods,
                summary="Remove a sensitive-goods entry", responses={**_EDIT_ERRORS, **_GOODS_NOT_FOUND})
-async def delete_goods(conn: Conn, caller: Editor, hs_prefix: HsPrefix) -> Response:
-    """Removes the entry; audited (``risk.sensitive_goods.deleted``, with what it was)."""
+async def delete_goods(conn: Conn, caller: Editor, hs_prefix: HsPrefix) -> SensitiveGoods:
+    """Removes the entry and answers with what it was; audited
+    (``risk.sensitive_goods.deleted``, with the values)."""
     async with conn.transaction():
         before = await _goods(conn, hs_prefix, lock=True)
         await conn.execute("DELETE FROM sensitive_goods WHERE hs_prefix = %s", (hs_prefix,))
         await audit.record(conn, caller, "risk.sensitive_goods.deleted", "sensitive_goods", hs_prefix,
                            {"before": _values(before, _EDITABLE_GOODS)})
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return before
 
 
 async def _goods_or_none(conn: Conn, hs_prefix: str, lock: bool = False) -> SensitiveGoods | None:
@@ -140,7 +143,7 @@ async def _goods(conn: Conn, hs_prefix: str, lock: bool = False) -> SensitiveGoo
 # Profiles
 
 @router.get("/profiles", response_model=list[Profile], summary="The risk profiles (thresholds per level)",
-            responses=UNAUTHORIZED)
+            responses={**UNAUTHORIZED, 200: {"content": {"application/json": {"example": [PROFILE_EXAMPLE]}}}})
 async def list_profiles(conn: Conn, caller: Caller) -> list[Profile]:
     """The three levels' thresholds, low, medium, high."""
     rows = await (await conn.execute(f"{_PROFILES} ORDER BY array_position(%s, level)",

@@ -86,7 +86,16 @@ class SensitiveGoodsIn(BaseModel):
     points: int = Field(ge=0, le=100, description="Added to the score of a shipment declaring such goods")
 
 
+GOODS_EXAMPLE: dict[str, Any] = {"hs_prefix": "2710", "label": "fuel (petroleum oils, not crude)", "points": 40,
+                                 "updated_at": "2026-11-20T09:12:00Z", "updated_by": "risk-unit-3"}
+PROFILE_EXAMPLE: dict[str, Any] = {"level": "high", "corridor_factor": 0.6, "stop_min_s": 600.0,
+                                   "report_interval_s": 600.0, "border_dwell_factor": 0.5, "severity_shift": 1,
+                                   "updated_at": "2026-11-20T09:12:00Z", "updated_by": None}
+
+
 class SensitiveGoods(SensitiveGoodsIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [GOODS_EXAMPLE]})
+
     hs_prefix: str = Field(description="HS code prefix (2 to 10 digits): a declared code starting with it matches")
     updated_at: UtcDatetime
     updated_by: str | None
@@ -111,6 +120,8 @@ class ProfileIn(BaseModel):
 
 
 class Profile(ProfileIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [PROFILE_EXAMPLE]})
+
     level: RiskLevel
     updated_at: UtcDatetime
     updated_by: str | None
