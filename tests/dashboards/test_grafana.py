@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,7 @@ _ALERT = ("INSERT INTO alerts (type, shipment_id, device_id, started_at, ended_a
 
 
 @pytest.fixture(scope="module")
-def history(database_url: str) -> None:
+def history(database_url: str) -> Iterator[None]:
     """Something for every panel to find in the last 7 days: a shipment in transit (past its
     deadline, with a latest position and fixes) and one arrived, an open alert and an answered one."""
     tag, now, hour = uuid.uuid4().hex[:10].upper(), datetime.now(UTC), timedelta(hours=1)
@@ -215,11 +216,16 @@ def history(database_url: str) -> None:
     execute(database_url, "INSERT INTO alerts (type, shipment_id, device_id, started_at, ended_at, crossed_at, "
             "severity, status, outcome) VALUES ('unscheduled_stop', %s, %s, %s, %s, %s, 'high', 'resolved', "
             "'confirmed_irregularity')", (moving, tracker, now - 2 * hour, now - hour, now - 2 * hour))
-    _timeline(database_url, moving, offices, tag, now)
+    post = _timeline(database_url, moving, offices, tag, now)
+    yield
+    # Until the zones API knows kind border_post (issue 13), later tests' GET /zones must not meet one.
+    execute(database_url, "DELETE FROM shipment_offices WHERE office_code = %s", (post,))
+    execute(database_url, "DELETE FROM zones WHERE office_code = %s", (post,))
 
 
-def _timeline(database_url: str, shipment: int, offices: list[str], tag: str, now: datetime) -> None:
-    """The Time Release panels' milestones: through a border post, then across a border."""
+def _timeline(database_url: str, shipment: int, offices: list[str], tag: str, now: datetime) -> str:
+    """The Time Release panels' milestones: through a border post (its code returned), then
+    across a border."""
     post, minute = f"G{tag}P", timedelta(minutes=1)
     execute(database_url, "INSERT INTO zones (name, kind, office_code, geometry, country) "
             "VALUES (%s, 'border_post', %s, %s, 'KEN')", (post, post, _SQUARE))
@@ -236,6 +242,7 @@ def _timeline(database_url: str, shipment: int, offices: list[str], tag: str, no
     for kind, office, at, detail in milestones:
         execute(database_url, "INSERT INTO shipment_events (shipment_id, kind, office_code, at, detail) "
                 "VALUES (%s, %s, %s, %s, %s)", (shipment, kind, office, at, json.dumps(detail)))
+    return post
 
 
 @pytest.mark.parametrize("target", targets())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,7 +99,7 @@ def timeline(database_url: str, shipment_id: int, route: Itinerary, trip: Trip) 
 
 
 @pytest.fixture(scope="module")
-def route(client: TestClient, database_url: str) -> Itinerary:
+def route(client: TestClient, database_url: str) -> Iterator[Itinerary]:
     world = make_world(client)
     found = Itinerary(region_of(client, world), world.departure,
                       border_post(database_url, world.lon + 0.3, world.lat, "KEN"),
@@ -122,7 +123,15 @@ def route(client: TestClient, database_url: str) -> Itinerary:
     itinerary(database_url, skipped["id"], *codes)
     event(database_url, skipped["id"], "departed", BASE + 10 * M, found.departure, position=0)
     event(database_url, skipped["id"], "arrived", BASE + 5 * H, found.second, position=2)
-    return found
+    yield found
+    remove_border_posts(database_url, found.first, found.second)
+
+
+def remove_border_posts(database_url: str, *codes: str) -> None:
+    """Until the zones API knows kind border_post (issue 13), GET /zones of later tests in the
+    session must not meet one: the posts go, with the itineraries naming them."""
+    execute(database_url, "DELETE FROM shipment_offices WHERE office_code = ANY(%s)", (list(codes),))
+    execute(database_url, "DELETE FROM zones WHERE office_code = ANY(%s)", (list(codes),))
 
 
 def figures(client: TestClient, route: Itinerary, **params: str) -> dict[str, Any]:
