@@ -20,8 +20,9 @@ the window; ``splice`` is that reconciliation on plain intervals.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -65,6 +66,9 @@ class Interval:
     late: bool
     carried_in: bool = False
     open_at_end: bool = False
+    office: int = -1  # as Transition's
+    country: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,11 +224,16 @@ def intervals(start: DeviceState | None, transitions: Sequence[Transition]) -> l
         open_["unscheduled_stop"] = len(found)
         found.append(Interval("unscheduled_stop", None, None, None, None, None, False, carried_in=True))
     for tr in transitions:
+        kind = tr.alert_type
+        if kind is None:
+            continue  # a milestone: ReplayResult.milestones
         if tr.event == "opened":
-            open_[tr.type] = len(found)
-            found.append(Interval(tr.type, tr.started_ms, tr.crossed_ms, None, tr.lon, tr.lat, tr.late))
-        elif tr.type in open_:
-            k = open_.pop(tr.type)
+            if not tr.instantaneous:
+                open_[kind] = len(found)
+            found.append(Interval(kind, tr.started_ms, tr.crossed_ms, tr.ended_ms, tr.lon, tr.lat, tr.late,
+                                  office=tr.office, country=tr.country, detail=tr.detail))
+        elif kind in open_:
+            k = open_.pop(kind)
             found[k] = replace(found[k], ended_ms=tr.ended_ms)
     for k in open_.values():
         found[k] = replace(found[k], open_at_end=True)

@@ -35,6 +35,42 @@ class DeviceState(msgspec.Struct, kw_only=True):
     stop_alert: int = 0  # kernels.STOP_NONE / STOP_ALERTED / STOP_AUTHORISED
     context: bytes = b""  # those fixes as packed CONTEXT records
     n_window: int = 0
+    # suspicious_gap: was the newest fix inside the corridor (its chainage is chainage_m)
+    in_corridor: bool = False
+    # Itinerary (positions index the binding's offices): the office confirmed inside
+    # (-1: none), its arrival (first fix inside), newest fix inside and where, seconds
+    # of it spent stationary (ms), first fix outside it since (departure hysteresis)
+    office_pos: int = -1
+    office_in: int = -1
+    office_last: int = -1
+    office_lon: float = 0.0
+    office_lat: float = 0.0
+    office_still: int = 0
+    office_out: int = -1
+    # an office being entered, not yet confirmed: its first fix inside and where
+    cand_pos: int = -1
+    cand_in: int = -1
+    cand_lon: float = 0.0
+    cand_lat: float = 0.0
+    cand_still: int = 0
+    reached: int = 0  # bit p: arrived at position p
+    skipped: int = 0  # bit p: office_skipped raised for position p
+    dwell_open: bool = False
+    # route_reversal: the furthest chainage reached (m), when and where
+    furthest_m: float | None = None
+    furthest_t: int = -1
+    furthest_lon: float = 0.0
+    furthest_lat: float = 0.0
+    reversal_open: bool = False
+    # Countries (alpha-3): of the newest fix with one, confirmed, and a candidate
+    # change with its first fix; newest fix inside an itinerary office zone
+    fix_country: str | None = None
+    country: str | None = None
+    country_cand: str | None = None
+    country_cand_t: int = -1
+    country_cand_lon: float = 0.0
+    country_cand_lat: float = 0.0
+    post_seen: int = -1
 
     @property
     def n_context(self) -> int:

@@ -34,6 +34,25 @@ def straight_network() -> Network:
 
 BINDING = Binding(shipment_id=7, route=0, destination_zone=1, departed_ms=T0)
 
+# The itinerary network: the straight route with a departure office (±1 km) at lon 30.0,
+# border posts (±500 m) at 30.3 and 30.6 and the destination office (±1 km) at 31.0.
+POST_LONS = (30.3, 30.6)
+OFFICE_CODES = ("KEDEP", "KEPOST", "UGPOST", "UGDST")
+
+
+def itinerary_network(post_lats: tuple[float, float] = (0.0, 0.0)) -> Network:
+    """The straight route and four itinerary zones; ``post_lats`` moves a post off the road."""
+    zones = [box(1, 30.0, 0.0, 1000, office=True), box(2, POST_LONS[0], post_lats[0], 500, office=True),
+             box(3, POST_LONS[1], post_lats[1], 500, office=True), box(4, 31.0, 0.0, 1000, office=True)]
+    return Network.build([RouteInput(1, [30.0, 30.5, 31.0], [0.0, 0.0, 0.0], 500.0)], zones)
+
+
+def itinerary_binding(dwell_ms: int = 3_600_000) -> Binding:
+    """Departure, two border posts of transit watched for dwell, destination."""
+    return Binding(shipment_id=8, route=0, destination_zone=3, departed_ms=T0, offices=(0, 1, 2, 3),
+                   dwell_ms=(0, dwell_ms, dwell_ms, 0), transit=(False, True, True, False),
+                   office_codes=OFFICE_CODES)
+
 
 class Trip:
     """A truck heading east along the equator, one fix every 15 s."""
@@ -64,6 +83,21 @@ class Trip:
     def park(self, fixes: int) -> Trip:
         for _ in range(fixes):
             self._fix(self.north_m)
+        return self
+
+    def drive_to(self, lon: float, kmh: float = 80.0) -> Trip:
+        """Drive east until just past ``lon``."""
+        step = kmh / 3.6 * STEP_MS / 1000 / M_PER_DEG
+        return self.drive(max(1, int((lon - self.lon) / step) + 1), kmh=kmh)
+
+    def back(self, fixes: int, kmh: float = 60.0) -> Trip:
+        """``fixes`` fixes moving west (a U-turn)."""
+        return self.drive(fixes, kmh=-kmh)
+
+    def silence(self, minutes: float, km: float) -> Trip:
+        """No fix for ``minutes`` while the truck moves ``km`` east along the route."""
+        self.now += int(minutes * 60_000) - STEP_MS
+        self.lon += km * 1000 / M_PER_DEG
         return self
 
     def jump(self, north_m: float) -> Trip:
