@@ -361,7 +361,7 @@ class _Boundary:
         reach_m = self.rules.max_speed_kmh / 3.6 * gap_s
         area = prism_polygon(self.network.transformers[int(self.route[d])], float(x[before]), float(y[before]),
                              float(x[after]), float(y[after]), reach_m)
-        return {"unexplained_min": round(unexplained_s / 60, 1), "gap_min": round(gap_s / 60, 1), "area": area}
+        return {"unexplained_min": round(unexplained_s / 60, 2), "gap_min": round(gap_s / 60, 2), "area": area}
 
 
 def is_breach(network: Network, binding: Binding, event: str, lon: float | None, lat: float | None) -> bool:
