@@ -91,6 +91,11 @@ class ReplayResult:
     checkpoints: list[Checkpoint]
     fixes: int = 0  # evaluated
 
+    @property
+    def milestones(self) -> list[Transition]:
+        """The window's milestones: they replace the stored ones it decided (``splice_milestones``)."""
+        return [t for t in self.transitions if t.event == "milestone"]
+
     def decided(self, type_: str) -> tuple[int, int]:
         """The crossing times (``crossed_ms``, inclusive bounds) of the openings of
         this type that the window decided.
@@ -147,7 +152,7 @@ def replay(network: Network, rules: Rules, binding: Binding, start: Checkpoint |
         transitions.extend(found)
         state = states[device_id]
         saved.append(Checkpoint(state.last_ts, state))
-        if stored is not None and state.last_ts >= late_until_ms and same_future(state, stored.state):
+        if stored is not None and state.last_ts >= late_until_ms and same_future(state, stored.state, rules):
             converged = True
             break
     start_state = start.state if start is not None else None
@@ -190,7 +195,7 @@ def _chunks(t: IntArray, prev_ms: int, later: Sequence[Checkpoint],
         pos, prev_ms = end, int(t[end - 1])
 
 
-def same_future(a: DeviceState, b: DeviceState) -> bool:
+def same_future(a: DeviceState, b: DeviceState, rules: Rules | None = None) -> bool:
     """Will these two states evaluate any following fixes identically?
 
     Ignored, because nothing later reads them: the per-point backlog flags of
@@ -199,17 +204,42 @@ def same_future(a: DeviceState, b: DeviceState) -> bool:
     fix outside overwrites it before one can open); while one is open, where
     the current run outside began (a deviation ends on a fix inside, which
     forgets that run); while no run outside is under way, its first position.
+    Likewise what is left of an office the truck is no longer in or entering,
+    of a country change no longer pending, and, with none pending, a visit to an
+    office zone longer ago than ``rules.post_grace_s`` (it can excuse no crossing).
     """
-    return _normal(a) == _normal(b)
+    return _normal(a, rules or Rules()) == _normal(b, rules or Rules())
 
 
-def _normal(s: DeviceState) -> DeviceState:
+def _normal(s: DeviceState, rules: Rules) -> DeviceState:
     context = np.frombuffer(s.context, dtype=CONTEXT).copy()
     context["backlog"] = False
     out_since = -1 if s.deviation_open else s.out_since
+    fresh = _FRESH
+    office = {} if s.office_pos >= 0 else {f: getattr(fresh, f) for f in _OFFICE}
+    cand = {} if s.cand_pos >= 0 else {f: getattr(fresh, f) for f in _CAND}
+    country = {} if s.country_cand is not None else {f: getattr(fresh, f) for f in _COUNTRY_CAND}
+    forgotten = s.country_cand is None and s.last_ts - s.post_seen > rules.post_grace_s * 1000
+    post_seen = -1 if forgotten else s.post_seen
     return msgspec.structs.replace(
         s, context=context.tobytes(), last_out=s.last_out if s.deviation_open else -1, out_since=out_since,
-        out_lon=s.out_lon if out_since >= 0 else 0.0, out_lat=s.out_lat if out_since >= 0 else 0.0)
+        out_lon=s.out_lon if out_since >= 0 else 0.0, out_lat=s.out_lat if out_since >= 0 else 0.0,
+        post_seen=post_seen, **office, **cand, **country)
+
+
+_FRESH = DeviceState(shipment_id=0)
+_OFFICE = ("office_in", "office_last", "office_lon", "office_lat", "office_still", "office_out", "dwell_open")
+_CAND = ("cand_in", "cand_lon", "cand_lat", "cand_still")
+_COUNTRY_CAND = ("country_cand_t", "country_cand_lon", "country_cand_lat")
+
+
+def splice_milestones(stored: Sequence[Transition], result: ReplayResult) -> list[Transition]:
+    """Stored milestones of one tracker after the replay ``result``: those the window
+    decided (confirmed, ``crossed_ms``, within ``[from_ms, to_ms]``) are replaced by
+    the window's. A milestone's time (``started_ms``) may lie before the window: it
+    is its confirmation that the window decides."""
+    kept = [m for m in stored if not result.from_ms <= m.crossed_ms <= result.to_ms]
+    return sorted([*kept, *result.milestones], key=lambda m: (m.crossed_ms, m.type, m.office))
 
 
 def intervals(start: DeviceState | None, transitions: Sequence[Transition]) -> list[Interval]:
@@ -220,9 +250,13 @@ def intervals(start: DeviceState | None, transitions: Sequence[Transition]) -> l
     if start is not None and start.deviation_open:
         open_["route_deviation"] = len(found)
         found.append(Interval("route_deviation", None, None, None, None, None, False, carried_in=True))
-    if start is not None and start.stop_alert == kernels.STOP_ALERTED:
-        open_["unscheduled_stop"] = len(found)
-        found.append(Interval("unscheduled_stop", None, None, None, None, None, False, carried_in=True))
+    carried: list[tuple[bool, AlertType]] = [] if start is None else [
+        (start.stop_alert == kernels.STOP_ALERTED, "unscheduled_stop"),
+        (start.dwell_open, "border_dwell"), (start.reversal_open, "route_reversal")]
+    for is_open, carried_type in carried:
+        if is_open:
+            open_[carried_type] = len(found)
+            found.append(Interval(carried_type, None, None, None, None, None, False, carried_in=True))
     for tr in transitions:
         kind = tr.alert_type
         if kind is None:
