@@ -18,6 +18,7 @@ from geofence import kernels
 from geofence.columns import StateColumns
 from geofence.geometry import Network
 from geofence.kernels import events as ev
+from geofence.kernels.borders import BorderState
 from geofence.kernels.devices import CorridorState, Fixes, Limits, StopState
 from geofence.kernels.itinerary import Itinerary, ItineraryState
 from geofence.kernels.progress import ReversalState
@@ -233,18 +234,21 @@ class _Fresh:
 
 def _limits(rules: Rules) -> Limits:
     return Limits(rules.deviation_enter_s * 1000, rules.deviation_exit_s * 1000, rules.stop_max_diameter_m,
-                  rules.spike_m, rules.office_enter_s * 1000, rules.office_exit_s * 1000, rules.reversal_m,
+                  rules.spike_m, rules.office_enter_s * 1000, rules.office_exit_s * 1000,
+                  rules.border_confirm_s * 1000, rules.post_grace_s * 1000, rules.reversal_m,
                   rules.reversal_end_m, rules.gap_min_s * 1000, rules.normal_speed_kmh / 3.6, rules.suspicious_gap_s,
                   rules.border_rules, rules.reversal_rule, rules.gap_rule)
 
 
-def _itinerary(ids: list[str], bindings: Sequence[Binding]) -> Itinerary:
+def _itinerary(ids: list[str], bindings: Sequence[Binding], n_zones: int) -> Itinerary:
     """The bindings' itineraries, flattened; raises TrackError naming a device whose binding is inconsistent."""
     for device_id, b in zip(ids, bindings, strict=True):
         n = len(b.offices)
         if n > MAX_OFFICES or len(b.dwell_ms) not in (0, n) or len(b.transit) not in (0, n):
             raise TrackError(f"device {device_id}: itinerary of {n} offices with {len(b.dwell_ms)} dwell limits "
                              f"and {len(b.transit)} transit flags (at most {MAX_OFFICES}, parallel)")
+        if any(not -1 <= z < n_zones for z in b.offices):
+            raise TrackError(f"device {device_id}: itinerary zones {b.offices} not all in -1..{n_zones - 1}")
     sizes = [len(b.offices) for b in bindings]
     off = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     zone = [z for b in bindings for z in b.offices]
@@ -280,14 +284,15 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     assert len(pts) == total
     t, lon, lat, x, y = (np.ascontiguousarray(pts[f]) for f in ("t", "lon", "lat", "x", "y"))
     backlog = np.ascontiguousarray(pts["backlog"])
-    cols = StateColumns(states_in, [])
+    cols = StateColumns(states_in, network.countries.codes)
     win = np.zeros(total, dtype=np.int64)
     win_n = np.zeros(len(ids), dtype=np.int64)
     default_stop = int(rules.stop_min_duration_s * 1000)
-    events = kernels.evaluate_devices(
+    events, pt_country = kernels.evaluate_devices(
         Fixes(t, x, y, lon, lat), dev_start, dev_end, np.array([s.n_window for s in states_in], dtype=np.int64),
         n_ctx, route, np.array([b.corridor_factor for b in bindings], dtype=np.float64),
-        np.array([b.stop_min_ms or default_stop for b in bindings], dtype=np.int64), _itinerary(ids, bindings),
+        np.array([b.stop_min_ms or default_stop for b in bindings], dtype=np.int64),
+        _itinerary(ids, bindings, len(network.zone_keys)),
         CorridorState(*(cols[f] for f in ("deviation_open", "out_since", "out_lon", "out_lat", "last_out",
                                            "in_since", "chainage_m", "distance_m"))),
         cols["in_corridor"], StopState(cols["stopped"], cols["stop_alert"], win, win_n),
@@ -296,12 +301,16 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
                                            "cand_lat", "cand_still", "reached", "skipped", "dwell_open"))),
         ReversalState(*(cols[f] for f in ("furthest_m", "furthest_t", "furthest_lon", "furthest_lat",
                                           "reversal_open"))),
+        BorderState(*(cols[f] for f in ("fix_country", "country", "country_cand", "country_cand_t",
+                                        "country_cand_lon", "country_cand_lat", "post_seen"))),
         (network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.grid_x0,
          network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base, network.col_off,
          network.cell_keys, network.cell_seg_off, network.cell_segs),
-        network.half_width, network.route_zone_allowed, network.zone_args(), _limits(rules),
+        network.half_width, network.route_zone_allowed, network.zone_args(), network.countries.args(),
+        len(network.countries.codes), _limits(rules),
     )
-    transitions = _Boundary(network, rules, ids, bindings, route, Fixes(t, x, y, lon, lat), backlog).of(events)
+    boundary = _Boundary(network, rules, ids, bindings, route, Fixes(t, x, y, lon, lat), backlog, pt_country)
+    transitions = boundary.of(events)
     # Each new state keeps its stop window, then the held-back newest fix.
     keep_n = win_n + 1
     keep_off = np.cumsum(keep_n) - keep_n
@@ -326,9 +335,10 @@ class _Boundary:
     """Kernel event columns to Transitions: what each kind's ``ref`` and ``value`` mean, and details."""
 
     def __init__(self, network: Network, rules: Rules, ids: list[str], bindings: Sequence[Binding], route: IntArray,
-                 fx: Fixes, backlog: BoolArray) -> None:
+                 fx: Fixes, backlog: BoolArray, pt_country: IntArray) -> None:
         self.network, self.rules, self.ids, self.bindings = network, rules, ids, bindings
-        self.route, self.fx, self.backlog = route, fx, backlog
+        self.route, self.fx, self.backlog, self.pt_country = route, fx, backlog, pt_country
+        self.codes = network.countries.codes
 
     def of(self, events: tuple[np.ndarray, ...]) -> list[Transition]:
         dev, cross = events[0], events[4]
@@ -350,9 +360,14 @@ class _Boundary:
             detail = {"office": b.code(ref), "position": ref, "limit_s": b.dwell_ms[ref] / 1000}
         elif k == ev.GAP:
             detail = self._gap(d, ref, point, value)
+        elif k in (ev.BORDER_CROSSED, ev.BORDER_BYPASS):
+            detail = {"from": self._code(int(value)), "to": self._code(ref)}
         return Transition(event, type_, self.ids[d], b.shipment_id, start if start >= 0 else None,
                           end if end >= 0 else None, cross, lon, lat, bool(self.backlog[point]),
-                          ref if k in _AT_OFFICE else -1, None, detail)
+                          ref if k in _AT_OFFICE else -1, self._code(int(self.pt_country[point])), detail)
+
+    def _code(self, index: int) -> str | None:
+        return self.codes[index] if index >= 0 else None
 
     def _gap(self, d: int, before: int, after: int, unexplained_s: float) -> dict[str, Any]:
         """suspicious_gap's detail: minutes, and where the truck could have been (GeoJSON Polygon)."""

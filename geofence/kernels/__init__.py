@@ -2,8 +2,9 @@
 ``corridor`` (distance to routes through a segment grid), ``zones``
 (point in polygon), ``stops`` (movingpandas-exact stop detection),
 ``devices`` (the many-devices rules kernel the engine calls) with the rules
-of ``itinerary`` (milestones, skipped offices, border dwell) and
-``progress`` (route reversal, suspicious gaps), emitting ``events``.
+of ``itinerary`` (milestones, skipped offices, border dwell),
+``progress`` (route reversal, suspicious gaps) and ``borders`` (crossings,
+bypass; countries from ``countries``), emitting ``events``.
 
 Nothing here allocates objects or validates input: ``geometry.py`` and
 ``engine.py`` check and convert once at the Python boundary, then trust.

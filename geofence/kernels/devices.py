@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from geofence.kernels.borders import border_rule, fix_countries
 from geofence.kernels.corridor import locate_on_route
 from geofence.kernels.events import (
     DEVIATION_ENDED,
@@ -201,6 +202,8 @@ class Limits(NamedTuple):
     spike_m: float
     office_enter_ms: float
     office_exit_ms: float
+    border_confirm_ms: float
+    post_grace_ms: float
     reversal_m: float
     reversal_end_m: float
     gap_min_ms: float
@@ -213,8 +216,8 @@ class Limits(NamedTuple):
 
 @njit(cache=True)
 def evaluate_devices(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop_min, itinerary,  # type: ignore[no-untyped-def]
-                     corridor_st, in_corr, stop_st, it_st, rev_st, grid, half_width, route_zone_allowed, zones,
-                     limits):
+                     corridor_st, in_corr, stop_st, it_st, rev_st, border_st, grid, half_width, route_zone_allowed,
+                     zones, countries, n_countries, limits):
     """Every rule for many devices on many routes in one call.
 
     Device d's points (``fx``: Fixes) are ``[dev_start[d], dev_end[d])``, sorted by
@@ -226,8 +229,10 @@ def evaluate_devices(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, facto
     device: corridor ``factor``, ``stop_min`` (ms), ``itinerary`` (Itinerary).
     State columns (``*_st``, ``in_corr``) are updated in place; the new stop
     window is ``win[dev_start[d]:][:win_n[d]]`` of ``stop_st``. ``grid``: the
-    route arrays in ``locate_on_route``'s order; ``zones``: in ``zone_at``'s.
-    Returns event columns (events.Events' order), each rule's device by device.
+    route arrays in ``locate_on_route``'s order; ``zones``: in ``zone_at``'s;
+    ``countries``: in ``country_at``'s (``n_countries`` of them).
+    Returns event columns (events.Events' order), each rule's device by device,
+    and each point's country index (-1: none; looked up with the border rules only).
     """
     t = fx.t
     first = dev_start + n_ctx_dev
@@ -241,9 +246,14 @@ def evaluate_devices(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, facto
     if limits.border_rules:
         ev, ne = itinerary_rule(fx, dev_start, first, dev_end, itinerary, zones, limits.office_enter_ms,
                                 limits.office_exit_ms, it_st, pt_office, ev, ne)
+    pt_country = np.full(t.shape[0], -1, dtype=np.int64)
+    if limits.border_rules and n_countries > 0:
+        fix_countries(fx, dev_start, first, dev_end, countries, border_st, pt_country)
+        ev, ne = border_rule(fx, first, dev_end, pt_country, pt_office, limits.border_confirm_ms,
+                             limits.post_grace_ms, border_st, ev, ne)
     if limits.reversal_rule:
         ev, ne = reversal_rule(fx, first, dev_end, pt_chain, limits.reversal_m, limits.reversal_end_m, rev_st, ev, ne)
     if limits.gap_rule:
         ev, ne = gap_rule(fx, dev_start, first, dev_end, pt_chain, limits.gap_min_ms, limits.normal_mps,
                           limits.suspicious_s, ev, ne)
-    return trimmed(ev, ne)
+    return trimmed(ev, ne), pt_country

@@ -134,6 +134,8 @@ def test_rules_switch_off_the_itinerary_and_bad_bindings_are_refused() -> None:
     assert transitions == []
     with pytest.raises(TrackError, match="device trk: itinerary of 4 offices with 2 dwell limits"):
         run(full_trip().track(), binding=Binding(8, 0, 3, T0, offices=(0, 1, 2, 3), dwell_ms=(1, 2)))
+    with pytest.raises(TrackError, match=r"device trk: itinerary zones \(0, 4\) not all in -1..3"):
+        run(full_trip().track(), binding=Binding(8, 0, 3, T0, offices=(0, 4)))
 
 
 # The slow reference: plain Python over runs of fixes inside and outside one zone.

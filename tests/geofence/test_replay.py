@@ -30,9 +30,11 @@ from geofence.rules import Rules
 from geofence.state import DeviceState
 from tests.geofence.tracks import (
     BINDING,
+    BORDER_BINDING,
     POST_LONS,
     STEP_MS,
     Trip,
+    border_network,
     itinerary_binding,
     itinerary_network,
     straight_network,
@@ -250,8 +252,8 @@ def test_due_and_nearest() -> None:
     assert nearest(points, 10)[0] is None
 
 
-BORDER_NET = itinerary_network(post_lats=(0.0, 0.03))  # the second post off the road: skipped
-BORDER_BINDING = itinerary_binding(dwell_ms=30 * 60_000)
+ITIN_NET = itinerary_network(post_lats=(0.0, 0.03))  # the second post off the road: skipped
+ITIN_BINDING = itinerary_binding(dwell_ms=30 * 60_000)
 
 
 def itinerary_trip() -> Track:
@@ -262,7 +264,7 @@ def itinerary_trip() -> Track:
 
 
 def test_the_itinerary_trip_raises_what_the_rest_expects() -> None:
-    whole = from_departure(itinerary_trip(), BORDER_NET, BORDER_BINDING)
+    whole = from_departure(itinerary_trip(), ITIN_NET, ITIN_BINDING)
     assert [(i.type, i.ended_ms is None) for i in whole.intervals] == [
         ("border_dwell", False), ("route_reversal", False), ("suspicious_gap", False), ("office_skipped", False)]
     assert [(m.type, m.office) for m in whole.milestones] == [
@@ -279,7 +281,7 @@ def test_itinerary_rules_replay_in_any_order_as_from_departure(data: st.DataObje
     arrays = [list(range(a, b)) for a, b in itertools.pairwise(bounds)]
     order = data.draw(st.permutations(arrays))
     tracker = Tracker(full, interval_ms=data.draw(st.sampled_from([2 * STEP_MS, INTERVAL_MS, 20 * 60_000])),
-                      net=BORDER_NET, binding=BORDER_BINDING)
+                      net=ITIN_NET, binding=ITIN_BINDING)
     for array in order:
         tracker.receive(array[::-1])
     assert_same_as_departure(tracker)
@@ -288,10 +290,10 @@ def test_itinerary_rules_replay_in_any_order_as_from_departure(data: st.DataObje
 @pytest.mark.parametrize("gap", [range(20, 200), range(150, 260), range(200, 330)])
 def test_itinerary_backlog_gives_the_alerts_and_milestones_of_live_data(gap: range) -> None:
     full = itinerary_trip()
-    live = Tracker(full, net=BORDER_NET, binding=BORDER_BINDING)
+    live = Tracker(full, net=ITIN_NET, binding=ITIN_BINDING)
     for i in range(len(full.t)):
         live.receive([i])
-    tracker = backlog_run(full, gap, net=BORDER_NET, binding=BORDER_BINDING)
+    tracker = backlog_run(full, gap, net=ITIN_NET, binding=ITIN_BINDING)
     assert shape(tracker.alerts) == shape(live.alerts)
     assert milestone_shape(tracker.milestones) == milestone_shape(live.milestones)
     assert_same_as_departure(tracker)
@@ -311,3 +313,32 @@ def test_same_future_ignores_what_no_later_fix_reads() -> None:
     assert same_future(a, b)
     assert not same_future(msgspec.structs.replace(a, office_pos=1), msgspec.structs.replace(b, office_pos=1))
     assert not same_future(msgspec.structs.replace(a, post_seen=9_500_000), b)  # within the grace: it matters
+
+
+AROUND = border_network(post_lat=0.03)  # countries loaded; the post off the road: a bypass
+
+
+def border_trip() -> Track:
+    """Scatter on the KEN/UGA border for five minutes, then across it and into the destination."""
+    trip = Trip(lon=30.45).drive(10)
+    for k in range(20):
+        trip.lon = 30.5 + (15 if k % 3 else -15) / 111_320
+        trip.park(1)
+    return trip.drive_to(30.995).park(10).track()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_border_rules_replay_in_any_order_as_from_departure(data: st.DataObject) -> None:
+    full = border_trip()
+    whole = from_departure(full, AROUND, BORDER_BINDING)
+    assert [i.type for i in whole.intervals] == ["border_bypass", "office_skipped"]
+    assert "border_crossed" in [m.type for m in whole.milestones]
+    n = len(full.t)
+    cuts = data.draw(st.lists(st.integers(1, n - 1), min_size=1, max_size=20, unique=True))
+    arrays = [list(range(a, b)) for a, b in itertools.pairwise([0, *sorted(cuts), n])]
+    tracker = Tracker(full, interval_ms=data.draw(st.sampled_from([2 * STEP_MS, INTERVAL_MS])), net=AROUND,
+                      binding=BORDER_BINDING)
+    for array in data.draw(st.permutations(arrays)):
+        tracker.receive(array[::-1])
+    assert_same_as_departure(tracker)

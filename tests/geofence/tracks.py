@@ -6,6 +6,7 @@ to reason about: 0.0045 degrees of latitude is about 500 m.
 
 from __future__ import annotations
 
+from geofence.countries import CountryInput
 from geofence.engine import Binding, Track
 from geofence.geometry import Network, RouteInput, ZoneInput
 
@@ -107,3 +108,24 @@ class Trip:
 
     def track(self) -> Track:
         return Track.of(self.t, self.lons, self.lats)
+
+
+BORDER_LON = 30.5
+
+
+def rectangle(code: str, west: float, east: float) -> CountryInput:
+    """A country from ``west`` to ``east`` degrees of longitude, latitudes -1..1."""
+    return CountryInput(code, [[([west, east, east, west, west], [-1.0, -1.0, 1.0, 1.0, -1.0])]])
+
+
+def border_network(post_lat: float = 0.0, gap_deg: float = 0.0) -> Network:
+    """The straight route from KEN (west of lon 30.5) into UGA, a border post (±500 m)
+    on the border at ``post_lat``; ``gap_deg`` either side of the border has no country."""
+    zones = [box(1, 30.0, 0.0, 1000, office=True), box(2, BORDER_LON, post_lat, 500, office=True),
+             box(3, 31.0, 0.0, 1000, office=True)]
+    countries = [rectangle("KEN", 29.0, BORDER_LON - gap_deg), rectangle("UGA", BORDER_LON + gap_deg, 32.0)]
+    return Network.build([RouteInput(1, [30.0, 30.5, 31.0], [0.0, 0.0, 0.0], 500.0)], zones, countries)
+
+
+BORDER_BINDING = Binding(shipment_id=9, route=0, destination_zone=2, departed_ms=T0, offices=(0, 1, 2),
+                         transit=(False, True, False), office_codes=("KEDEP", "BUSIA", "UGDST"))
