@@ -55,7 +55,7 @@ class ItineraryState(NamedTuple):
 STILL_MPS = 1.0  # slower than this between two fixes inside an office zone counts as stationary
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def position_at(it, d, px, py, confirmed, cand, reached, zone_ring_off, ring_off, vx, vy, zmin_x, zmin_y,  # type: ignore[no-untyped-def]
                 zmax_x, zmax_y):
     """The itinerary position of device d whose zone contains (lon, lat), or -1.
@@ -136,6 +136,9 @@ def itinerary_rule(fx, dev_start, first, stop, it, zones, enter_ms, exit_ms, st,
             pos = position_at(it, d, lon[i], lat[i], st.office_pos[d], st.cand_pos[d], st.reached[d], zone_ring_off,
                               ring_off, vx, vy, zmin_x, zmin_y, zmax_x, zmax_y)
             pt_office[i] = pos
+            if pos < 0 and st.office_pos[d] < 0:
+                st.cand_pos[d] = -1
+                continue  # the common case: on the road, in no office
             prev = i - 1 if i > dev_start[d] else -1
             dt = 0 if prev < 0 else t[i] - t[prev]
             still = prev >= 0 and math.hypot(x[i] - x[prev], y[i] - y[prev]) < STILL_MPS * dt / 1000.0
