@@ -18,10 +18,8 @@ from geofence import kernels
 from geofence.columns import StateColumns
 from geofence.geometry import Network
 from geofence.kernels import events as ev
-from geofence.kernels.borders import BorderState
-from geofence.kernels.devices import CorridorState, Fixes, Limits, StopState
-from geofence.kernels.itinerary import Itinerary, ItineraryState
-from geofence.kernels.progress import ReversalState
+from geofence.kernels.devices import Fixes, Limits
+from geofence.kernels.itinerary import Itinerary
 from geofence.prism import prism_polygon
 from geofence.rules import Rules
 from geofence.state import CONTEXT, DeviceState
@@ -242,14 +240,19 @@ def _limits(rules: Rules) -> Limits:
 
 def _itinerary(ids: list[str], bindings: Sequence[Binding], n_zones: int) -> Itinerary:
     """The bindings' itineraries, flattened; raises TrackError naming a device whose binding is inconsistent."""
+    sizes = [len(b.offices) for b in bindings]
+    if not any(sizes):  # no itineraries (v1 callers): nothing to check or copy
+        zeros = np.zeros(0, dtype=np.int64)
+        return Itinerary(np.zeros(len(bindings) + 1, dtype=np.int64), zeros, zeros, np.zeros(0, dtype=np.bool_))
     for device_id, b in zip(ids, bindings, strict=True):
         n = len(b.offices)
+        if not n:
+            continue
         if n > MAX_OFFICES or len(b.dwell_ms) not in (0, n) or len(b.transit) not in (0, n):
             raise TrackError(f"device {device_id}: itinerary of {n} offices with {len(b.dwell_ms)} dwell limits "
                              f"and {len(b.transit)} transit flags (at most {MAX_OFFICES}, parallel)")
         if any(not -1 <= z < n_zones for z in b.offices):
             raise TrackError(f"device {device_id}: itinerary zones {b.offices} not all in -1..{n_zones - 1}")
-    sizes = [len(b.offices) for b in bindings]
     off = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     zone = [z for b in bindings for z in b.offices]
     dwell = [w for b in bindings for w in (b.dwell_ms or (0,) * len(b.offices))]
@@ -288,26 +291,24 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     win = np.zeros(total, dtype=np.int64)
     win_n = np.zeros(len(ids), dtype=np.int64)
     default_stop = int(rules.stop_min_duration_s * 1000)
-    events, pt_country = kernels.evaluate_devices(
-        Fixes(t, x, y, lon, lat), dev_start, dev_end, np.array([s.n_window for s in states_in], dtype=np.int64),
+    # Flat arguments: the kernel's docstring says why.
+    events, pt_country = kernels.evaluate_devices(  # type: ignore[call-arg]
+        t, x, y, lon, lat, dev_start, dev_end, np.array([s.n_window for s in states_in], dtype=np.int64),
         n_ctx, route, np.array([b.corridor_factor for b in bindings], dtype=np.float64),
         np.array([b.stop_min_ms or default_stop for b in bindings], dtype=np.int64),
-        _itinerary(ids, bindings, len(network.zone_keys)),
-        CorridorState(*(cols[f] for f in ("deviation_open", "out_since", "out_lon", "out_lat", "last_out",
-                                           "in_since", "chainage_m", "distance_m"))),
-        cols["in_corridor"], StopState(cols["stopped"], cols["stop_alert"], win, win_n),
-        ItineraryState(*(cols[f] for f in ("office_pos", "office_in", "office_last", "office_lon", "office_lat",
-                                           "office_still", "office_out", "cand_pos", "cand_in", "cand_lon",
-                                           "cand_lat", "cand_still", "reached", "skipped", "dwell_open"))),
-        ReversalState(*(cols[f] for f in ("furthest_m", "furthest_t", "furthest_lon", "furthest_lat",
-                                          "reversal_open"))),
-        BorderState(*(cols[f] for f in ("fix_country", "country", "country_cand", "country_cand_t",
-                                        "country_cand_lon", "country_cand_lat", "post_seen"))),
-        (network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.grid_x0,
-         network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base, network.col_off,
-         network.cell_keys, network.cell_seg_off, network.cell_segs),
-        network.half_width, network.route_zone_allowed, network.zone_args(), network.countries.args(),
-        len(network.countries.codes), _limits(rules),
+        *_itinerary(ids, bindings, len(network.zone_keys)),
+        *(cols[f] for f in ("deviation_open", "out_since", "out_lon", "out_lat", "last_out", "in_since",
+                            "chainage_m", "distance_m", "in_corridor", "stopped", "stop_alert")), win, win_n,
+        *(cols[f] for f in ("office_pos", "office_in", "office_last", "office_lon", "office_lat", "office_still",
+                            "office_out", "cand_pos", "cand_in", "cand_lon", "cand_lat", "cand_still", "reached",
+                            "skipped", "dwell_open")),
+        *(cols[f] for f in ("furthest_m", "furthest_t", "furthest_lon", "furthest_lat", "reversal_open")),
+        *(cols[f] for f in ("fix_country", "country", "country_cand", "country_cand_t", "country_cand_lon",
+                            "country_cand_lat", "post_seen")),
+        network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.grid_x0,
+        network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base, network.col_off,
+        network.cell_keys, network.cell_seg_off, network.cell_segs, network.half_width, network.route_zone_allowed,
+        *network.zone_args(), *network.countries.args(), len(network.countries.codes), *_limits(rules),
     )
     boundary = _Boundary(network, rules, ids, bindings, route, Fixes(t, x, y, lon, lat), backlog, pt_country)
     transitions = boundary.of(events)
@@ -321,8 +322,7 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     kept = pts.view(_RECORD)[keep].view(np.uint8).data
     ends = (keep_off + keep_n).tolist()
     contexts = [bytes(kept[a * size:b * size]) for a, b in zip(keep_off.tolist(), ends, strict=True)]
-    new_states = cols.states({"shipment_id": [b.shipment_id for b in bindings], "last_ts": t[dev_end - 1].tolist(),
-                              "context": contexts, "n_window": win_n.tolist()})
+    new_states = cols.states([b.shipment_id for b in bindings], t[dev_end - 1].tolist(), contexts, win_n.tolist())
     return transitions, dict(zip(ids, new_states, strict=True))
 
 

@@ -31,7 +31,7 @@ from geofence import kernels
 from geofence.engine import Binding, Track, Transition, evaluate
 from geofence.geometry import Network
 from geofence.rules import Rules
-from geofence.state import CONTEXT, DeviceState
+from geofence.state import CONTEXT, DEFAULT_RULES, RULES, DeviceState
 from geofence.types import IntArray
 from protocol.alerts import AlertType
 
@@ -215,19 +215,20 @@ def _normal(s: DeviceState, rules: Rules) -> DeviceState:
     context = np.frombuffer(s.context, dtype=CONTEXT).copy()
     context["backlog"] = False
     out_since = -1 if s.deviation_open else s.out_since
-    fresh = _FRESH
-    office = {} if s.office_pos >= 0 else {f: getattr(fresh, f) for f in _OFFICE}
-    cand = {} if s.cand_pos >= 0 else {f: getattr(fresh, f) for f in _CAND}
-    country = {} if s.country_cand is not None else {f: getattr(fresh, f) for f in _COUNTRY_CAND}
-    forgotten = s.country_cand is None and s.last_ts - s.post_seen > rules.post_grace_s * 1000
-    post_seen = -1 if forgotten else s.post_seen
+    record = np.frombuffer(s.rules or DEFAULT_RULES, dtype=RULES).copy()
+    stale = [*(_OFFICE if record["office_pos"][0] < 0 else ()), *(_CAND if record["cand_pos"][0] < 0 else ()),
+             *(_COUNTRY_CAND if record["country_cand"][0] == b"" else ())]
+    if record["country_cand"][0] == b"" and s.last_ts - record["post_seen"][0] > rules.post_grace_s * 1000:
+        stale.append("post_seen")
+    for name in stale:
+        record[name] = _DEFAULTS[name]
     return msgspec.structs.replace(
         s, context=context.tobytes(), last_out=s.last_out if s.deviation_open else -1, out_since=out_since,
         out_lon=s.out_lon if out_since >= 0 else 0.0, out_lat=s.out_lat if out_since >= 0 else 0.0,
-        post_seen=post_seen, **office, **cand, **country)
+        rules=record.tobytes())
 
 
-_FRESH = DeviceState(shipment_id=0)
+_DEFAULTS = np.frombuffer(DEFAULT_RULES, dtype=RULES)[0]
 _OFFICE = ("office_in", "office_last", "office_lon", "office_lat", "office_still", "office_out", "dwell_open")
 _CAND = ("cand_in", "cand_lon", "cand_lat", "cand_still")
 _COUNTRY_CAND = ("country_cand_t", "country_cand_lon", "country_cand_lat")

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from geofence.kernels.borders import border_rule, fix_countries
+from geofence.kernels.borders import BorderState, border_rule, fix_countries
 from geofence.kernels.corridor import locate_on_route
 from geofence.kernels.events import (
     DEVIATION_ENDED,
@@ -26,8 +26,8 @@ from geofence.kernels.events import (
     new_events,
     trimmed,
 )
-from geofence.kernels.itinerary import itinerary_rule
-from geofence.kernels.progress import gap_rule, reversal_rule
+from geofence.kernels.itinerary import Itinerary, ItineraryState, itinerary_rule
+from geofence.kernels.progress import ReversalState, gap_rule, reversal_rule
 from geofence.kernels.stops import compress_window, is_spike, stop_step
 from geofence.kernels.zones import zone_at
 from geofence.types import FloatArray, IntArray
@@ -215,10 +215,10 @@ class Limits(NamedTuple):
 
 
 @njit(cache=True)
-def evaluate_devices(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop_min, itinerary,  # type: ignore[no-untyped-def]
-                     corridor_st, in_corr, stop_st, it_st, rev_st, border_st, grid, half_width, route_zone_allowed,
-                     zones, countries, n_countries, limits):
-    """Every rule for many devices on many routes in one call.
+def _evaluate(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop_min, itinerary,  # type: ignore[no-untyped-def]
+              corridor_st, in_corr, stop_st, it_st, rev_st, border_st, grid, half_width, route_zone_allowed,
+              zones, countries, n_countries, limits):
+    """Every rule for many devices on many routes in one call (``evaluate_devices``, grouped).
 
     Device d's points (``fx``: Fixes) are ``[dev_start[d], dev_end[d])``, sorted by
     fix time (ms): first the ``n_ctx_stop[d]`` points of its stop window (already
@@ -257,3 +257,47 @@ def evaluate_devices(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, facto
         ev, ne = gap_rule(fx, dev_start, first, dev_end, pt_chain, limits.gap_min_ms, limits.normal_mps,
                           limits.suspicious_s, ev, ne)
     return trimmed(ev, ne), pt_country
+
+
+@njit(cache=True)
+def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop_min, it_off,  # type: ignore[no-untyped-def]
+                     it_zone, it_dwell, it_transit, c_dev_open, c_out_since, c_out_lon, c_out_lat, c_last_out,
+                     c_in_since, c_chainage, c_dist, in_corr, s_stopped, s_alert, win, win_n, i_office_pos,
+                     i_office_in, i_office_last, i_office_lon, i_office_lat, i_office_still, i_office_out,
+                     i_cand_pos, i_cand_in, i_cand_lon, i_cand_lat, i_cand_still, i_reached, i_skipped,
+                     i_dwell_open, r_furthest, r_furthest_t, r_furthest_lon, r_furthest_lat, r_open, b_fix_country,
+                     b_country, b_cand, b_cand_t, b_cand_lon, b_cand_lat, b_post_seen, seg_ax, seg_ay, seg_bx,
+                     seg_by, seg_s0, grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off, cell_keys,
+                     cell_seg_off, cell_segs, half_width, route_zone_allowed, zone_ring_off, ring_off, vx, vy,
+                     zmin_x, zmin_y, zmax_x, zmax_y, zgrid, zcell_keys, zcell_off, zcell_zones, k_grid, k_col_off,
+                     k_run_iy, k_run_country, k_run_ref_x, k_run_ref_y, k_run_edge_off, k_entry_edge,
+                     k_entry_country, k_entry_ref_inside, k_vx, k_vy, n_countries, enter_ms, exit_ms, max_diameter,
+                     spike_m, office_enter_ms, office_exit_ms, border_confirm_ms, post_grace_ms, reversal_m,
+                     reversal_end_m, gap_min_ms, normal_mps, suspicious_s, border_rules, reversal_rule, gap_rule):
+    """Every rule for many devices on many routes in one call, on flat arguments.
+
+    Flat, because numba's dispatcher types an array argument in C but a tuple of
+    them element by element in Python: grouped arguments cost a single-tracker
+    call (a live fix, a replay chunk) twice the time. The groups are those of
+    ``_evaluate``, in the order of their NamedTuples' fields.
+    """
+    return _evaluate(
+        Fixes(t, x, y, lon, lat), dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop_min,
+        Itinerary(it_off, it_zone, it_dwell, it_transit),
+        CorridorState(c_dev_open, c_out_since, c_out_lon, c_out_lat, c_last_out, c_in_since, c_chainage, c_dist),
+        in_corr, StopState(s_stopped, s_alert, win, win_n),
+        ItineraryState(i_office_pos, i_office_in, i_office_last, i_office_lon, i_office_lat, i_office_still,
+                       i_office_out, i_cand_pos, i_cand_in, i_cand_lon, i_cand_lat, i_cand_still, i_reached,
+                       i_skipped, i_dwell_open),
+        ReversalState(r_furthest, r_furthest_t, r_furthest_lon, r_furthest_lat, r_open),
+        BorderState(b_fix_country, b_country, b_cand, b_cand_t, b_cand_lon, b_cand_lat, b_post_seen),
+        (seg_ax, seg_ay, seg_bx, seg_by, seg_s0, grid_x0, grid_y0, grid_cell, grid_nx, grid_ny, col_base, col_off,
+         cell_keys, cell_seg_off, cell_segs),
+        half_width, route_zone_allowed,
+        (zone_ring_off, ring_off, vx, vy, zmin_x, zmin_y, zmax_x, zmax_y, zgrid, zcell_keys, zcell_off, zcell_zones),
+        (k_grid, k_col_off, k_run_iy, k_run_country, k_run_ref_x, k_run_ref_y, k_run_edge_off, k_entry_edge,
+         k_entry_country, k_entry_ref_inside, k_vx, k_vy),
+        n_countries,
+        Limits(enter_ms, exit_ms, max_diameter, spike_m, office_enter_ms, office_exit_ms, border_confirm_ms,
+               post_grace_ms, reversal_m, reversal_end_m, gap_min_ms, normal_mps, suspicious_s, border_rules,
+               reversal_rule, gap_rule))

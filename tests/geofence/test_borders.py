@@ -45,7 +45,7 @@ def test_through_the_post_gives_a_milestone_and_no_alert() -> None:
     assert crossed.lon == track.lon[k]
     assert [(t.type, t.office, t.country) for t in transitions if t.type == "arrived"] == [
         ("arrived", 0, "KEN"), ("arrived", 1, "UGA"), ("arrived", 2, "UGA")]
-    assert state.country == "UGA" and state.fix_country == "UGA"
+    assert state.country == "UGA" and state.rule("fix_country") == "UGA"
 
 
 def test_around_the_post_is_a_bypass() -> None:

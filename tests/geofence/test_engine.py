@@ -167,4 +167,5 @@ def test_old_saved_states_still_decode() -> None:
     old = msgspec.msgpack.encode({"shipment_id": 7, "last_ts": 5, "deviation_open": True, "context": b"",
                                   "n_window": 0})
     state = loads(old)
-    assert state.deviation_open and state.office_pos == -1 and state.furthest_m is None and state.country is None
+    assert state.deviation_open and state.office_pos == -1 and state.country is None
+    assert state.rule("furthest_m") is None and state.rule("post_seen") == -1 and not state.rule("in_corridor")

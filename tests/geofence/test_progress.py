@@ -39,7 +39,7 @@ def test_a_u_turn_of_3_km_opens_a_reversal_that_ends_back_near_the_furthest_poin
     assert opened.crossed_ms == track.t[furthest + 8]
     # 3,200 m behind, then east at 250 m a fix: within 500 m 11 fixes later (450 m)
     assert ended.event == "ended" and ended.ended_ms == ended.crossed_ms == track.t[furthest + 12 + 11]
-    assert not state.reversal_open and state.furthest_m is not None
+    assert not state.reversal_open and state.rule("furthest_m") is not None
 
 
 def test_backing_up_a_kilometre_or_leaving_the_corridor_is_no_reversal() -> None:

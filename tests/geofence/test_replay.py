@@ -27,7 +27,7 @@ from geofence.replay import (
     splice_milestones,
 )
 from geofence.rules import Rules
-from geofence.state import DeviceState
+from geofence.state import DeviceState, with_rules
 from tests.geofence.tracks import (
     BINDING,
     BORDER_BINDING,
@@ -300,19 +300,20 @@ def test_itinerary_backlog_gives_the_alerts_and_milestones_of_live_data(gap: ran
 
 
 def test_carried_in_conditions_of_the_new_rules() -> None:
-    start = DeviceState(shipment_id=8, dwell_open=True, reversal_open=True)
+    start = with_rules(DeviceState(shipment_id=8), dwell_open=True, reversal_open=True)
     found = intervals(start, [])
     assert [(i.type, i.carried_in, i.open_at_end) for i in found] == [
         ("border_dwell", True, True), ("route_reversal", True, True)]
 
 
 def test_same_future_ignores_what_no_later_fix_reads() -> None:
-    a = DeviceState(shipment_id=8, last_ts=10_000_000, office_pos=-1, office_in=5, cand_pos=-1, cand_in=7,
-                    post_seen=1)
+    a = with_rules(DeviceState(shipment_id=8, last_ts=10_000_000), office_pos=-1, office_in=5, cand_pos=-1,
+                   cand_in=7, post_seen=1)
     b = DeviceState(shipment_id=8, last_ts=10_000_000)
     assert same_future(a, b)
-    assert not same_future(msgspec.structs.replace(a, office_pos=1), msgspec.structs.replace(b, office_pos=1))
-    assert not same_future(msgspec.structs.replace(a, post_seen=9_500_000), b)  # within the grace: it matters
+    assert not same_future(with_rules(a, office_pos=1), with_rules(b, office_pos=1))
+    assert not same_future(with_rules(a, post_seen=9_500_000), b)  # within the grace: it matters
+    assert not same_future(with_rules(a, country="KEN"), b)
 
 
 AROUND = border_network(post_lat=0.03)  # countries loaded; the post off the road: a bypass
