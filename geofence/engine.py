@@ -287,29 +287,21 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     assert len(pts) == total
     t, lon, lat, x, y = (np.ascontiguousarray(pts[f]) for f in ("t", "lon", "lat", "x", "y"))
     backlog = np.ascontiguousarray(pts["backlog"])
-    cols = StateColumns(states_in, network.countries.codes)
-    win = np.zeros(total, dtype=np.int64)
-    win_n = np.zeros(len(ids), dtype=np.int64)
     default_stop = int(rules.stop_min_duration_s * 1000)
-    # Flat arguments: the kernel's docstring says why.
-    events, pt_country = kernels.evaluate_devices(  # type: ignore[call-arg]
-        t, x, y, lon, lat, dev_start, dev_end, np.array([s.n_window for s in states_in], dtype=np.int64),
-        n_ctx, route, np.array([b.corridor_factor for b in bindings], dtype=np.float64),
-        np.array([b.stop_min_ms or default_stop for b in bindings], dtype=np.int64),
-        *_itinerary(ids, bindings, len(network.zone_keys)),
-        *(cols[f] for f in ("deviation_open", "out_since", "out_lon", "out_lat", "last_out", "in_since",
-                            "chainage_m", "distance_m", "in_corridor", "stopped", "stop_alert")), win, win_n,
-        *(cols[f] for f in ("office_pos", "office_in", "office_last", "office_lon", "office_lat", "office_still",
-                            "office_out", "cand_pos", "cand_in", "cand_lon", "cand_lat", "cand_still", "reached",
-                            "skipped", "dwell_open")),
-        *(cols[f] for f in ("furthest_m", "furthest_t", "furthest_lon", "furthest_lat", "reversal_open")),
-        *(cols[f] for f in ("fix_country", "country", "country_cand", "country_cand_t", "country_cand_lon",
-                            "country_cand_lat", "post_seen")),
-        network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.grid_x0,
-        network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base, network.col_off,
-        network.cell_keys, network.cell_seg_off, network.cell_segs, network.half_width, network.route_zone_allowed,
-        *network.zone_args(), *network.countries.args(), len(network.countries.codes), *_limits(rules),
-    )
+    per_device = (np.array([s.n_window for s in states_in], dtype=np.int64), n_ctx, route,
+                  np.array([b.corridor_factor for b in bindings], dtype=np.float64),
+                  np.array([b.stop_min_ms or default_stop for b in bindings], dtype=np.int64),
+                  *_itinerary(ids, bindings, len(network.zone_keys)))
+    cap = events_room(total)
+    while True:  # once, unless the events need more room: then again from the same states
+        cols = StateColumns(states_in, network.countries.codes)
+        win = np.zeros(total, dtype=np.int64)
+        win_n = np.zeros(len(ids), dtype=np.int64)
+        events, pt_country, needed = _kernel(network, rules, Fixes(t, x, y, lon, lat), dev_start, dev_end,
+                                             per_device, cols, win, win_n, cap)
+        if needed <= cap:
+            break
+        cap = needed
     boundary = _Boundary(network, rules, ids, bindings, route, Fixes(t, x, y, lon, lat), backlog, pt_country)
     transitions = boundary.of(events)
     # Each new state keeps its stop window, then the held-back newest fix.
@@ -324,6 +316,33 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     contexts = [bytes(kept[a * size:b * size]) for a, b in zip(keep_off.tolist(), ends, strict=True)]
     new_states = cols.states([b.shipment_id for b in bindings], t[dev_end - 1].tolist(), contexts, win_n.tolist())
     return transitions, dict(zip(ids, new_states, strict=True))
+
+
+def events_room(fixes: int) -> int:
+    """Room for events in a first kernel call: there are rarely more than a few per hundred fixes."""
+    return fixes // 4 + 64
+
+
+def _kernel(network: Network, rules: Rules, fx: Fixes, dev_start: IntArray, dev_end: IntArray,
+            per_device: tuple[np.ndarray, ...], cols: StateColumns, win: IntArray, win_n: IntArray,
+            cap: int) -> tuple[tuple[np.ndarray, ...], IntArray, int]:
+    """One call of the kernel on flat arguments (its docstring says why); updates ``cols``."""
+    events, pt_country, needed = kernels.evaluate_devices(  # type: ignore[call-arg]
+        *fx, dev_start, dev_end, *per_device,
+        *(cols[f] for f in ("deviation_open", "out_since", "out_lon", "out_lat", "last_out", "in_since",
+                            "chainage_m", "distance_m", "in_corridor", "stopped", "stop_alert")), win, win_n,
+        *(cols[f] for f in ("office_pos", "office_in", "office_last", "office_lon", "office_lat", "office_still",
+                            "office_out", "cand_pos", "cand_in", "cand_lon", "cand_lat", "cand_still", "reached",
+                            "skipped", "dwell_open")),
+        *(cols[f] for f in ("furthest_m", "furthest_t", "furthest_lon", "furthest_lat", "reversal_open")),
+        *(cols[f] for f in ("fix_country", "country", "country_cand", "country_cand_t", "country_cand_lon",
+                            "country_cand_lat", "post_seen")),
+        network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.grid_x0,
+        network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base, network.col_off,
+        network.cell_keys, network.cell_seg_off, network.cell_segs, network.half_width, network.route_zone_allowed,
+        *network.zone_args(), *network.countries.args(), len(network.countries.codes), *_limits(rules), cap,
+    )
+    return events, pt_country, int(needed)
 
 
 def _ranges(counts: IntArray) -> IntArray:

@@ -75,9 +75,9 @@ def border_rule(fx, first, stop, pt_country, pt_office, confirm_ms, grace_ms, st
             before = st.country[d]
             st.country[d] = c
             st.cand[d] = -1
-            ev, ne = emit(ev, ne, d, BORDER_CROSSED, st.cand_t[d], -1, t[i], st.cand_lon[d], st.cand_lat[d], i, c,
-                          float(before))
+            ne = emit(ev, ne, d, BORDER_CROSSED, st.cand_t[d], -1, t[i], st.cand_lon[d], st.cand_lat[d], i, c,
+                      float(before))
             if st.post_seen[d] < 0 or st.post_seen[d] < st.cand_t[d] - grace_ms:
-                ev, ne = emit(ev, ne, d, BORDER_BYPASS, st.cand_t[d], t[i], t[i], st.cand_lon[d], st.cand_lat[d], i,
-                              c, float(before))
-    return ev, ne
+                ne = emit(ev, ne, d, BORDER_BYPASS, st.cand_t[d], t[i], t[i], st.cand_lon[d], st.cand_lat[d], i,
+                          c, float(before))
+    return ne

@@ -113,8 +113,8 @@ def _corridor_rule(fx, dev_start, first, stop, route, grid, half_width, factor, 
                 last_out[d] = t[i]
                 if dev_open[d] == 0 and t[i] - out_since[d] >= enter_ms:
                     dev_open[d] = 1
-                    ev, ne = emit(ev, ne, d, DEVIATION_OPENED, out_since[d], -1, t[i], out_lon[d], out_lat[d], i, -1,
-                                  0.0)
+                    ne = emit(ev, ne, d, DEVIATION_OPENED, out_since[d], -1, t[i], out_lon[d], out_lat[d], i, -1,
+                              0.0)
             else:
                 pt_chain[i] = chain
                 in_corr[d] = 1
@@ -126,8 +126,8 @@ def _corridor_rule(fx, dev_start, first, stop, route, grid, half_width, factor, 
                     if t[i] - in_since[d] >= exit_ms:
                         dev_open[d] = 0
                         in_since[d] = -1
-                        ev, ne = emit(ev, ne, d, DEVIATION_ENDED, -1, last_out[d], t[i], lon[i], lat[i], i, -1, 0.0)
-    return ev, ne
+                        ne = emit(ev, ne, d, DEVIATION_ENDED, -1, last_out[d], t[i], lon[i], lat[i], i, -1, 0.0)
+    return ne
 
 
 @njit(cache=True, inline="always")
@@ -177,7 +177,7 @@ def _stop_rule(fx, dev_start, dev_end, n_ctx, route, allowed, zones, max_diamete
             if not stopped and alert[d] != STOP_NONE:
                 if alert[d] == STOP_ALERTED:
                     last = end if begin >= 0 else w[n - 1]
-                    ev, ne = emit(ev, ne, d, STOP_ENDED, -1, t[last], t[i], lon[i], lat[i], i, -1, 0.0)
+                    ne = emit(ev, ne, d, STOP_ENDED, -1, t[last], t[i], lon[i], lat[i], i, -1, 0.0)
                 alert[d] = STOP_NONE
             if stopped and alert[d] == STOP_NONE and t[w[n - 1]] - t[w[0]] >= min_duration:
                 clon, clat = _centroid(lon, lat, w, n)
@@ -185,12 +185,12 @@ def _stop_rule(fx, dev_start, dev_end, n_ctx, route, allowed, zones, max_diamete
                     alert[d] = STOP_AUTHORISED
                 else:
                     alert[d] = STOP_ALERTED
-                    ev, ne = emit(ev, ne, d, STOP_OPENED, t[w[0]], -1, t[i], clon, clat, i, -1, 0.0)
+                    ne = emit(ev, ne, d, STOP_OPENED, t[w[0]], -1, t[i], clon, clat, i, -1, 0.0)
             if stopped and alert[d] != STOP_NONE:  # decided: the centroid is no longer needed
                 n = compress_window(t, w, n, hull, hull_n, min_duration)
         stopped_col[d] = 1 if stopped else 0
         win_n[d] = n
-    return ev, ne
+    return ne
 
 
 class Limits(NamedTuple):
@@ -217,7 +217,7 @@ class Limits(NamedTuple):
 @njit(cache=True)
 def _evaluate(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop_min, itinerary,  # type: ignore[no-untyped-def]
               corridor_st, in_corr, stop_st, it_st, rev_st, border_st, grid, half_width, route_zone_allowed,
-              zones, countries, n_countries, limits):
+              zones, countries, n_countries, limits, cap):
     """Every rule for many devices on many routes in one call (``evaluate_devices``, grouped).
 
     Device d's points (``fx``: Fixes) are ``[dev_start[d], dev_end[d])``, sorted by
@@ -232,31 +232,33 @@ def _evaluate(fx, dev_start, dev_end, n_ctx_stop, n_ctx_dev, route, factor, stop
     route arrays in ``locate_on_route``'s order; ``zones``: in ``zone_at``'s;
     ``countries``: in ``country_at``'s (``n_countries`` of them).
     Returns event columns (events.Events' order), each rule's device by device,
-    and each point's country index (-1: none; looked up with the border rules only).
+    each point's country index (-1: none; looked up with the border rules only)
+    and how many events there were: more than ``cap`` means some found no room,
+    and the caller runs again on fresh state columns with room for them all.
     """
     t = fx.t
     first = dev_start + n_ctx_dev
-    ev = new_events(t.shape[0] // 4 + 64)
+    ev = new_events(cap)
     pt_chain = np.empty(t.shape[0])
-    ev, ne = _corridor_rule(fx, dev_start, first, dev_end, route, grid, half_width, factor, limits.enter_ms,
-                            limits.exit_ms, corridor_st, in_corr, pt_chain, ev, 0)
-    ev, ne = _stop_rule(fx, dev_start, dev_end, n_ctx_stop, route, route_zone_allowed, zones, limits.max_diameter,
-                        stop_min, limits.spike_m, stop_st, ev, ne)
+    ne = _corridor_rule(fx, dev_start, first, dev_end, route, grid, half_width, factor, limits.enter_ms,
+                        limits.exit_ms, corridor_st, in_corr, pt_chain, ev, 0)
+    ne = _stop_rule(fx, dev_start, dev_end, n_ctx_stop, route, route_zone_allowed, zones, limits.max_diameter,
+                    stop_min, limits.spike_m, stop_st, ev, ne)
     pt_office = np.full(t.shape[0], -1, dtype=np.int64)
     if limits.border_rules:
-        ev, ne = itinerary_rule(fx, dev_start, first, dev_end, itinerary, zones, limits.office_enter_ms,
-                                limits.office_exit_ms, it_st, pt_office, ev, ne)
+        ne = itinerary_rule(fx, dev_start, first, dev_end, itinerary, zones, limits.office_enter_ms,
+                            limits.office_exit_ms, it_st, pt_office, ev, ne)
     pt_country = np.full(t.shape[0], -1, dtype=np.int64)
     if limits.border_rules and n_countries > 0:
         fix_countries(fx, dev_start, first, dev_end, countries, border_st, pt_country)
-        ev, ne = border_rule(fx, first, dev_end, pt_country, pt_office, limits.border_confirm_ms,
-                             limits.post_grace_ms, border_st, ev, ne)
+        ne = border_rule(fx, first, dev_end, pt_country, pt_office, limits.border_confirm_ms,
+                         limits.post_grace_ms, border_st, ev, ne)
     if limits.reversal_rule:
-        ev, ne = reversal_rule(fx, first, dev_end, pt_chain, limits.reversal_m, limits.reversal_end_m, rev_st, ev, ne)
+        ne = reversal_rule(fx, first, dev_end, pt_chain, limits.reversal_m, limits.reversal_end_m, rev_st, ev, ne)
     if limits.gap_rule:
-        ev, ne = gap_rule(fx, dev_start, first, dev_end, pt_chain, limits.gap_min_ms, limits.normal_mps,
-                          limits.suspicious_s, ev, ne)
-    return trimmed(ev, ne), pt_country
+        ne = gap_rule(fx, dev_start, first, dev_end, pt_chain, limits.gap_min_ms, limits.normal_mps,
+                      limits.suspicious_s, ev, ne)
+    return trimmed(ev, min(ne, cap)), pt_country, ne
 
 
 @njit(cache=True)
@@ -273,7 +275,8 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
                      k_run_iy, k_run_country, k_run_ref_x, k_run_ref_y, k_run_edge_off, k_entry_edge,
                      k_entry_country, k_entry_ref_inside, k_vx, k_vy, n_countries, enter_ms, exit_ms, max_diameter,
                      spike_m, office_enter_ms, office_exit_ms, border_confirm_ms, post_grace_ms, reversal_m,
-                     reversal_end_m, gap_min_ms, normal_mps, suspicious_s, border_rules, reversal_rule, gap_rule):
+                     reversal_end_m, gap_min_ms, normal_mps, suspicious_s, border_rules, reversal_rule, gap_rule,
+                     cap):
     """Every rule for many devices on many routes in one call, on flat arguments.
 
     Flat, because numba's dispatcher types an array argument in C but a tuple of
@@ -300,4 +303,5 @@ def evaluate_devices(t, x, y, lon, lat, dev_start, dev_end, n_ctx_stop, n_ctx_de
         n_countries,
         Limits(enter_ms, exit_ms, max_diameter, spike_m, office_enter_ms, office_exit_ms, border_confirm_ms,
                post_grace_ms, reversal_m, reversal_end_m, gap_min_ms, normal_mps, suspicious_s, border_rules,
-               reversal_rule, gap_rule))
+               reversal_rule, gap_rule),
+        cap)

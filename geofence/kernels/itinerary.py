@@ -82,15 +82,15 @@ def position_at(it, d, px, py, confirmed, cand, reached, zone_ring_off, ring_off
 def _depart(st, it, d, i, t, ev, ne):  # type: ignore[no-untyped-def]
     """Confirm device d's departure from its office at fix i: time = last fix inside."""
     p = st.office_pos[d]
-    ev, ne = emit(ev, ne, d, DEPARTED, st.office_in[d], st.office_last[d], t[i], st.office_lon[d],
-                  st.office_lat[d], i, p, st.office_still[d] / 1000.0)
+    ne = emit(ev, ne, d, DEPARTED, st.office_in[d], st.office_last[d], t[i], st.office_lon[d],
+              st.office_lat[d], i, p, st.office_still[d] / 1000.0)
     if st.dwell_open[d] == 1:
         st.dwell_open[d] = 0
-        ev, ne = emit(ev, ne, d, DWELL_ENDED, -1, st.office_last[d], t[i], st.office_lon[d], st.office_lat[d],
-                      i, p, 0.0)
+        ne = emit(ev, ne, d, DWELL_ENDED, -1, st.office_last[d], t[i], st.office_lon[d], st.office_lat[d],
+                  i, p, 0.0)
     st.office_pos[d] = -1
     st.office_out[d] = -1
-    return ev, ne
+    return ne
 
 
 @njit(cache=True)
@@ -107,15 +107,15 @@ def _arrive(st, it, d, i, t, lon, lat, ev, ne):  # type: ignore[no-untyped-def]
     st.office_still[d] = st.cand_still[d]
     st.office_out[d] = -1
     st.cand_pos[d] = -1
-    ev, ne = emit(ev, ne, d, ARRIVED, st.cand_in[d], -1, t[i], st.cand_lon[d], st.cand_lat[d], i, p, 0.0)
+    ne = emit(ev, ne, d, ARRIVED, st.cand_in[d], -1, t[i], st.cand_lon[d], st.cand_lat[d], i, p, 0.0)
     base = it.off[d]
     for j in range(p):
         bit = np.int64(1) << j
         if it.transit[base + j] and it.zone[base + j] >= 0 and st.reached[d] & bit == 0 and st.skipped[d] & bit == 0:
             st.skipped[d] |= bit
-            ev, ne = emit(ev, ne, d, OFFICE_SKIPPED, st.cand_in[d], t[i], t[i], st.cand_lon[d], st.cand_lat[d],
-                          i, j, float(p))
-    return ev, ne
+            ne = emit(ev, ne, d, OFFICE_SKIPPED, st.cand_in[d], t[i], t[i], st.cand_lon[d], st.cand_lat[d],
+                      i, j, float(p))
+    return ne
 
 
 @njit(cache=True)
@@ -153,12 +153,12 @@ def itinerary_rule(fx, dev_start, first, stop, it, zones, enter_ms, exit_ms, st,
                     limit = it.dwell_ms[it.off[d] + pos]
                     if limit > 0 and st.dwell_open[d] == 0 and t[i] - st.office_in[d] >= limit:
                         st.dwell_open[d] = 1
-                        ev, ne = emit(ev, ne, d, DWELL_OPENED, st.office_in[d], -1, t[i], lon[i], lat[i], i, pos, 0.0)
+                        ne = emit(ev, ne, d, DWELL_OPENED, st.office_in[d], -1, t[i], lon[i], lat[i], i, pos, 0.0)
                 else:
                     if st.office_out[d] < 0:
                         st.office_out[d] = t[i]
                     if t[i] - st.office_out[d] >= exit_ms:
-                        ev, ne = _depart(st, it, d, i, t, ev, ne)
+                        ne = _depart(st, it, d, i, t, ev, ne)
             if pos < 0 or pos == st.office_pos[d]:
                 st.cand_pos[d] = -1
                 continue
@@ -173,6 +173,6 @@ def itinerary_rule(fx, dev_start, first, stop, it, zones, enter_ms, exit_ms, st,
                 st.cand_still[d] = 0
             if t[i] - st.cand_in[d] >= enter_ms:
                 if st.office_pos[d] >= 0:  # straight from one office zone into the next
-                    ev, ne = _depart(st, it, d, i, t, ev, ne)
-                ev, ne = _arrive(st, it, d, i, t, lon, lat, ev, ne)
-    return ev, ne
+                    ne = _depart(st, it, d, i, t, ev, ne)
+                ne = _arrive(st, it, d, i, t, lon, lat, ev, ne)
+    return ne

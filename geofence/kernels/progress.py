@@ -44,12 +44,12 @@ def reversal_rule(fx, first, stop, pt_chain, reversal_m, end_m, st, ev, ne):  # 
             behind = st.furthest[d] - c
             if st.open[d] == 1 and behind <= end_m:
                 st.open[d] = 0
-                ev, ne = emit(ev, ne, d, REVERSAL_ENDED, -1, t[i], t[i], lon[i], lat[i], i, -1, 0.0)
+                ne = emit(ev, ne, d, REVERSAL_ENDED, -1, t[i], t[i], lon[i], lat[i], i, -1, 0.0)
             elif st.open[d] == 0 and behind >= reversal_m:
                 st.open[d] = 1
-                ev, ne = emit(ev, ne, d, REVERSAL_OPENED, st.furthest_t[d], -1, t[i], st.furthest_lon[d],
-                              st.furthest_lat[d], i, -1, 0.0)
-    return ev, ne
+                ne = emit(ev, ne, d, REVERSAL_OPENED, st.furthest_t[d], -1, t[i], st.furthest_lon[d],
+                          st.furthest_lat[d], i, -1, 0.0)
+    return ne
 
 
 @njit(cache=True)
@@ -72,5 +72,5 @@ def gap_rule(fx, dev_start, first, stop, pt_chain, gap_min_ms, normal_mps, suspi
                 dist = abs(pt_chain[i] - pt_chain[prev])
             unexplained = gap / 1000.0 - dist / normal_mps
             if unexplained >= suspicious_s:
-                ev, ne = emit(ev, ne, d, GAP, t[prev], t[i], t[i], lon[prev], lat[prev], i, prev, unexplained)
-    return ev, ne
+                ne = emit(ev, ne, d, GAP, t[prev], t[i], t[i], lon[prev], lat[prev], i, prev, unexplained)
+    return ne

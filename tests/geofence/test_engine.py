@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geofence import engine
 from geofence.engine import Track, TrackError, Transition, evaluate, is_breach
 from geofence.rules import Rules
 from geofence.state import DeviceState, dumps, loads
@@ -169,3 +170,13 @@ def test_old_saved_states_still_decode() -> None:
     state = loads(old)
     assert state.deviation_open and state.office_pos == -1 and state.country is None
     assert state.rule("furthest_m") is None and state.rule("post_seen") == -1 and not state.rule("in_corridor")
+
+
+def test_events_beyond_the_first_room_are_found_by_a_second_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    track = (Trip().drive(20).drive(8, north_m=900).drive(10, north_m=0).park(80).drive(30).park(70)
+             .drive(8, north_m=900).drive(10, north_m=0).track())
+    whole, state = run(track)
+    assert len(whole) >= 5
+    monkeypatch.setattr(engine, "events_room", lambda fixes: 1)
+    again, state_again = run(track)
+    assert again == whole and state_again == state
