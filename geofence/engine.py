@@ -47,6 +47,9 @@ _KIND: dict[int, tuple[EventKind, AlertType | MilestoneKind]] = {
     ev.BORDER_CROSSED: ("milestone", "border_crossed"),
     ev.BORDER_BYPASS: ("opened", "border_bypass"),
 }
+# The alert types the engine raises and replays reconcile (the rest are milestones).
+ENGINE_ALERT_TYPES: tuple[AlertType, ...] = tuple(dict.fromkeys(
+    cast(AlertType, kind) for event, kind in _KIND.values() if event != "milestone"))
 _AT_OFFICE = frozenset({ev.ARRIVED, ev.DEPARTED, ev.OFFICE_SKIPPED, ev.DWELL_OPENED, ev.DWELL_ENDED})
 MAX_OFFICES = 62  # itinerary positions are bits of an int64
 

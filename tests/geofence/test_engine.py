@@ -180,3 +180,8 @@ def test_events_beyond_the_first_room_are_found_by_a_second_run(monkeypatch: pyt
     monkeypatch.setattr(engine, "events_room", lambda fixes: 1)
     again, state_again = run(track)
     assert again == whole and state_again == state
+
+
+def test_engine_alert_types_are_the_alert_kinds_not_milestones() -> None:
+    assert engine.ENGINE_ALERT_TYPES == ("route_deviation", "unscheduled_stop", "office_skipped", "border_dwell",
+                                         "route_reversal", "suspicious_gap", "border_bypass")
