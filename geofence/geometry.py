@@ -16,6 +16,7 @@ import numpy as np
 from pyproj import CRS, Transformer
 
 from geofence import kernels
+from geofence.countries import CountryIndex, CountryInput
 from geofence.errors import GeometryError as GeometryError  # re-exported: callers import it from here
 from geofence.types import BoolArray, FloatArray, IntArray
 
@@ -192,10 +193,12 @@ class Network:
     route_zone_allowed: BoolArray  # [route, zone]: a stop there is authorised
     route_index: dict[int, int] = field(default_factory=dict)
     zone_index: dict[int, int] = field(default_factory=dict)
+    countries: CountryIndex = field(default_factory=lambda: CountryIndex.build([]))
 
     @classmethod
-    def build(cls, routes: Sequence[RouteInput], zones: Sequence[ZoneInput]) -> Network:
-        """Validate and pack; raises GeometryError naming the first bad route or zone."""
+    def build(cls, routes: Sequence[RouteInput], zones: Sequence[ZoneInput],
+              countries: Sequence[CountryInput] = ()) -> Network:
+        """Validate and pack; raises GeometryError naming the first bad route, zone or country."""
         zone_index = {z.key: i for i, z in enumerate(zones)}
         zone_part = _pack_zones(zones)
         allowed = np.zeros((len(routes), len(zones)), dtype=np.bool_)
@@ -243,6 +246,7 @@ class Network:
             route_zone_allowed=allowed,
             route_index={r.key: i for i, r in enumerate(routes)},
             zone_index=zone_index,
+            countries=CountryIndex.build(countries),
             **zone_part,
         )
 

@@ -20,8 +20,9 @@ the window; ``splice`` is that reconciliation on plain intervals.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -30,7 +31,7 @@ from geofence import kernels
 from geofence.engine import Binding, Track, Transition, evaluate
 from geofence.geometry import Network
 from geofence.rules import Rules
-from geofence.state import CONTEXT, DeviceState
+from geofence.state import CONTEXT, DEFAULT_RULES, RULES, DeviceState
 from geofence.types import IntArray
 from protocol.alerts import AlertType
 
@@ -65,6 +66,9 @@ class Interval:
     late: bool
     carried_in: bool = False
     open_at_end: bool = False
+    office: int = -1  # as Transition's
+    country: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class ReplayResult:
     state: DeviceState | None
     checkpoints: list[Checkpoint]
     fixes: int = 0  # evaluated
+
+    @property
+    def milestones(self) -> list[Transition]:
+        """The window's milestones: they replace the stored ones it decided (``splice_milestones``)."""
+        return [t for t in self.transitions if t.event == "milestone"]
 
     def decided(self, type_: str) -> tuple[int, int]:
         """The crossing times (``crossed_ms``, inclusive bounds) of the openings of
@@ -143,7 +152,7 @@ def replay(network: Network, rules: Rules, binding: Binding, start: Checkpoint |
         transitions.extend(found)
         state = states[device_id]
         saved.append(Checkpoint(state.last_ts, state))
-        if stored is not None and state.last_ts >= late_until_ms and same_future(state, stored.state):
+        if stored is not None and state.last_ts >= late_until_ms and same_future(state, stored.state, rules):
             converged = True
             break
     start_state = start.state if start is not None else None
@@ -186,7 +195,7 @@ def _chunks(t: IntArray, prev_ms: int, later: Sequence[Checkpoint],
         pos, prev_ms = end, int(t[end - 1])
 
 
-def same_future(a: DeviceState, b: DeviceState) -> bool:
+def same_future(a: DeviceState, b: DeviceState, rules: Rules | None = None) -> bool:
     """Will these two states evaluate any following fixes identically?
 
     Ignored, because nothing later reads them: the per-point backlog flags of
@@ -195,17 +204,43 @@ def same_future(a: DeviceState, b: DeviceState) -> bool:
     fix outside overwrites it before one can open); while one is open, where
     the current run outside began (a deviation ends on a fix inside, which
     forgets that run); while no run outside is under way, its first position.
+    Likewise what is left of an office the truck is no longer in or entering,
+    of a country change no longer pending, and, with none pending, a visit to an
+    office zone longer ago than ``rules.post_grace_s`` (it can excuse no crossing).
     """
-    return _normal(a) == _normal(b)
+    return _normal(a, rules or Rules()) == _normal(b, rules or Rules())
 
 
-def _normal(s: DeviceState) -> DeviceState:
+def _normal(s: DeviceState, rules: Rules) -> DeviceState:
     context = np.frombuffer(s.context, dtype=CONTEXT).copy()
     context["backlog"] = False
     out_since = -1 if s.deviation_open else s.out_since
+    record = np.frombuffer(s.rules or DEFAULT_RULES, dtype=RULES).copy()
+    stale = [*(_OFFICE if record["office_pos"][0] < 0 else ()), *(_CAND if record["cand_pos"][0] < 0 else ()),
+             *(_COUNTRY_CAND if record["country_cand"][0] == b"" else ())]
+    if record["country_cand"][0] == b"" and s.last_ts - record["post_seen"][0] > rules.post_grace_s * 1000:
+        stale.append("post_seen")
+    for name in stale:
+        record[name] = _DEFAULTS[name]
     return msgspec.structs.replace(
         s, context=context.tobytes(), last_out=s.last_out if s.deviation_open else -1, out_since=out_since,
-        out_lon=s.out_lon if out_since >= 0 else 0.0, out_lat=s.out_lat if out_since >= 0 else 0.0)
+        out_lon=s.out_lon if out_since >= 0 else 0.0, out_lat=s.out_lat if out_since >= 0 else 0.0,
+        rules=record.tobytes())
+
+
+_DEFAULTS = np.frombuffer(DEFAULT_RULES, dtype=RULES)[0]
+_OFFICE = ("office_in", "office_last", "office_lon", "office_lat", "office_still", "office_out", "dwell_open")
+_CAND = ("cand_in", "cand_lon", "cand_lat", "cand_still")
+_COUNTRY_CAND = ("country_cand_t", "country_cand_lon", "country_cand_lat")
+
+
+def splice_milestones(stored: Sequence[Transition], result: ReplayResult) -> list[Transition]:
+    """Stored milestones of one tracker after the replay ``result``: those the window
+    decided (confirmed, ``crossed_ms``, within ``[from_ms, to_ms]``) are replaced by
+    the window's. A milestone's time (``started_ms``) may lie before the window: it
+    is its confirmation that the window decides."""
+    kept = [m for m in stored if not result.from_ms <= m.crossed_ms <= result.to_ms]
+    return sorted([*kept, *result.milestones], key=lambda m: (m.crossed_ms, m.type, m.office))
 
 
 def intervals(start: DeviceState | None, transitions: Sequence[Transition]) -> list[Interval]:
@@ -216,15 +251,24 @@ def intervals(start: DeviceState | None, transitions: Sequence[Transition]) -> l
     if start is not None and start.deviation_open:
         open_["route_deviation"] = len(found)
         found.append(Interval("route_deviation", None, None, None, None, None, False, carried_in=True))
-    if start is not None and start.stop_alert == kernels.STOP_ALERTED:
-        open_["unscheduled_stop"] = len(found)
-        found.append(Interval("unscheduled_stop", None, None, None, None, None, False, carried_in=True))
+    carried: list[tuple[bool, AlertType]] = [] if start is None else [
+        (start.stop_alert == kernels.STOP_ALERTED, "unscheduled_stop"),
+        (start.dwell_open, "border_dwell"), (start.reversal_open, "route_reversal")]
+    for is_open, carried_type in carried:
+        if is_open:
+            open_[carried_type] = len(found)
+            found.append(Interval(carried_type, None, None, None, None, None, False, carried_in=True))
     for tr in transitions:
+        kind = tr.alert_type
+        if kind is None:
+            continue  # a milestone: ReplayResult.milestones
         if tr.event == "opened":
-            open_[tr.type] = len(found)
-            found.append(Interval(tr.type, tr.started_ms, tr.crossed_ms, None, tr.lon, tr.lat, tr.late))
-        elif tr.type in open_:
-            k = open_.pop(tr.type)
+            if not tr.instantaneous:
+                open_[kind] = len(found)
+            found.append(Interval(kind, tr.started_ms, tr.crossed_ms, tr.ended_ms, tr.lon, tr.lat, tr.late,
+                                  office=tr.office, country=tr.country, detail=tr.detail))
+        elif kind in open_:
+            k = open_.pop(kind)
             found[k] = replace(found[k], ended_ms=tr.ended_ms)
     for k in open_.values():
         found[k] = replace(found[k], open_at_end=True)

@@ -1,7 +1,10 @@
 """Numba kernels on plain contiguous arrays, one module per concern:
 ``corridor`` (distance to routes through a segment grid), ``zones``
-(point in polygon), ``stops`` (movingpandas-exact stop detection) and
-``devices`` (the many-devices rules kernel the engine calls).
+(point in polygon), ``stops`` (movingpandas-exact stop detection),
+``devices`` (the many-devices rules kernel the engine calls) with the rules
+of ``itinerary`` (milestones, skipped offices, border dwell),
+``progress`` (route reversal, suspicious gaps) and ``borders`` (crossings,
+bypass; countries from ``countries``), emitting ``events``.
 
 Nothing here allocates objects or validates input: ``geometry.py`` and
 ``engine.py`` check and convert once at the Python boundary, then trust.
@@ -13,16 +16,8 @@ kernel in another module keeps running the old code.
 """
 
 from geofence.kernels.corridor import centre_distances, locate_on_route, segment_distance, within_routes
-from geofence.kernels.devices import (
-    DEVIATION_ENDED,
-    DEVIATION_OPENED,
-    STOP_ALERTED,
-    STOP_AUTHORISED,
-    STOP_ENDED,
-    STOP_NONE,
-    STOP_OPENED,
-    evaluate_devices,
-)
+from geofence.kernels.devices import STOP_ALERTED, STOP_AUTHORISED, STOP_NONE, evaluate_devices
+from geofence.kernels.events import DEVIATION_ENDED, DEVIATION_OPENED, STOP_ENDED, STOP_OPENED
 from geofence.kernels.stops import (
     compress_window,
     convex_hull,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geofence import engine
 from geofence.engine import Track, TrackError, Transition, evaluate, is_breach
 from geofence.rules import Rules
 from geofence.state import DeviceState, dumps, loads
@@ -140,3 +143,45 @@ def test_seal_breach_rules() -> None:
     assert not is_breach(NET, BINDING, "opened", 31.001, 0.001)  # inside the destination office
     assert not is_breach(NET, BINDING, "armed", 30.5, 0.0)
     assert is_breach(NET, BINDING, "tampered", 30.2, 0.0)  # a stop zone is not the destination
+
+
+def test_corridor_factor_narrows_the_corridor_per_device() -> None:
+    track = Trip().drive(20).drive(8, north_m=300).drive(10, north_m=0).track()
+    narrow = replace(BINDING, corridor_factor=0.5)  # 250 m each side
+    assert run(track)[0] == []
+    transitions, _ = evaluate(NET, RULES, {"a": (narrow, DeviceState(shipment_id=7), track),
+                                                "b": (BINDING, DeviceState(shipment_id=7), track)})
+    assert [(t.device_id, t.event, t.type) for t in transitions] == [
+        ("a", "opened", "route_deviation"), ("a", "ended", "route_deviation")]
+
+
+def test_stop_minimum_per_device() -> None:
+    track = Trip().drive(20).park(30).drive(10).track()  # parked 7.5 min
+    assert run(track)[0] == []
+    short = replace(BINDING, stop_min_ms=5 * 60_000)
+    transitions, _ = evaluate(NET, RULES, {"trk": (short, DeviceState(shipment_id=7), track)})
+    assert kinds(transitions) == [("opened", "unscheduled_stop"), ("ended", "unscheduled_stop")]
+    assert transitions[0].crossed_ms == T0 + 20 * STEP_MS + 5 * 60_000
+
+
+def test_old_saved_states_still_decode() -> None:
+    old = msgspec.msgpack.encode({"shipment_id": 7, "last_ts": 5, "deviation_open": True, "context": b"",
+                                  "n_window": 0})
+    state = loads(old)
+    assert state.deviation_open and state.office_pos == -1 and state.country is None
+    assert state.rule("furthest_m") is None and state.rule("post_seen") == -1 and not state.rule("in_corridor")
+
+
+def test_events_beyond_the_first_room_are_found_by_a_second_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    track = (Trip().drive(20).drive(8, north_m=900).drive(10, north_m=0).park(80).drive(30).park(70)
+             .drive(8, north_m=900).drive(10, north_m=0).track())
+    whole, state = run(track)
+    assert len(whole) >= 5
+    monkeypatch.setattr(engine, "events_room", lambda fixes: 1)
+    again, state_again = run(track)
+    assert again == whole and state_again == state
+
+
+def test_engine_alert_types_are_the_alert_kinds_not_milestones() -> None:
+    assert engine.ENGINE_ALERT_TYPES == ("route_deviation", "unscheduled_stop", "office_skipped", "border_dwell",
+                                         "route_reversal", "suspicious_gap", "border_bypass")
