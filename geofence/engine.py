@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,9 @@ _KIND: dict[int, tuple[Literal["opened", "ended"], AlertType]] = {
 }
 
 
+MilestoneKind = Literal["arrived", "departed", "border_crossed"]
+
+
 class TrackError(ValueError):
     """Fixes the engine cannot take as they are; the message names the device."""
 
@@ -45,6 +48,11 @@ class Binding:
     route: int
     destination_zone: int  # -1 when the destination office has no zone
     departed_ms: int
+    offices: tuple[int, ...] = ()
+    dwell_ms: tuple[int, ...] = ()
+    transit: tuple[bool, ...] = ()
+    corridor_factor: float = 1.0
+    stop_min_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,8 @@ class Transition:
     ending was confirmed (end). ``late``: raised from backlog.
     """
 
-    event: Literal["opened", "ended"]
-    type: AlertType
+    event: Literal["opened", "ended", "milestone"]
+    type: AlertType | MilestoneKind
     device_id: str
     shipment_id: int
     started_ms: int | None
@@ -87,6 +95,9 @@ class Transition:
     lon: float
     lat: float
     late: bool
+    office: int = -1
+    country: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

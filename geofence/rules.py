@@ -18,6 +18,7 @@ class Rules:
     spike_m: float = 100.0
     # signal_lost: no record from an in-transit tracker for this long (wall time)
     signal_lost_s: float = 900.0
+    border_dwell_s: float = 10800.0
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
