@@ -29,6 +29,7 @@ _ZONES = "SELECT id, kind, geometry FROM zones ORDER BY id"
 STOP_EVERYWHERE = frozenset({"office", "border_post", "weighbridge", "inspection"})
 # risk_profiles' medium unscheduled-stop minimum (schema/022): the level the rules' setting is.
 MEDIUM_STOP_MIN_S = 900.0
+DEFAULT_RULES = Rules()
 _ROUTES = """
 SELECT r.id, r.geometry, r.corridor_m, coalesce(array_agg(rz.zone_id) FILTER (WHERE rz.zone_id IS NOT NULL), '{}')
 FROM routes r LEFT JOIN route_stop_zones rz ON rz.route_id = r.id
@@ -122,7 +123,7 @@ def _zone(key: int, kind: str, geometry: dict[str, Any]) -> ZoneInput | None:
     return zone
 
 
-def load_registry(cur: psycopg.Cursor[Any], network: Network, rules: Rules = Rules()) -> Registry:
+def load_registry(cur: psycopg.Cursor[Any], network: Network, rules: Rules = DEFAULT_RULES) -> Registry:
     """In-transit shipments bound to ``network``. Shipments sharing a tracker (one truck)
     are bound once: under the earliest departed, with the strictest thresholds among them
     (the highest risk's) and every one of them in ``siblings``."""
@@ -201,7 +202,7 @@ class RegistryCache:
     """The registry, reloaded when the counters in ``geofence_version`` move
     (routes or zones: the network too; shipments only: the bindings)."""
 
-    def __init__(self, rules: Rules = Rules()) -> None:
+    def __init__(self, rules: Rules = DEFAULT_RULES) -> None:
         self._rules = rules
         self._registry: Registry | None = None
         self._version: tuple[int, int] = (-1, -1)
