@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from protocol.alerts import ALERT_STATUSES, ALERT_TYPES, AlertStatus, AlertType, Severity
+from protocol.alerts import ALERT_STATUSES, ALERT_TYPES, AlertStatus, AlertType, Outcome, RiskLevel, Severity
 
 __all__ = ["ALERT_STATUSES", "ALERT_TYPES", "AlertStatus", "AlertType", "Severity"]
 
@@ -45,7 +45,8 @@ _EXAMPLE: dict[str, Any] = {
     "acknowledged_by": "officer-kemba-17", "acknowledged_at": "2026-11-23T06:40:02.114000Z",
     "resolved_by": None, "resolved_at": None, "note": "driver called, tyre change at km 212",
     "created_at": "2026-11-23T06:36:31.002000Z", "updated_at": "2026-11-23T06:40:02.114000Z", "withdrawn": False,
-    "contested": False, "contested_reason": None,
+    "contested": False, "contested_reason": None, "country": "KEN", "incident": 42, "outcome": None,
+    "risk_level": "high", "vehicle": "KBX 123A", "detail": {},
 }
 
 
@@ -79,6 +80,16 @@ class Alert(BaseModel):
     contested: bool = Field(description="Late data disputes an alert an officer already acknowledged or "
                                         "resolved: kept as it was, with the reason")
     contested_reason: str | None = Field(description="Why late data disputes it; null unless contested")
+    country: str | None = Field(default=None, description=(
+        "ISO 3166-1 alpha-3 of the ground it is on (whose administration); null where no country is loaded"))
+    incident: int | None = Field(default=None, description=(
+        "Alerts of one condition of one truck across the shipments it carries share it (the first one's id)"))
+    outcome: Outcome | None = Field(default=None, description="How officers closed it (resolve); null before")
+    risk_level: RiskLevel = Field(default="medium", description="The shipment's risk level (it scales severity)")
+    vehicle: str | None = Field(default=None, description="Registration plate of the truck, when declared")
+    detail: dict[str, Any] = Field(default_factory=dict, description=(
+        "Per type (docs/alerts.md): office codes, countries crossed, a suspicious gap's unexplained minutes and "
+        "reachable area (GeoJSON Polygon), a refusal's reason"))
 
 
 class AlertPage(BaseModel):
