@@ -80,14 +80,14 @@ class Alert(BaseModel):
     contested: bool = Field(description="Late data disputes an alert an officer already acknowledged or "
                                         "resolved: kept as it was, with the reason")
     contested_reason: str | None = Field(description="Why late data disputes it; null unless contested")
-    country: str | None = Field(default=None, description=(
+    country: str | None = Field(description=(
         "ISO 3166-1 alpha-3 of the ground it is on (whose administration); null where no country is loaded"))
-    incident: int | None = Field(default=None, description=(
+    incident: int | None = Field(description=(
         "Alerts of one condition of one truck across the shipments it carries share it (the first one's id)"))
-    outcome: Outcome | None = Field(default=None, description="How officers closed it (resolve); null before")
-    risk_level: RiskLevel = Field(default="medium", description="The shipment's risk level (it scales severity)")
-    vehicle: str | None = Field(default=None, description="Registration plate of the truck, when declared")
-    detail: dict[str, Any] = Field(default_factory=dict, description=(
+    outcome: Outcome | None = Field(description="How officers closed it (resolve); null before")
+    risk_level: RiskLevel = Field(description="The shipment's risk level (it scales severity)")
+    vehicle: str | None = Field(description="Registration plate of the truck, when declared")
+    detail: dict[str, Any] = Field(description=(
         "Per type (docs/alerts.md): office codes, countries crossed, a suspicious gap's unexplained minutes and "
         "reachable area (GeoJSON Polygon), a refusal's reason"))
 
