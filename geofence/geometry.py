@@ -197,7 +197,7 @@ class Network:
 
     @classmethod
     def build(cls, routes: Sequence[RouteInput], zones: Sequence[ZoneInput],
-              countries: Sequence[CountryInput] = ()) -> Network:
+              countries: Sequence[CountryInput] | CountryIndex = ()) -> Network:
         """Validate and pack; raises GeometryError naming the first bad route, zone or country."""
         zone_index = {z.key: i for i, z in enumerate(zones)}
         zone_part = _pack_zones(zones)
@@ -246,7 +246,8 @@ class Network:
             route_zone_allowed=allowed,
             route_index={r.key: i for i, r in enumerate(routes)},
             zone_index=zone_index,
-            countries=CountryIndex.build(countries),
+            # Prebuilt by the caller when it keeps one (ingest: the countries change rarely).
+            countries=countries if isinstance(countries, CountryIndex) else CountryIndex.build(countries),
             **zone_part,
         )
 

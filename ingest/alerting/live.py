@@ -6,11 +6,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 
 from geofence.engine import Tracks, Transition
 from geofence.state import DeviceState, dumps
 from geofence.types import IntArray
-from ingest.alerting.apply import INSERT, insert_params
+from ingest.alerting.apply import INSERT, TRUCK, insert_params
 from ingest.alerting.changes import MS, RETURNING, changed
 from ingest.alerting.reconcile import Interval
 from ingest.batch import Batch
@@ -20,11 +21,24 @@ from protocol.alerts import AlertChange
 
 _END = f"""
 WITH changed AS (
-    UPDATE alerts SET ended_at = greatest(started_at, {MS.format("%s::int8")}), updated_at = now()
-    WHERE shipment_id = %s AND device_id = %s AND type = %s AND ended_at IS NULL
+    UPDATE alerts SET ended_at = greatest(started_at, {MS.format("%(ended)s::int8")}), updated_at = now()
+    WHERE shipment_id IN {TRUCK.format(sid="%(shipment)s", device="%(device)s")} AND device_id = %(device)s
+      AND type = %(type)s AND ended_at IS NULL
     RETURNING *
 ) {RETURNING}
 """
+# A milestone of the timeline, for every shipment on the truck; the office by its itinerary position.
+_MILESTONE = f"""
+INSERT INTO shipment_events (shipment_id, device_id, kind, office_code, country, at, lon, lat, late, detail)
+SELECT t.id, %(device)s, %(kind)s,
+       (SELECT o.office_code FROM shipment_offices o WHERE o.shipment_id = t.id AND o.position = %(position)s),
+       %(country)s, {MS.format("%(at)s::int8")}, %(lon)s, %(lat)s, %(late)s, %(detail)s
+FROM shipments t WHERE t.id IN {TRUCK.format(sid="%(shipment)s", device="%(device)s")}
+ON CONFLICT DO NOTHING
+"""
+_OFFICES = "SELECT position, office_code FROM shipment_offices WHERE shipment_id = %s"
+# Detail keys holding itinerary positions, and the key the office code goes under.
+_POSITION_KEYS = {"position": "office", "reached": "reached_office"}
 _STAGED_STATES = Staging("stage_geofence_state", (
     ("device_id", "text"), ("shipment_id", "int8"), ("state", "bytea"), ("chainage_m", "float8"),
     ("distance_m", "float8"), ("last_ts", "int8")))
@@ -100,16 +114,47 @@ def fresh_fixes(batch: Batch, new_fixes: set[tuple[str, int]], registry: Registr
 
 
 def apply_transitions(cur: psycopg.Cursor[Any], transitions: list[Transition]) -> list[AlertChange]:
-    """Open and end alerts as the engine found on live data."""
+    """Open and end alerts, and record milestones, as the engine found on live data."""
     out: list[AlertChange] = []
     for tr in transitions:
-        if tr.event == "opened":
+        if tr.event == "milestone":
+            record_milestone(cur, tr)
+        elif tr.event == "opened":
             assert tr.started_ms is not None
-            interval = Interval(tr.type, tr.started_ms, tr.ended_ms, tr.crossed_ms, tr.lon, tr.lat, tr.late)
+            interval = Interval(tr.type, tr.started_ms, tr.ended_ms, tr.crossed_ms, tr.lon, tr.lat, tr.late,
+                                tr.country, with_offices(cur, tr))
             out += changed(cur, "opened", INSERT, insert_params(interval, tr.shipment_id, tr.device_id))
         else:
-            out += changed(cur, "ended", _END, (tr.ended_ms, tr.shipment_id, tr.device_id, tr.type))
+            out += changed(cur, "ended", _END, {"ended": tr.ended_ms, "shipment": tr.shipment_id,
+                                                "device": tr.device_id, "type": tr.type})
     return out
+
+
+def record_milestone(cur: psycopg.Cursor[Any], tr: Transition) -> None:
+    """A timeline event (arrived, departed, border crossed) for every shipment on the truck."""
+    at = tr.started_ms if tr.started_ms is not None else tr.crossed_ms
+    # confirmed_ms: the fix that confirmed it (hysteresis): a replay replaces what its window confirmed.
+    detail = dict(tr.detail) | _position(tr) | {"confirmed_ms": tr.crossed_ms}
+    cur.execute(_MILESTONE, {"device": tr.device_id, "kind": tr.type, "position": tr.office, "country": tr.country,
+                             "at": at, "lon": tr.lon, "lat": tr.lat, "late": tr.late,
+                             "shipment": tr.shipment_id, "detail": Jsonb(detail)})
+
+
+def _position(tr: Transition) -> dict[str, Any]:
+    return {"position": tr.office} if tr.office >= 0 else {}
+
+
+def with_offices(cur: psycopg.Cursor[Any], tr: Transition) -> dict[str, Any]:
+    """The transition's detail, with the office code of each itinerary position it names."""
+    detail = dict(tr.detail) | _position(tr)
+    # The engine names them when the binding carries the codes; a lookup only when it did not.
+    if not any(isinstance(detail.get(key), int) and detail.get(name) is None for key, name in _POSITION_KEYS.items()):
+        return detail
+    codes = dict(cur.execute(_OFFICES, (tr.shipment_id,)).fetchall())
+    for key, name in _POSITION_KEYS.items():
+        if isinstance(detail.get(key), int) and detail[key] in codes and detail.get(name) is None:
+            detail[name] = codes[detail[key]]
+    return detail
 
 
 def save_states(cur: psycopg.Cursor[Any], states: dict[str, DeviceState]) -> None:

@@ -12,9 +12,9 @@ officer's work. Times are epoch milliseconds (fix time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from geofence.engine import Transition
 
@@ -44,6 +44,8 @@ class Interval(NamedTuple):
     lon: float | None  # degrees; None for a seal event with no position near it
     lat: float | None
     late: bool
+    country: str | None = None  # ISO 3166-1 alpha-3 where it was decided
+    detail: Mapping[str, Any] | None = None  # per type (docs/alerts.md)
 
 
 class Insert(NamedTuple):
@@ -85,10 +87,17 @@ def intervals(transitions: Sequence[Transition]) -> list[Interval]:
     found: list[Interval] = []
     open_: dict[str, int] = {}  # type -> index in found
     for tr in transitions:
+        if tr.event == "milestone":
+            continue
         if tr.event == "opened":
             assert tr.started_ms is not None
+            if tr.ended_ms is not None:  # instantaneous: opened already ended
+                found.append(Interval(tr.type, tr.started_ms, tr.ended_ms, tr.crossed_ms, tr.lon, tr.lat, tr.late,
+                                      tr.country, tr.detail))
+                continue
             open_[tr.type] = len(found)
-            found.append(Interval(tr.type, tr.started_ms, None, tr.crossed_ms, tr.lon, tr.lat, tr.late))
+            found.append(Interval(tr.type, tr.started_ms, None, tr.crossed_ms, tr.lon, tr.lat, tr.late, tr.country,
+                                  tr.detail))
         elif tr.type in open_:
             i = open_.pop(tr.type)
             found[i] = found[i]._replace(ended_ms=tr.ended_ms)

@@ -12,13 +12,14 @@ import psycopg
 
 from geofence import engine
 from geofence import replay as checkpointed
-from geofence.engine import Binding, Track
+from geofence.engine import Binding, Track, Transition
 from geofence.geometry import Network
 from geofence.rules import Rules
 from geofence.state import DeviceState, loads
 from ingest import checkpoints, metrics
 from ingest.alerting import apply
-from ingest.alerting.live import apply_transitions
+from ingest.alerting.apply import TRUCK
+from ingest.alerting.live import apply_transitions, record_milestone
 from ingest.alerting.reconcile import Interval, Stored, intervals, reconcile
 from protocol.alerts import AlertChange
 
@@ -46,6 +47,28 @@ ORDER BY crossed_at, id
 """
 
 
+# The engine's milestones of the tracker on its truck's shipments, from a fix time to another:
+# a replay recomputes them.
+_DROP_MILESTONES = f"""
+DELETE FROM shipment_events
+WHERE shipment_id IN {TRUCK.format(sid="%(shipment)s", device="%(device)s")} AND device_id = %(device)s
+  AND kind IN ('arrived', 'departed', 'border_crossed')
+  AND (detail->>'confirmed_ms')::int8 BETWEEN %(from)s AND %(to)s
+"""
+_FOREVER_MS = 2**53
+
+
+def replace_milestones(cur: psycopg.Cursor[Any], binding: Binding, device_id: str, transitions: list[Transition],
+                       from_ms: int, to_ms: int) -> None:
+    """The tracker's milestones confirmed between two fix times (epoch ms) replaced by those a
+    replay found (geofence.replay.splice_milestones, in the database)."""
+    cur.execute(_DROP_MILESTONES, {"shipment": binding.shipment_id, "device": device_id, "from": from_ms,
+                                   "to": to_ms})
+    for tr in transitions:
+        if tr.event == "milestone":
+            record_milestone(cur, tr)
+
+
 def from_departure(cur: psycopg.Cursor[Any], network: Network, rules: Rules, device_id: str, binding: Binding,
                    fresh: Track) -> tuple[list[AlertChange], DeviceState | None]:
     """The whole trip again; the stored alerts made to agree (see reconcile.py)."""
@@ -57,6 +80,7 @@ def from_departure(cur: psycopg.Cursor[Any], network: Network, rules: Rules, dev
         network, rules, {device_id: (binding, DeviceState(shipment_id=binding.shipment_id), track)})
     late = (int(fresh.t.min()), int(fresh.t.max()))
     operations = reconcile(apply.stored(cur, binding.shipment_id, device_id), intervals(transitions), late)
+    replace_milestones(cur, binding, device_id, transitions, binding.departed_ms, _FOREVER_MS)
     return apply.apply(cur, binding.shipment_id, device_id, operations), states.get(device_id)
 
 
@@ -81,6 +105,7 @@ def after_late_fixes(cur: psycopg.Cursor[Any], network: Network, rules: Rules, d
                                                                list(apply.CONDITION_TYPES))).fetchall()]
     inside, computed = _window(rows, result)
     changes = apply.apply(cur, binding.shipment_id, device_id, reconcile(inside, computed, (earliest, newest)))
+    replace_milestones(cur, binding, device_id, result.milestones, result.from_ms, result.to_ms)
     checkpoints.replace(cur, [checkpoints.Window(device_id, binding.shipment_id, result.from_ms, result.to_ms,
                                                  result.checkpoints)])
     return changes, live if result.state is None else result.state
@@ -139,14 +164,14 @@ def _window(rows: list[_Row], result: checkpointed.ReplayResult) -> tuple[list[S
             inside[carried.id] = carried
             ended = carried.ended_ms if c.open_at_end and result.converged else c.ended_ms
             computed.append(Interval(c.type, carried.started_ms, ended, carried.crossed_ms, carried.lon, carried.lat,
-                                     carried.late))
+                                     carried.late, c.country, c.detail))
             continue
         assert c.started_ms is not None and c.crossed_ms is not None
         ended = c.ended_ms
         if c.open_at_end and result.converged:
             still = _opened_last(rows, c.type, hi)
             ended = still.ended_ms if still is not None else None
-        computed.append(Interval(c.type, c.started_ms, ended, c.crossed_ms, c.lon, c.lat, c.late))
+        computed.append(Interval(c.type, c.started_ms, ended, c.crossed_ms, c.lon, c.lat, c.late, c.country, c.detail))
     return [r.stored() for r in inside.values()], computed
 
 

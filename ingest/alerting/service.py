@@ -43,7 +43,7 @@ class Alerting:
         self._suspect_seq_jump = suspect_seq_jump
         self._publish = publish
         self._relay = Relay()
-        self._cache = RegistryCache()
+        self._cache = RegistryCache(rules)
         self._states: dict[str, DeviceState] = {}
         # Trackers whose evaluation failed: evaluated next batch from their saved state.
         self._retry: set[str] = set()

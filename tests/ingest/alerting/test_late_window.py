@@ -26,7 +26,10 @@ from ingest.registry import load_network, load_registry
 from tests.geofence.tracks import Trip
 from tests.ingest.conftest import HOUR_MS, Transit
 
-RULES = Rules()
+# The 50-minute hole is a fix-time gap while it is missing: live evaluation raises a
+# suspicious_gap there, which the test acknowledges and the late fixes then contest
+# (correct, and tested in tests/geofence/test_progress.py); this test is about the rest.
+RULES = Rules(gap_rule=False)
 _FIX = ("INSERT INTO fixes (device_id, seq, ts, lat, lon, received_at)"
         " VALUES (%s, %s, to_timestamp(%s / 1000.0), %s, %s, now())")
 _ALERTS = """
