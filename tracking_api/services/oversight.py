@@ -1,0 +1,87 @@
+"""Officers' and the risk unit's decisions on a shipment in transit: an inspection
+authorised at an office of its itinerary (one seal opening there is then recorded,
+not raised), and an override of its risk level. Each is audited and, for the
+inspection, written to the shipment's timeline, in the transaction of the change."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from psycopg.types.json import Jsonb
+
+from protocol.alerts import RiskLevel
+from tracking_api import audit
+from tracking_api.auth import Principal
+from tracking_api.schemas.errors import invalid
+from tracking_api.schemas.shipments import Inspection, Shipment
+from tracking_api.services.errors import ConflictError
+from tracking_api.services.shipments import Conn, get, locked, record_event
+
+# Zones where an officer may open a container (an itinerary office has an office code: office or border_post).
+INSPECTION_KINDS = ("office", "border_post", "inspection")
+INSPECTABLE = ("registered", "in_transit", "arrived")
+_OFFICE = """
+SELECT o.position, z.kind FROM shipment_offices o JOIN zones z ON z.office_code = o.office_code
+WHERE o.shipment_id = %s AND o.office_code = %s
+"""
+_ITINERARY = "SELECT array_agg(office_code ORDER BY position) AS codes FROM shipment_offices WHERE shipment_id = %s"
+_INSERT = """
+INSERT INTO inspections (shipment_id, office_code, authorised_by, note) VALUES (%s, %s, %s, %s)
+RETURNING id, shipment_id, office_code, authorised_at, authorised_by, note, used_at
+"""
+_SET_OVERRIDE = """
+UPDATE shipments SET risk = risk || jsonb_build_object('override', %s::jsonb), risk_level = %s WHERE id = %s
+"""
+# Without an override the computed level applies; a shipment never scored stays medium (v1 behaviour).
+_CLEAR_OVERRIDE = """
+UPDATE shipments SET risk = risk - 'override', risk_level = coalesce(risk->>'computed', 'medium') WHERE id = %s
+"""
+
+
+async def authorise_inspection(conn: Conn, caller: Principal, shipment_id: int, office_code: str,
+                               note: str | None = None) -> Inspection:
+    """An inspection at ``office_code`` (an office of the shipment's itinerary whose zone is an
+    office, border post or inspection area); 422 naming office_code otherwise, ``ConflictError``
+    once the shipment is closed."""
+    async with conn.transaction():
+        row = await locked(conn, caller, shipment_id)
+        if row["status"] not in INSPECTABLE:
+            raise ConflictError(f"cannot authorise an inspection of shipment {shipment_id}: its status is "
+                                f"{row['status']!r}")
+        office = await (await conn.execute(_OFFICE, (shipment_id, office_code))).fetchone()
+        if office is None:
+            codes = await (await conn.execute(_ITINERARY, (shipment_id,))).fetchone()
+            itinerary = ", ".join((codes or {}).get("codes") or [])
+            raise invalid((("body", "office_code"),
+                           f"office_code {office_code!r} is not on the itinerary of shipment {shipment_id} "
+                           f"({itinerary})"))
+        if office["kind"] not in INSPECTION_KINDS:
+            raise invalid((("body", "office_code"), f"office_code {office_code!r} is a zone of kind "
+                                                    f"{office['kind']!r}, not one of {', '.join(INSPECTION_KINDS)}"))
+        created = await (await conn.execute(_INSERT, (shipment_id, office_code, caller.subject, note))).fetchone()
+        assert created is not None
+        await record_event(conn, shipment_id, "inspection_authorised", office_code, created["authorised_at"],
+                           {"inspection": created["id"], "by": caller.subject} | ({"note": note} if note else {}))
+        await audit.record(conn, caller, "shipment.inspection_authorised", "shipment", shipment_id,
+                           {"reference": row["reference"], "inspection": created["id"], "office_code": office_code,
+                            "note": note})
+        return Inspection.model_validate(created)
+
+
+async def override_risk(conn: Conn, caller: Principal, shipment_id: int, level: RiskLevel | None,
+                        reason: str) -> Shipment:
+    """Impose ``level`` on the shipment (stored as ``risk.override`` with who, when and why), or
+    with None clear the override so that the computed level applies again."""
+    async with conn.transaction():
+        row = await locked(conn, caller, shipment_id)
+        if level is None:
+            await conn.execute(_CLEAR_OVERRIDE, (shipment_id,))
+            # LEAD: once tracking_api/services/risk.py is merged: `await risk.assess(conn, shipment_id)`
+        else:
+            override = {"level": level, "reason": reason, "by": caller.subject,
+                        "at": row["now"].astimezone(UTC).isoformat()}
+            await conn.execute(_SET_OVERRIDE, (Jsonb(override), level, shipment_id))
+        await audit.record(conn, caller, "shipment.risk_overridden" if level else "shipment.risk_override_cleared",
+                           "shipment", shipment_id, {"reference": row["reference"], "level": level,
+                                                     "previous": row["risk_level"], "reason": reason})
+        return await get(conn, caller, shipment_id)
