@@ -63,9 +63,11 @@ CRUISE_KMH = (70.0, 80.0)
 @dataclass(frozen=True)
 class ZoneSpec:
     name: str
-    kind: Literal["stop", "office"]
+    kind: Literal["stop", "office", "border_post", "weighbridge", "inspection"]
     ring: tuple[tuple[float, float], ...]  # closed polygon ring, (lon, lat) GeoJSON order, first == last
-    office_code: str | None = None  # set for kind == "office"
+    office_code: str | None = None  # set for kind "office" and "border_post"
+    country: str | None = None  # ISO 3166-1 alpha-3, e.g. "KEN"
+    dwell_limit_s: float | None = None  # border_post only: its border_dwell limit, seconds (None: 3 h)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,13 @@ class ShipmentSpec:
     office_of_destination: str
     departed_at_ms: int
     deadline_ms: int
+    offices_of_transit: tuple[str, ...] = ()  # ZoneSpec.office_code of office/border_post zones, in order
+    seal_numbers: tuple[str, ...] = ()  # declared seal numbers (the seal_id its e-seals report)
+    vehicle: str | None = None  # plate; shipments sharing a tracker need the same one (and route, itinerary)
+    operator: str | None = None
+    goods: tuple[tuple[str, str], ...] = ()  # (HS code, description) per goods item
+    released_at_ms: int | None = None  # an officer releases the goods then (not after the registration's now)
+    risk_override: tuple[str, str] | None = None  # (level, reason) imposed after registration
 
 
 @dataclass(frozen=True)
