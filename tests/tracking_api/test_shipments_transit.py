@@ -13,10 +13,22 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from tests.support import query
 from tests.tracking_api.geo_support import API, CONTAINERS, auth, created, device, line, reference, unique
 from tests.tracking_api.transit_support import Corridor, make_corridor, plate
+from tracking_api.schemas.geography import RegionFeature, RegionIn, ZoneFeature, ZoneIn
+from tracking_api.schemas.shipments import (
+    ArriveIn,
+    Inspection,
+    InspectionIn,
+    ReleaseIn,
+    RiskIn,
+    Shipment,
+    ShipmentIn,
+    Timeline,
+)
 
 
 @pytest.fixture
@@ -255,3 +267,33 @@ def test_another_itinerary_registered_at_the_same_time_is_409(client: TestClient
          (w.departure, w.destination))])
     assert "a consolidated truck has one itinerary" in _conflict(results[0])
 
+
+
+# The documentation
+
+def test_openapi_documents_the_new_operations_with_examples(client: TestClient) -> None:
+    spec = client.get(f"{API}/openapi.json").json()
+    shipment = f"{API}/shipments/{{shipment_id}}"
+    for path, method, codes in ((f"{shipment}/timeline", "get", {"200", "401", "404"}),
+                                (f"{shipment}/release", "post", {"200", "401", "403", "404", "409", "422"}),
+                                (f"{shipment}/inspections", "post", {"201", "401", "403", "404", "409", "422"}),
+                                (f"{shipment}/risk", "put", {"200", "401", "403", "404", "422"})):
+        operation = spec["paths"][path][method]
+        assert operation["summary"] and codes <= set(operation["responses"]), (path, operation["responses"].keys())
+    schemas = spec["components"]["schemas"]
+    for name in ("ArriveIn", "ReleaseIn", "InspectionIn", "Inspection", "RiskIn", "Timeline"):
+        assert schemas[name]["examples"], name
+    for field in ("offices_of_transit", "seals", "vehicle", "operator", "goods"):
+        assert field in schemas["ShipmentIn"]["properties"], field
+        assert field in schemas["ShipmentIn"]["examples"][0], field
+
+
+@pytest.mark.parametrize("model", [ShipmentIn, Shipment, ArriveIn, ReleaseIn, InspectionIn, Inspection, RiskIn,
+                                   Timeline, ZoneIn, ZoneFeature, RegionIn, RegionFeature])
+def test_every_example_is_valid(model: type[BaseModel]) -> None:
+    extra = model.model_config.get("json_schema_extra")
+    assert isinstance(extra, dict)
+    examples = extra["examples"]
+    assert isinstance(examples, list) and examples
+    for example in examples:
+        model.model_validate(example)
