@@ -32,7 +32,9 @@ SIMULATOR = Principal("ctt-sim", "admin")
 _ZONE = """
 INSERT INTO zones (name, kind, office_code, country, dwell_limit_s, geometry) VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (office_code) DO UPDATE
-SET geometry = excluded.geometry, country = excluded.country, dwell_limit_s = excluded.dwell_limit_s RETURNING id
+SET kind = excluded.kind, geometry = excluded.geometry, country = excluded.country,
+    dwell_limit_s = excluded.dwell_limit_s
+RETURNING id
 """
 _ROUTE = "INSERT INTO routes (name, geometry, corridor_m) VALUES (%s, %s, %s) RETURNING id"
 _STOP_ZONE = "INSERT INTO route_stop_zones (route_id, zone_id) VALUES (%s, %s)"
@@ -53,7 +55,8 @@ def run_service(connect: dict[str, Any], work: Callable[[AsyncConnection[DictRow
 
 def register(conn: psycopg.Connection[Any], scenario: Scenario, actor: Principal = SIMULATOR) -> dict[str, int]:
     """Insert the scenario's zones and routes (committed), then register and depart its
-    shipments as ``actor``; return shipment ids by reference.
+    shipments as ``actor`` (with their risk override and release when given), then its
+    planned inspections; return shipment ids by reference.
 
     Office zones are shared by office code: registering a second scenario on
     the same offices reuses them. A shipment the API would refuse raises what the
@@ -62,6 +65,9 @@ def register(conn: psycopg.Connection[Any], scenario: Scenario, actor: Principal
     routes = _geography(conn, scenario)
     conn.commit()  # the shipments are registered on another connection: it must see the routes
     bodies = [(s, _body(s, routes[s.route])) for s in scenario.shipments]
+    # LEAD: Scenario.inspections comes with the simulator helper's branch (PlannedInspection:
+    # reference, office_code, at_ms); read it directly once merged.
+    inspections = [(p.reference, p.office_code, p.at_ms) for p in getattr(scenario, "inspections", ())]
 
     async def work(aconn: AsyncConnection[DictRow]) -> dict[str, int]:
         ids: dict[str, int] = {}
@@ -74,6 +80,8 @@ def register(conn: psycopg.Connection[Any], scenario: Scenario, actor: Principal
             if spec.released_at_ms is not None:
                 await service.release(aconn, actor, shipment.id, _utc(spec.released_at_ms))
             ids[spec.reference] = shipment.id
+        for reference, office, at_ms in inspections:
+            await oversight.authorise_inspection(aconn, actor, ids[reference], office, at=_utc(at_ms))
         return ids
 
     return run_service(connection_args(conn), work)

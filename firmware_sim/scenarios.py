@@ -65,9 +65,9 @@ class ZoneSpec:
     name: str
     kind: Literal["stop", "office", "border_post", "weighbridge", "inspection"]
     ring: tuple[tuple[float, float], ...]  # closed polygon ring, (lon, lat) GeoJSON order, first == last
-    office_code: str | None = None  # set for kind "office" and "border_post"
-    country: str | None = None  # ISO 3166-1 alpha-3, e.g. "KEN"
-    dwell_limit_s: float | None = None  # border_post only: its border_dwell limit, seconds (None: 3 h)
+    office_code: str | None = None  # set for kind == "office" or "border_post"
+    country: str | None = None  # ISO 3166-1 alpha-3
+    dwell_limit_s: float | None = None  # a border post's border_dwell threshold (medium risk), seconds
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,12 @@ class ShipmentSpec:
     office_of_destination: str
     departed_at_ms: int
     deadline_ms: int
-    offices_of_transit: tuple[str, ...] = ()  # ZoneSpec.office_code of office/border_post zones, in order
-    seal_numbers: tuple[str, ...] = ()  # declared seal numbers (the seal_id its e-seals report)
-    vehicle: str | None = None  # plate; shipments sharing a tracker need the same one (and route, itinerary)
-    operator: str | None = None
+    offices_of_transit: tuple[str, ...] = ()  # office codes, in the order the truck passes them
+    seal_numbers: tuple[str, ...] = ()  # declared seal numbers (what the e-seals report as seal_id)
+    vehicle: str | None = None  # plate; shipments consolidated on one truck share it (and the tracker)
+    released_at_ms: int | None = None  # when an officer releases the goods at destination (epoch ms)
+    operator: str | None = None  # declarant or carrier (the risk scoring reads its record)
     goods: tuple[tuple[str, str], ...] = ()  # (HS code, description) per goods item
-    released_at_ms: int | None = None  # an officer releases the goods then (not after the registration's now)
     risk_override: tuple[str, str] | None = None  # (level, reason) imposed after registration
 
 

@@ -6,6 +6,7 @@ API's own calls are."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,6 +20,13 @@ from tests.tracking_api.geo_support import office_code, reference, somewhere, un
 from tracking_api.services.errors import ConflictError
 
 HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Planned:
+    reference: str
+    office_code: str
+    at_ms: int
 
 
 def _ring(lon: float, lat: float, half: float = 0.01) -> tuple[tuple[float, float], ...]:
@@ -57,8 +65,11 @@ def test_a_scenario_registers_itinerary_seals_truck_goods_risk_and_release(datab
                   goods=(("271019", "diesel"),), released_at_ms=departed_ms + HOUR_MS,
                   risk_override=("high", "tip-off"), **truck)
     second = _spec(f"r-{tag}", codes, tracker, departed_ms, seal_numbers=(f"N3-{tag}",), **truck)
+    scenario = _scenario([first, second], zones, f"r-{tag}", lon, lat)
+    # The simulator helper's Scenario.inspections (PlannedInspection: reference, office_code, at_ms).
+    setattr(scenario, "inspections", [Planned(second.reference, codes[1], departed_ms + HOUR_MS // 2)])  # noqa: B010
     with psycopg.connect(database_url) as conn:
-        ids = transit.register(conn, _scenario([first, second], zones, f"r-{tag}", lon, lat))
+        ids = transit.register(conn, scenario)
 
     assert query(database_url, "SELECT kind, country, dwell_limit_s FROM zones WHERE name = ANY(%s) ORDER BY name",
                  ([z.name for z in zones],)) == [
@@ -76,11 +87,16 @@ def test_a_scenario_registers_itinerary_seals_truck_goods_risk_and_release(datab
     assert audited == [("ctt-sim", a) for a in ("shipment.registered", "shipment.departed",
                                                  "shipment.risk_overridden", "shipment.released")]
 
+    inspections = query(database_url, "SELECT office_code, authorised_at, authorised_by FROM inspections "
+                        "WHERE shipment_id = %s", (ids[second.reference],))
+    assert [(o, int(at.timestamp() * 1000), by) for o, at, by in inspections] == [
+        (codes[1], departed_ms + HOUR_MS // 2, "ctt-sim")]
+
     # A release during the run (the scenario's truck reached its destination).
     with psycopg.connect(database_url) as conn:
         transit.release(conn, ids[second.reference])
-    assert query(database_url, "SELECT kind, office_code FROM shipment_events WHERE shipment_id = %s",
-                 (ids[second.reference],)) == [("released", codes[-1])]
+    assert query(database_url, "SELECT kind, office_code FROM shipment_events WHERE shipment_id = %s ORDER BY at",
+                 (ids[second.reference],)) == [("inspection_authorised", codes[1]), ("released", codes[-1])]
 
 
 def test_a_scenario_the_api_would_refuse_raises_what_it_answers(database_url: str) -> None:

@@ -157,6 +157,8 @@ class Goods(BaseModel):
     currency: str | None
 
 
+# LEAD: RiskReason, RiskOverride, Risk and RiskIn are the risk helper's tracking_api/schemas/risk.py
+# (Risk, OverrideIn) in the same JSON shape: on merge import those and delete these four.
 class RiskReason(BaseModel):
     factor: str = Field(description="goods, operator, route or undeclared")
     points: int
@@ -297,6 +299,12 @@ class Inspection(BaseModel):
     used_at: datetime | None = Field(description="Fix time of the seal opening it covered; null while unused")
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 class RiskIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"level": "high", "reason": "intelligence report 2026/117 on this operator"},
@@ -304,7 +312,8 @@ class RiskIn(BaseModel):
 
     level: RiskLevel | None = Field(description="The level to impose; null clears the override (the computed "
                                                 "level applies again)")
-    reason: Note = Field(description="Why (audited, shown with the shipment)")
+    reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_not_blank)] = Field(
+        description="Why (audited, shown with the shipment): 1 to 500 characters, not blank")
 
 
 class TimelineItem(BaseModel):

@@ -339,7 +339,7 @@ async def move(conn: Conn, caller: Principal, shipment_id: int, action: Action, 
         if row["status"] != step.source:
             raise ConflictError(f"cannot {action} shipment {shipment_id}: its status is "
                            f"{row['status']!r}, {action} needs {step.source!r}")
-        when = _when(row, at, step.previous)
+        when = checked_time(row, at, step.previous)
         await conn.execute(sql.SQL("UPDATE shipments SET status = %s, {} = %s WHERE id = %s").format(
             sql.Identifier(step.column)), (step.target, when, shipment_id))
         if action == "close":
@@ -363,7 +363,7 @@ async def release(conn: Conn, caller: Principal, shipment_id: int, at: datetime 
         if row["status"] not in RELEASABLE:
             raise ConflictError(f"cannot release shipment {shipment_id}: its status is {row['status']!r}, "
                                 f"release needs {' or '.join(map(repr, RELEASABLE))}")
-        await _release(conn, caller, row, _when(row, at, "departed_at"), note)
+        await _release(conn, caller, row, checked_time(row, at, "departed_at"), note)
         return await get(conn, caller, shipment_id)
 
 
@@ -397,8 +397,9 @@ async def locked(conn: Conn, caller: Principal, shipment_id: int) -> DictRow:
     return row
 
 
-def _when(row: DictRow, at: datetime | None, previous_column: str | None) -> datetime:
-    """``at`` (default the database's now) in UTC; 422 when in the future or before ``previous_column``."""
+def checked_time(row: DictRow, at: datetime | None, previous_column: str | None) -> datetime:
+    """``at`` (default the database's now, ``row["now"]``) in UTC; 422 when in the future or before
+    ``row[previous_column]``."""
     # In UTC, so that the audit row and messages read the same whatever zone the client used.
     when = (at if at is not None else row["now"]).astimezone(UTC)
     if when > row["now"] + FUTURE_SKEW:
