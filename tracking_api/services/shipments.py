@@ -52,13 +52,16 @@ SELECT s.id, s.reference, s.status, s.route_id, s.tracker_id, s.containers, s.of
              ORDER BY o.position) AS offices_of_transit,
        coalesce((SELECT json_agg(json_build_object(
                     'position', o.position, 'role', o.role, 'office_code', o.office_code, 'zone_id', z.id,
-                    'country', z.country,
-                    'arrived_at', (SELECT min(e.at) FROM shipment_events e WHERE e.shipment_id = s.id
-                                   AND e.kind = 'arrived' AND e.office_code = o.office_code),
-                    'departed_at', (SELECT max(e.at) FROM shipment_events e WHERE e.shipment_id = s.id
-                                    AND e.kind = 'departed' AND e.office_code = o.office_code))
+                    'country', z.country, 'arrived_at', m.arrived_at, 'departed_at', m.departed_at)
                   ORDER BY o.position)
-                 FROM shipment_offices o JOIN zones z ON z.office_code = o.office_code
+                 FROM shipment_offices o
+                 -- A lookup per office by its unique code (a join hashed every zone for each shipment).
+                 CROSS JOIN LATERAL (SELECT z.id, z.country FROM zones z WHERE z.office_code = o.office_code
+                                     LIMIT 1) z
+                 LEFT JOIN (SELECT e.office_code, min(e.at) FILTER (WHERE e.kind = 'arrived') AS arrived_at,
+                                   max(e.at) FILTER (WHERE e.kind = 'departed') AS departed_at
+                            FROM shipment_events e WHERE e.shipment_id = s.id AND e.kind IN ('arrived', 'departed')
+                            GROUP BY e.office_code) m ON m.office_code = o.office_code
                  WHERE o.shipment_id = s.id), '[]') AS itinerary,
        coalesce((SELECT json_agg(json_build_object('number', n.seal_number, 'container', n.container)
                                  ORDER BY n.seal_number)
