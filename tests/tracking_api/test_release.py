@@ -5,9 +5,12 @@ it belongs and in the audit log; roles and regions refused."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
@@ -125,6 +128,23 @@ def test_arrive_and_release_when_already_released_changes_nothing(client: TestCl
     refused = _post(client, shipment["id"], "arrive", release=True)
     assert refused.status_code == 409
     assert client.get(f"{API}/shipments/{shipment['id']}", headers=auth("operator")).json()["status"] == "in_transit"
+
+
+def test_a_release_made_at_the_same_time_is_409(client: TestClient, corridor: Corridor, database_url: str) -> None:
+    shipment = _shipment(client, corridor)
+    results: list[Any] = []
+    with psycopg.connect(database_url) as other:
+        # Another officer's release holds the row: the API's has to wait for it, then see it.
+        other.execute("SELECT 1 FROM shipments WHERE id = %s FOR UPDATE", (shipment["id"],))
+        waiter = threading.Thread(target=lambda: results.append(_post(client, shipment["id"], "release")))
+        waiter.start()
+        time.sleep(0.5)
+        assert not results, f"release did not wait for the row lock: {results[0].text}"
+        other.execute("UPDATE shipments SET released_at = now(), released_by = 'officer-2' WHERE id = %s",
+                      (shipment["id"],))
+        other.commit()
+    waiter.join(timeout=10)
+    assert results[0].status_code == 409 and results[0].json()["detail"].endswith("by officer-2")
 
 
 def test_who_may_release(client: TestClient, corridor: Corridor) -> None:
