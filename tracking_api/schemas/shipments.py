@@ -101,7 +101,7 @@ class ShipmentIn(BaseModel):
     office_of_departure: OfficeCode
     office_of_destination: OfficeCode
     deadline: AwareDatetime = Field(description="Arrival deadline, ISO 8601 with a time zone")
-    offices_of_transit: Annotated[list[OfficeCode], no_repeats("office")] = Field(
+    offices_of_transit: list[OfficeCode] = Field(
         default_factory=list, max_length=MAX_TRANSIT_OFFICES, description=(
             "Offices of transit in the order the truck passes them (usually border posts): codes of office or "
             "border_post zones, neither the departure nor the destination"))

@@ -204,9 +204,14 @@ def declaration_issues(body: ShipmentIn) -> list[tuple[tuple[str | int, ...], st
     """What contradicts itself in ``body`` (no database needed), as (loc, msg) naming the index."""
     issues: list[tuple[tuple[str | int, ...], str]] = []
     ends = {body.office_of_departure: "office_of_departure", body.office_of_destination: "office_of_destination"}
+    first: dict[str, int] = {}
     for i, code in enumerate(body.offices_of_transit):
         if code in ends:
             issues.append((("body", "offices_of_transit", i), f"office of transit {code!r} is the {ends[code]}"))
+        elif code in first:
+            issues.append((("body", "offices_of_transit", i),
+                           f"office of transit {code!r} is listed twice (also at {first[code]})"))
+        first.setdefault(code, i)
     seen: set[str] = set()
     for i, seal in enumerate(body.seals):
         if seal.number in seen:
