@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ctt import countries
 from ctt.config import DB_API, DB_INGEST, REPO_ROOT, LocalSettings, OpsSettings
 from ctt_common import logs
 from ctt_common.settings import ServiceSettings
@@ -40,6 +41,7 @@ app.add_typer(audit_app, name="audit")
 shipments_app = typer.Typer(help="Shipments, as POST /shipments and its lifecycle steps do it (validated, audited).",
                             no_args_is_help=True)
 app.add_typer(shipments_app, name="shipments")
+app.add_typer(countries.app, name="countries")
 console = Console(stderr=True)
 
 

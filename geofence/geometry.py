@@ -16,15 +16,12 @@ import numpy as np
 from pyproj import CRS, Transformer
 
 from geofence import kernels
+from geofence.errors import GeometryError as GeometryError  # re-exported: callers import it from here
 from geofence.types import BoolArray, FloatArray, IntArray
 
 EARTH_RADIUS_M = 6_371_008.8
 DENSIFY_M = 1_000.0  # longest projected edge; the chord error over 1 km is below a millimetre
 ZONE_CELL_DEG = 0.05
-
-
-class GeometryError(ValueError):
-    """A route or zone that cannot be used; the message names the bad value."""
 
 
 @dataclass(frozen=True)

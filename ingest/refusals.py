@@ -20,7 +20,10 @@ class Refusal:
     kind: RecordKind
     index: int  # row of the batch's fixes, seals or statuses
     reason: str
-    check: str  # "signature" or "replay": part of the dead letter's digest
+    check: str  # "signature", "replay" or "seal number": part of the dead letter's digest
+    # A refusal that may be an attack on a watched device (device_tamper); an unknown
+    # seal number is not: its device serves no shipment.
+    tamper: bool = True
 
 
 def refuse(batch: Batch, refusals: list[Refusal]) -> None:
@@ -36,6 +39,7 @@ def refuse(batch: Batch, refusals: list[Refusal]) -> None:
         row, record = rows[r.index], records[r.index]
         device_id, received_ms = str(row[0]), int(row[_RECEIVED[r.kind]])
         batch.rejects.append((refused_record(device_id, r.kind, record, r.reason, r.check), received_ms))
-        batch.tampered.append((device_id, record.ts, r.reason))
+        if r.tamper:
+            batch.tampered.append((device_id, record.ts, r.reason))
         dropped[r.kind].add(r.index)
     batch.drop(dropped["pos"], dropped["seal"], dropped["status"])

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
-from ingest import metrics, replays, signatures
+from ingest import metrics, replays, seal_numbers, signatures
 from ingest.acks import AckPlan, AckTracker
 from ingest.batch import Batch
+from ingest.countries import CountryCache
 from ingest.messages import Reject
 from ingest.refusals import refuse
 from ingest.session import Session
@@ -66,7 +67,7 @@ def is_transient(exc: BaseException) -> bool:
 _STAGING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS stage_fixes (
     device_id text, seq int8, ts_ms int8, lat float8, lon float8,
-    spd float4, hdg float4, acc float4, bat float4, received_ms int8
+    spd float4, hdg float4, acc float4, bat float4, received_ms int8, country text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMPORARY TABLE IF NOT EXISTS stage_latest (LIKE stage_fixes) ON COMMIT DELETE ROWS;
 CREATE TEMPORARY TABLE IF NOT EXISTS stage_seals (
@@ -77,25 +78,26 @@ CREATE TEMPORARY TABLE IF NOT EXISTS stage_status (
     device_id text, ts_ms int8, state text, fw text, bat float4, buffered int4, received_ms int8
 ) ON COMMIT DELETE ROWS;
 """
-_FIX_TYPES = ["text", "int8", "int8", "float8", "float8", "float4", "float4", "float4", "float4", "int8"]
+_FIX_TYPES = ["text", "int8", "int8", "float8", "float8", "float4", "float4", "float4", "float4", "int8", "text"]
 _SEAL_TYPES = ["text", "int8", "int8", "text", "text", "float8", "float8", "float4", "int8"]
 _STATUS_TYPES = ["text", "int8", "text", "text", "float4", "int4", "int8"]
 
 _MS = "to_timestamp({} / 1000.0)"
 
 _INSERT_FIXES = f"""
-INSERT INTO fixes (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at)
-SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}
+INSERT INTO fixes (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at, country)
+SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}, country
 FROM stage_fixes ON CONFLICT DO NOTHING
 """
 _RETURN_KEYS = " RETURNING device_id, seq"
 _UPSERT_LATEST = f"""
-INSERT INTO latest_positions (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at)
-SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}
+INSERT INTO latest_positions (device_id, seq, ts, lat, lon, spd, hdg, acc, bat, received_at, country)
+SELECT device_id, seq, {_MS.format("ts_ms")}, lat, lon, spd, hdg, acc, bat, {_MS.format("received_ms")}, country
 FROM stage_latest
 ON CONFLICT (device_id) DO UPDATE SET
     seq = excluded.seq, ts = excluded.ts, lat = excluded.lat, lon = excluded.lon, spd = excluded.spd,
-    hdg = excluded.hdg, acc = excluded.acc, bat = excluded.bat, received_at = excluded.received_at
+    hdg = excluded.hdg, acc = excluded.acc, bat = excluded.bat, received_at = excluded.received_at,
+    country = excluded.country
 WHERE (latest_positions.ts, latest_positions.seq) < (excluded.ts, excluded.seq)
 """
 _INSERT_SEALS = f"""
@@ -159,6 +161,7 @@ class Store:
         self._session = Session(database_url, "ctt-ingest", _STAGING.encode())
         self._dead_letter_max_bytes = dead_letter_max_bytes
         self._keys = signatures.KeyCache()
+        self._countries = CountryCache()
         self._versions: dict[str, int] = {}
 
     def close(self) -> None:
@@ -181,9 +184,10 @@ class Store:
             restored = self._load_acks(cur, batch, acks)
             # A device that resends only what is stored missed its ack: it gets it again.
             restored += [d for d, seqs in batch.seqs.items() if seqs and all(acks.seen(d, q) for q in seqs)]
-            # Signatures, then replays: refused records become dead letters (acks count them).
+            # Signatures, replays, unknown seal numbers: refused records become dead letters (acks count them).
             refuse(batch, signatures.check(batch, self._keys.keys(cur, batch.last_seen)))
             refuse(batch, replays.find(cur, batch, acks))
+            refuse(batch, seal_numbers.unclaimed(cur, batch))  # events of no shipment's seal
             new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
             extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals, stale)
             plan = acks.plan(batch.seqs)
@@ -215,11 +219,14 @@ class Store:
         new_fixes: set[tuple[str, int]] = set()
         new_seals: set[tuple[str, int]] = set()
         if batch.fixes:
-            _copy(cur, "stage_fixes", _FIX_TYPES, batch.fixes)
+            countries = self._countries.of_fixes(cur, [r[4] for r in batch.fixes], [r[3] for r in batch.fixes])
+            _copy(cur, "stage_fixes", _FIX_TYPES, [(*r, c) for r, c in zip(batch.fixes, countries, strict=True)])
             cur.execute(_INSERT_FIXES + _RETURN_KEYS if returning else _INSERT_FIXES)
             if returning:
                 new_fixes.update(cur.fetchall())
-            _copy(cur, "stage_latest", _FIX_TYPES, [batch.latest[d] for d in sorted(batch.latest)])
+            country_of = {(r[0], r[1]): c for r, c in zip(batch.fixes, countries, strict=True)}
+            _copy(cur, "stage_latest", _FIX_TYPES,
+                  [(*r, country_of[r[0], r[1]]) for r in (batch.latest[d] for d in sorted(batch.latest))])
             cur.execute(_UPSERT_LATEST)
             # Wakes the API's live stream at commit (one notification per transaction).
             cur.execute("SELECT pg_notify('ctt_positions', '')")

@@ -35,6 +35,19 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def countries(database_url: str) -> list[str]:
+    """East Africa's outlines (bbox 28,-12,42,6) loaded into the test database once; their codes.
+    The extract is cached in $CTT_STATE_DIR/countries: only the first session parses the 168 MB file."""
+    import psycopg
+
+    from ctt.countries import EAST_AFRICA, load_countries
+
+    with psycopg.connect(database_url) as conn:
+        report = load_countries(conn, bbox=EAST_AFRICA)
+    return sorted([*report.inserted, *report.updated, *report.unchanged])
+
+
+@pytest.fixture(scope="session")
 def ingest(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestProcess]:
     """The one ingest process of the test session (one client id: one process at a time).
 

@@ -61,8 +61,9 @@ def test_mqtt_stream_push_and_list_carry_one_alert_object(ingest: IngestProcess,
         now = int(time.time() * 1000)
         with Device(shipment.seal) as seal:
             seal.publish_all([
+                # Armed at the office of departure (elsewhere it is a seal_mismatch, a second alert).
                 ("seal", encode(SealEvent(seq=0, ts=now - 600_000, seal_id=shipment.seal, event="armed",
-                                          lat=LAT, lon=36.1))),
+                                          lat=LAT, lon=36.0))),
                 ("seal", encode(SealEvent(seq=1, ts=now - 30_000, seal_id=shipment.seal, event="opened",
                                           lat=LAT, lon=36.2)))])
         for event in ("opened", "acknowledged"):

@@ -41,6 +41,17 @@ export class Client {
   }
 
   get(path) { return this.request("GET", path); }
+
+  // A file the API serves (a CSV export): its bytes and the name its Content-Disposition gives.
+  async download(path) {
+    const response = await fetch(API + path, { headers: { Authorization: `Bearer ${this.store.get()}` } });
+    if (!response.ok) {
+      const payload = await response.json().catch(() => ({ detail: response.statusText }));
+      throw new ApiError(response.status, payload.detail);
+    }
+    const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    return { blob: await response.blob(), filename: match ? match[1] : "export.csv" };
+  }
   post(path, body) { return this.request("POST", path, body); }
 
   // Log in with a pasted token (recorded in the audit log), or resume a stored one (not recorded).

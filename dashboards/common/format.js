@@ -3,8 +3,45 @@
 export const SEVERITY_COLOUR = { critical: "#c62828", high: "#ef6c00", medium: "#f9a825", low: "#1565c0" };
 export const ALERT_LABEL = {
   route_deviation: "Route deviation", unscheduled_stop: "Unscheduled stop", seal_breach: "Seal breach",
-  transit_overdue: "Transit overdue", signal_lost: "Signal lost",
+  transit_overdue: "Transit overdue", signal_lost: "Signal lost", device_tamper: "Device tampered",
+  border_bypass: "Border bypassed", office_skipped: "Office of transit skipped", border_dwell: "Long stay at border",
+  seal_mismatch: "Seal number mismatch", low_battery: "Low battery", suspicious_gap: "Suspicious coverage gap",
+  gps_jamming: "Possible GPS jamming", route_reversal: "Route reversal",
 };
+
+export function alertLabel(type) {
+  return ALERT_LABEL[type] || escapeHtml(type);
+}
+
+// One line on what the engine found (alert.detail, docs/alerts.md), escaped; "" when nothing to add.
+export function alertDetail(a) {
+  const d = a.detail || {};
+  const e = escapeHtml;
+  switch (a.type) {
+    case "border_bypass": return d.from || d.to ? `crossed ${e(d.from || "?")} → ${e(d.to || "?")} outside a post` : "";
+    case "office_skipped": return d.office ? `never reached ${e(d.office)} (reached ${e(d.reached || "?")})` : "";
+    case "suspicious_gap": return d.unexplained_min == null ? ""
+      : `${Math.round(d.unexplained_min)} min unexplained in a ${Math.round(d.gap_min)} min gap`;
+    case "seal_mismatch": return d.seal_number ? `seal ${e(d.seal_number)}: ${e(d.reason || "")}` : e(d.reason || "");
+    default: return "";
+  }
+}
+
+// A country code as a small labelled tag (ISO 3166-1 alpha-3); "" when unknown.
+export function countryTag(code, own = null) {
+  if (!code) return "";
+  const mine = own && code === own;
+  return `<span class="country${mine ? " own" : ""}" title="${mine ? "your country's ground" : "on the ground of"}`
+    + ` ${escapeHtml(code)}">${escapeHtml(code)}</span>`;
+}
+
+// Seconds as "3 h 05 min", "12 min", "40 s".
+export function duration(s) {
+  if (s == null) return "–";
+  if (s < 90) return `${Math.round(s)} s`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
 
 export function escapeHtml(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({

@@ -1,6 +1,7 @@
 // One shipment: declaration, progress along the route, ETA, and a replay of its track with a
 // time slider that shows where each of its alerts happened.
-import { ALERT_LABEL, SEVERITY_COLOUR, escapeHtml, km, when } from "/static/format.js";
+import { ALERT_LABEL, SEVERITY_COLOUR, countryTag, escapeHtml, km, when } from "/static/format.js";
+import { itineraryHtml, itinerarySteps, riskHtml } from "./itinerary.js";
 
 export class DetailPanel {
   constructor(L, map, section, client) {
@@ -19,8 +20,12 @@ export class DetailPanel {
       this.client.get(`/shipments/${shipmentId}`),
       this.client.get(`/alerts?shipment=${shipmentId}&limit=200`),
     ]);
+    // A shipment with an itinerary comes from an API that also serves its timeline.
+    const timeline = "itinerary" in shipment
+      ? await this.client.get(`/shipments/${shipmentId}/timeline`) : { items: [] };
     this.shipment = shipment;
     this.alerts = alerts.items.filter((a) => !a.withdrawn);
+    this.steps = itinerarySteps(shipment, timeline.items);
     this.section.hidden = false;
     this.section.innerHTML = this.html(shipment);
     this.section.querySelector(".close").addEventListener("click", () => this.close());
@@ -45,7 +50,9 @@ export class DetailPanel {
         <dt>Tracker</dt><dd>${escapeHtml(s.tracker_id)}</dd>
         <dt>E-seals</dt><dd>${s.seal_ids.map(escapeHtml).join(", ") || "–"}</dd>
         <dt>Containers</dt><dd>${s.containers.map(escapeHtml).join(", ") || "–"}</dd>
-        <dt>Offices</dt><dd>${escapeHtml(s.office_of_departure)} → ${escapeHtml(s.office_of_destination)}</dd>
+        <dt>Vehicle</dt><dd>${escapeHtml(s.vehicle || "–")}</dd>
+        <dt>Now in</dt><dd>${countryTag(s.country) || "–"}</dd>
+        <dt>Risk</dt><dd class="risk-cell">${riskHtml(s.risk)}</dd>
         <dt>Departed</dt><dd>${when(s.departed_at)}</dd>
         <dt>Deadline</dt><dd>${when(s.deadline)}</dd>
         <dt>Progress</dt><dd>${km(p.chainage_m)} of ${km(p.route_length_m)}
@@ -56,6 +63,8 @@ export class DetailPanel {
         <dt>Last fix</dt><dd>${when(p.last_fix_at)}</dd>
         <dt>Alerts</dt><dd>${this.alerts.length}</dd>
       </dl>
+      <h4>Itinerary</h4>
+      ${itineraryHtml(this.steps)}
       <button type="button" class="replay primary">Replay track</button> ${step}
       <div id="replay"></div>`;
   }

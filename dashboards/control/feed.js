@@ -1,6 +1,27 @@
 // The alert feed: newest first, severity colours, a sound and a highlight on a new seal breach,
-// acknowledge and resolve where the caller's role allows it.
-import { ALERT_LABEL, SEVERITY_COLOUR, ago, contestedLabel, escapeHtml, supersedes } from "/static/format.js";
+// acknowledge and resolve where the caller's role allows it. The alerts of one incident (one
+// condition of a consolidated truck, raised on each of its shipments) are one row listing the shipments.
+import {
+  SEVERITY_COLOUR, ago, alertDetail, alertLabel, contestedLabel, countryTag, escapeHtml, supersedes,
+} from "/static/format.js";
+
+const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 };
+const STATUS_RANK = { resolved: 0, acknowledged: 1, open: 2 };
+
+// An incident's row: its first alert leads; the row shows the worst severity and the least advanced status.
+export function incidents(alerts) {
+  const groups = new Map();
+  for (const a of alerts) {
+    const key = a.incident ?? a.id;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(a);
+  }
+  return [...groups.values()].map((members) => {
+    members.sort((x, y) => x.id - y.id);
+    const worst = (rank, field) => members.reduce((w, m) => (rank[m[field]] > rank[w] ? m[field] : w), members[0][field]);
+    return { lead: members[0], members, severity: worst(SEVERITY_RANK, "severity"), status: worst(STATUS_RANK, "status") };
+  });
+}
 
 export class AlertFeed {
   constructor(list, client, onSelect) {
@@ -43,7 +64,7 @@ export class AlertFeed {
   }
 
   alarm(id) {
-    const item = this.list.querySelector(`[data-id="${id}"]`);
+    const item = this.list.querySelector(`[data-ids~="${id}"]`);
     if (item) {
       item.classList.add("flash");
       item.scrollIntoView({ block: "nearest" });
@@ -72,62 +93,79 @@ export class AlertFeed {
     }
   }
 
+  // Incident rows, newest first.
   visible() {
-    return [...this.alerts.values()]
-      .filter((a) => !a.withdrawn && (!this.openOnly || a.status !== "resolved"))
-      .sort((a, b) => (b.started_at < a.started_at ? -1 : b.started_at > a.started_at ? 1 : b.id - a.id));
+    const shown = [...this.alerts.values()].filter((a) => !a.withdrawn && (!this.openOnly || a.status !== "resolved"));
+    return incidents(shown).sort((x, y) => {
+      const [a, b] = [x.lead, y.lead];
+      return b.started_at < a.started_at ? -1 : b.started_at > a.started_at ? 1 : b.id - a.id;
+    });
   }
 
   render() {
     const flashing = new Set([...this.list.querySelectorAll(".flash")].map((li) => li.dataset.id));
-    this.list.replaceChildren(...this.visible().map((a) => this.editing.get(a.id)
-      || this.item(a, flashing.has(String(a.id)))));
+    this.list.replaceChildren(...this.visible().map((g) => this.editing.get(g.lead.id)
+      || this.item(g, flashing.has(String(g.lead.id)))));
   }
 
-  item(a, flashing) {
+  item(group, flashing) {
+    const { lead: a, members, severity, status } = group;
     const li = document.createElement("li");
     li.dataset.id = a.id;
-    li.className = `${a.status}${flashing ? " flash" : ""}`;
-    li.style.setProperty("--c", SEVERITY_COLOUR[a.severity]);
+    li.dataset.ids = members.map((m) => m.id).join(" ");
+    li.className = `${status}${flashing ? " flash" : ""}`;
+    li.style.setProperty("--c", SEVERITY_COLOUR[severity]);
     const ended = a.ended_at ? " · ended" : "";
+    const detail = alertDetail(a);
+    const who = members.length > 1
+      ? `<div class="row incident"><span>Truck ${escapeHtml(a.vehicle || a.device)} · ${members.length} shipments:
+          ${members.map((m) => escapeHtml(m.reference)).join(", ")}</span></div>`
+      : "";
     li.innerHTML = `
-      <div class="row"><span class="sev ${a.severity}">${a.severity}</span>
-        <strong>${ALERT_LABEL[a.type] || escapeHtml(a.type)}</strong>
+      <div class="row"><span class="sev ${severity}">${severity}</span>
+        <strong>${alertLabel(a.type)}</strong>
         <span class="when" title="${escapeHtml(a.started_at)}">${ago(a.started_at)}</span></div>
-      <div class="row"><span>${escapeHtml(a.reference)}</span><span class="muted">${escapeHtml(a.device)}</span>
-        <span class="status">${a.status}${ended}${a.late ? " · late" : ""}</span></div>
+      <div class="row"><span>${members.length > 1 ? "incident" : escapeHtml(a.reference)}</span>
+        <span class="muted">${escapeHtml(a.device)}</span>${countryTag(a.country)}
+        ${a.risk_level && a.risk_level !== "medium" ? `<span class="risk ${a.risk_level}">${a.risk_level} risk</span>` : ""}
+        <span class="status">${status}${ended}${a.late ? " · late" : ""}</span></div>
+      ${who}
+      ${detail ? `<div class="row detail">${detail}</div>` : ""}
       ${a.contested ? `<div class="row">${contestedLabel(a)}</div>` : ""}`;
-    li.addEventListener("click", (e) => { if (!e.target.closest(".actions")) this.onSelect(a); });
-    if (this.client.may("act_on_alerts") && a.status !== "resolved") li.append(this.actions(a));
+    li.addEventListener("click", (e) => { if (!e.target.closest(".actions")) this.onSelect(a, members); });
+    if (this.client.may("act_on_alerts") && status !== "resolved") li.append(this.actions(group));
     return li;
   }
 
-  actions(a) {
+  actions(group) {
     const div = document.createElement("div");
     div.className = "actions";
-    if (a.status === "open") div.append(button("Acknowledge", () => this.act(a, "ack", {})));
-    div.append(button("Resolve…", () => this.askNote(a, div)));
+    if (group.status === "open") div.append(button("Acknowledge", () => this.act(group, "ack", {})));
+    div.append(button("Resolve…", () => this.askNote(group, div)));
     return div;
   }
 
-  askNote(a, div) {
+  askNote(group, div) {
     const input = Object.assign(document.createElement("input"), {
       placeholder: "What was found (required)", required: true, maxLength: 2000,
     });
-    const ok = button("Resolve", () => input.value.trim() && this.act(a, "resolve", { note: input.value.trim() }));
+    const ok = button("Resolve", () => input.value.trim() && this.act(group, "resolve", { note: input.value.trim() }));
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") ok.click(); });
-    div.replaceChildren(input, ok, button("Cancel", () => { this.editing.delete(a.id); this.render(); }));
-    this.editing.set(a.id, div.closest("li"));
+    div.replaceChildren(input, ok, button("Cancel", () => { this.editing.delete(group.lead.id); this.render(); }));
+    this.editing.set(group.lead.id, div.closest("li"));
     input.focus();
   }
 
-  async act(a, action, body) {
+  // One action on every alert of the incident that it applies to (each one audited by the API).
+  async act(group, action, body) {
+    const from = action === "ack" ? ["open"] : ["open", "acknowledged"];
+    const targets = group.members.filter((m) => from.includes(m.status));
     try {
-      this.put(await this.client.post(`/alerts/${a.id}/${action}`, body));
-      this.editing.delete(a.id);
+      for (const m of targets) this.put(await this.client.post(`/alerts/${m.id}/${action}`, body));
+      this.editing.delete(group.lead.id);
       this.render();
     } catch (e) {
-      alert(`Could not ${action} alert ${a.id}: ${e.message}`);
+      alert(`Could not ${action} alert ${group.lead.id}: ${e.message}`);
     }
   }
 }

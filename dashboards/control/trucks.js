@@ -61,12 +61,18 @@ function stamp(buffer, w, h, sprite, cx, cy) {
   }
 }
 
-// The worst thing that is true of a truck wins.
+// The worst thing that is true of a truck wins. Open conditions of issue 13 colour it too: a
+// U-turn is off its route, a jammed receiver gives no usable signal, a long border stay is a stop.
+const OFF_ROUTE = ["route_deviation", "route_reversal"];
+const NO_SIGNAL = ["signal_lost", "gps_jamming"];
+const STOPPED = ["unscheduled_stop", "border_dwell"];
+
 export function truckState(props, openAlerts) {
+  const any = (types) => types.some((t) => openAlerts.has(t));
   if (openAlerts.has("seal_breach")) return "seal_breached";
-  if (openAlerts.has("route_deviation")) return "off_route";
-  if (openAlerts.has("signal_lost") || (props.state && props.state !== "online")) return "no_signal";
-  if (openAlerts.has("unscheduled_stop") || (props.spd != null && props.spd < STOPPED_KMH)) return "stopped";
+  if (any(OFF_ROUTE)) return "off_route";
+  if (any(NO_SIGNAL) || (props.state && props.state !== "online")) return "no_signal";
+  if (any(STOPPED) || (props.spd != null && props.spd < STOPPED_KMH)) return "stopped";
   return "on_route";
 }
 

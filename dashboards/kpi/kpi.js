@@ -1,7 +1,9 @@
-// KPIs: transit times per route, stop time, alerts per route and type, time to acknowledgement.
+// KPIs: transit times per route, stop time, alerts per route and type, time to acknowledgement;
+// Time Release figures (border posts, segments, countries) and the risk levels' alert outcomes.
 import { Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
-import { ALERT_LABEL, escapeHtml, when } from "/static/format.js";
+import { ALERT_LABEL, duration, escapeHtml, when } from "/static/format.js";
+import { postsChart, riskRows } from "./timerelease.js";
 
 const $ = (id) => document.getElementById(id);
 const client = new Client(tokenStore(sessionStorage));
@@ -43,7 +45,8 @@ function stops(rows) {
 }
 
 function alerts(rows) {
-  const types = Object.keys(ALERT_LABEL);
+  // Only the types raised in the window: fourteen columns of zeros would hide the ones that matter.
+  const types = Object.keys(ALERT_LABEL).filter((t) => rows.some((r) => r.type === t));
   const byRoute = new Map();
   for (const r of rows) {
     const counts = byRoute.get(r.route_name) || Object.fromEntries(types.map((t) => [t, 0]));
@@ -69,10 +72,61 @@ function response(r) {
   );
 }
 
+// A resource of issue 13 this API may not serve yet (404): the section says so instead of failing the page.
+async function optional(path, ...sections) {
+  try {
+    return await client.get(path);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    for (const id of sections) {
+      $(id).innerHTML = `<p class="muted">Not offered by this API (GET ${escapeHtml(path.split("?")[0])}).</p>`;
+    }
+    return null;
+  }
+}
+
+function timeRelease(figures) {
+  $("posts").innerHTML = postsChart(figures.posts);
+  $("segments").innerHTML = table(["From", "To", "Trips", "Median", "p90", ""],
+    figures.segments.map((g) => [escapeHtml(g.from), escapeHtml(g.to), g.trips, duration(g.median_s),
+      duration(g.p90_s), bars(g.median_s, g.p90_s, Math.max(...figures.segments.map((x) => x.p90_s)))]));
+  $("countries").innerHTML = table(["Country", "Trips", "Median", "p90", ""],
+    figures.countries.map((c) => [escapeHtml(c.country), c.trips, duration(c.median_s), duration(c.p90_s),
+      bars(c.median_s, c.p90_s, Math.max(...figures.countries.map((x) => x.p90_s)))]));
+  $("csv").hidden = false;
+}
+
+function risk(figures) {
+  $("risk").innerHTML = table(["Risk level", "Shipments", "Alerts", "Confirmed", "False alarms", "Not resolved",
+    "Confirmed share", "False alarm share"], riskRows(figures.levels))
+    + "<p class='legend-note'>Shares of the resolved alerts. Confirmed: confirmed irregularity or goods seized.</p>";
+}
+
+async function downloadCsv() {
+  try {
+    const { blob, filename } = await client.download(`/kpi/time-release?${period()}&format=csv`);
+    const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  } catch (e) {
+    alert(`Could not download: ${e.message}`);
+  }
+}
+
+let shown = null; // the window on the page: [from, to]
+const period = () => `since=${shown[0].toISOString()}&until=${shown[1].toISOString()}`;
+
 async function load() {
   const to = new Date();
   const from = new Date(to.getTime() - Number($("days").value) * 86400000);
-  const kpi = await client.get(`/kpi?from=${from.toISOString()}&to=${to.toISOString()}`);
+  shown = [from, to];
+  const [kpi, release, levels] = await Promise.all([
+    client.get(`/kpi?from=${from.toISOString()}&to=${to.toISOString()}`),
+    optional(`/kpi/time-release?${period()}`, "posts", "segments", "countries"),
+    optional(`/kpi/risk?${period()}`, "risk"),
+  ]);
+  if (release) timeRelease(release);
+  if (levels) risk(levels);
   $("window").textContent = `${when(kpi.window.from)} – ${when(kpi.window.to)}; now-figures at `
     + `${when(kpi.generated_at)}${client.session.region ? `; region ${client.session.region} only` : ""}`;
   transit(kpi.routes);
@@ -86,6 +140,7 @@ async function start(session) {
   $("login").hidden = true;
   $("who").textContent = `${session.subject} · ${session.role}`;
   $("days").addEventListener("change", load);
+  $("csv").addEventListener("click", downloadCsv);
   await load();
 }
 

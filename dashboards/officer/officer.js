@@ -1,16 +1,20 @@
 // The officer's phone: their region's alerts that are not resolved, nearest first, with distance
 // and direction; acknowledge, resolve with a note, open the truck on the map; push notifications.
+// Alerts on their own country's ground come first; then the handover: alerts of shipments whose
+// itinerary crosses their administration, on another country's ground (or where none is known).
 import { Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
 import {
-  ALERT_LABEL, SEVERITY_COLOUR, ago, bearingDeg, compass, contestedLabel, distanceM, escapeHtml, km, supersedes,
+  SEVERITY_COLOUR, ago, alertDetail, alertLabel, bearingDeg, compass, contestedLabel, countryTag, distanceM,
+  escapeHtml, km, supersedes,
 } from "/static/format.js";
 
 const $ = (id) => document.getElementById(id);
 // The officer's own phone: the token survives closing the app.
 const client = new Client(tokenStore(localStorage));
 // editing: alert id -> its list item while a note is being written (kept across re-renders).
-const state = { alerts: new Map(), here: null, fresh: new Set(), editing: new Map() };
+// country: the officer's administration (alpha-3), null when the API does not say.
+const state = { alerts: new Map(), here: null, fresh: new Set(), editing: new Map(), country: null };
 
 export function ordered(alerts, here) {
   const list = [...alerts].filter((a) => a.status !== "resolved" && !a.withdrawn);
@@ -28,11 +32,23 @@ export function ordered(alerts, here) {
   });
 }
 
+// [own ground, handover], each nearest first; everything in the first when the officer's country is unknown.
+export function byGround(list, country) {
+  if (!country) return [list, []];
+  return [list.filter((a) => a.country === country), list.filter((a) => a.country !== country)];
+}
+
 function render() {
   const list = ordered(state.alerts.values(), state.here);
-  $("alerts").replaceChildren(...list.map((a) => state.editing.get(a.id) || item(a)));
+  const [own, handover] = byGround(list, state.country);
+  $("alerts").replaceChildren(...own.map((a) => state.editing.get(a.id) || item(a)));
+  $("handover").replaceChildren(...handover.map((a) => state.editing.get(a.id) || item(a)));
+  $("own-heading").hidden = !state.country;
+  $("handover-section").hidden = !state.country || handover.length === 0;
   $("empty").hidden = list.length > 0;
 }
+
+const UNKNOWN_COUNTRY = '<span class="country unknown" title="no country loaded where it happened">country unknown</span>';
 
 function item(a) {
   const li = document.createElement("li");
@@ -42,11 +58,14 @@ function item(a) {
   li.style.setProperty("--c", SEVERITY_COLOUR[a.severity]);
   const where = a._distance == null ? "" : `<span class="dist"><span class="arrow"
       style="transform:rotate(${a._bearing.toFixed(0)}deg)">↑</span> ${km(a._distance)} ${compass(a._bearing)}</span>`;
+  const detail = alertDetail(a);
   li.innerHTML = `
     <div class="top"><span class="sev ${a.severity}">${a.severity}</span>
-      <strong>${ALERT_LABEL[a.type] || escapeHtml(a.type)}</strong>${where}</div>
-    <div class="meta">${escapeHtml(a.reference)} · ${escapeHtml(a.device)} · ${ago(a.started_at)}
+      <strong>${alertLabel(a.type)}</strong>${where}</div>
+    <div class="meta">${countryTag(a.country, state.country) || UNKNOWN_COUNTRY}
+      ${escapeHtml(a.reference)} · ${escapeHtml(a.device)} · ${ago(a.started_at)}
       · <span class="status">${a.status}${a.ended_at ? " · ended" : ""}</span></div>
+    ${detail ? `<div class="meta detail">${detail}</div>` : ""}
     ${a.contested ? `<div class="meta">${contestedLabel(a)}</div>` : ""}`;
   if (client.may("act_on_alerts")) li.append(actions(a));
   return li;
@@ -159,9 +178,20 @@ function base64UrlToBytes(text) {
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
 
+// The officer's administration: the session's country, else their region's (GET /regions/{code}).
+async function ownCountry(session) {
+  if (session.country) return session.country;
+  if (!session.region) return null;
+  const region = await client.get(`/regions/${encodeURIComponent(session.region)}`);
+  return region.properties.country || null;
+}
+
 async function start(session) {
   $("login").hidden = true;
-  $("who").textContent = `${session.subject}${session.region ? ` · ${session.region}` : ""}`;
+  state.country = await ownCountry(session);
+  $("who").textContent = `${session.subject}${session.region ? ` · ${session.region}` : ""}`
+    + `${state.country ? ` · ${state.country}` : ""}`;
+  $("own-heading").textContent = `On ${state.country} ground`;
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js"); // installable, works offline
   if ("serviceWorker" in navigator && "PushManager" in window && "Notification" in window
       && client.may("act_on_alerts")) {

@@ -1,5 +1,5 @@
 // The officers' service worker: the page's shell offline, and Web Push notifications.
-const SHELL = "ctt-officer-v1";
+const SHELL = "ctt-officer-v2";
 const FILES = ["/officer/", "/officer/officer.js", "/officer/officer.css", "/static/api.js", "/static/format.js", "/static/login.js",
   "/static/common.css", "/static/icon.svg", "/officer/manifest.webmanifest"];
 

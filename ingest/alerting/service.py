@@ -20,7 +20,7 @@ import structlog
 from geofence.rules import Rules
 from geofence.state import DeviceState
 from ingest import metrics
-from ingest.alerting import seals, signal_lost, suspect, tamper, trackers
+from ingest.alerting import health, seals, signal_lost, suspect, tamper, trackers
 from ingest.alerting.changes import Outcome
 from ingest.alerting.live import Fresh, fresh_fixes, save_states
 from ingest.alerting.relay import Delivery, Relay
@@ -78,6 +78,7 @@ class Alerting:
         suspect.flag(cur, suspect.late_fixes(fresh, self._states), self._suspect_seq_jump)
         out = trackers.evaluate(cur, registry, self._rules, self._states, fresh, retry)
         out.changes += seals.seal_events(cur, batch, new_seals, registry)
+        out.changes += health.device_health(cur, batch, new_fixes, new_seals, self._rules.signal_lost_s)
         out.changes += tamper.refused_records(cur, batch, registry)
         out.changes += signal_lost.end_lost(cur, _newest(fresh), self._rules.signal_lost_s)
         save_states(cur, out.states)

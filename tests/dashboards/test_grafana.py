@@ -1,12 +1,14 @@
 """Grafana provisioning (dashboards/grafana/): the files parse, every panel is
 well formed and uses the provisioned data source, and every panel's SQL runs
-on the real migrated database once Grafana's macros are expanded."""
+on the real migrated database, as the read-only reporting role ctt_report,
+once Grafana's macros are expanded."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ import psycopg
 import pytest
 import yaml
 
-from ctt.config import REPO_ROOT
-from tests.support import execute, scalar
+from ctt.config import DB_REPORT, REPO_ROOT
+from protocol.alerts import CONFIRMED, RISK_LEVELS
+from tests.support import as_role, execute, scalar
+from tracking_api.routers import kpi
 
 GRAFANA = REPO_ROOT / "dashboards" / "grafana"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "ctt.yaml"
@@ -90,6 +94,34 @@ def test_the_expander_writes_what_grafana_would() -> None:
         expand("SELECT $__unixEpochFilter(ts)")
 
 
+# Panels that run the API's own statements (one definition of each figure): panel id -> statement.
+API_PANELS = {10: kpi.POSTS_SQL, 11: kpi.SEGMENTS_SQL, 12: kpi.COUNTRIES_SQL, 13: kpi.RISK_SQL}
+_API_TO_GRAFANA: list[tuple[str, str]] = [
+    (r"\{where\} AND ", ""),  # Grafana is the control room's: no region filter
+    (r"([\w.]+) >= %\(from\)s AND \1 < %\(to\)s", r"$__timeFilter(\1)"),
+    (r"%\(from\)s", "$__timeFrom()"),
+    (r"%\(to\)s", "$__timeTo()"),
+    (r"%\(levels\)s::text\[\]", f"ARRAY[{', '.join(repr(level) for level in RISK_LEVELS)}]"),
+    (r"= ANY\(%\(confirmed\)s\)", f"IN ({', '.join(repr(o) for o in sorted(CONFIRMED))})"),
+]
+
+
+def grafana_sql(api_sql: str) -> str:
+    """An API statement (tracking_api/routers/kpi.py) as its Grafana panel runs it: over
+    Grafana's time range, for every shipment."""
+    for pattern, replacement in _API_TO_GRAFANA:
+        api_sql = re.sub(pattern, replacement, api_sql)
+    assert "%(" not in api_sql and "{" not in api_sql, api_sql
+    return api_sql.strip()
+
+
+def test_the_time_release_and_risk_panels_run_the_apis_statements() -> None:
+    by_id = {panel["id"]: panel for _, panel in panels()}
+    for panel_id, statement in API_PANELS.items():
+        (target,) = by_id[panel_id]["targets"]
+        assert target["rawSql"] == grafana_sql(statement), f"panel {panel_id} differs from the API's statement"
+
+
 def test_the_data_source_is_timescaledb_with_a_fixed_uid() -> None:
     (source,) = load_yaml(DATASOURCES)["datasources"]
     assert source["uid"] == "ctt-timescaledb"
@@ -157,7 +189,7 @@ _ALERT = ("INSERT INTO alerts (type, shipment_id, device_id, started_at, ended_a
 
 
 @pytest.fixture(scope="module")
-def history(database_url: str) -> None:
+def history(database_url: str) -> Iterator[None]:
     """Something for every panel to find in the last 7 days: a shipment in transit (past its
     deadline, with a latest position and fixes) and one arrived, an open alert and an answered one."""
     tag, now, hour = uuid.uuid4().hex[:10].upper(), datetime.now(UTC), timedelta(hours=1)
@@ -180,13 +212,45 @@ def history(database_url: str) -> None:
     for table in ("fixes", "latest_positions"):
         execute(database_url, f"INSERT INTO {table} (device_id, seq, ts, lat, lon, received_at) "
                 "VALUES (%s, 0, %s, -2, 36.5, %s)", (tracker, now - timedelta(minutes=10), now - timedelta(minutes=9)))
+    # Resolved as confirmed: the risk panel's outcome.
+    execute(database_url, "INSERT INTO alerts (type, shipment_id, device_id, started_at, ended_at, crossed_at, "
+            "severity, status, outcome) VALUES ('unscheduled_stop', %s, %s, %s, %s, %s, 'high', 'resolved', "
+            "'confirmed_irregularity')", (moving, tracker, now - 2 * hour, now - hour, now - 2 * hour))
+    post = _timeline(database_url, moving, offices, tag, now)
+    yield
+    # Until the zones API knows kind border_post (issue 13), later tests' GET /zones must not meet one.
+    execute(database_url, "DELETE FROM shipment_offices WHERE office_code = %s", (post,))
+    execute(database_url, "DELETE FROM zones WHERE office_code = %s", (post,))
+
+
+def _timeline(database_url: str, shipment: int, offices: list[str], tag: str, now: datetime) -> str:
+    """The Time Release panels' milestones: through a border post (its code returned), then
+    across a border."""
+    post, minute = f"G{tag}P", timedelta(minutes=1)
+    execute(database_url, "INSERT INTO zones (name, kind, office_code, geometry, country) "
+            "VALUES (%s, 'border_post', %s, %s, 'KEN')", (post, post, _SQUARE))
+    execute(database_url, "DELETE FROM shipment_offices WHERE shipment_id = %s", (shipment,))
+    for position, (role, code) in enumerate((("departure", offices[0]), ("transit", post),
+                                              ("destination", offices[1]))):
+        execute(database_url, "INSERT INTO shipment_offices (shipment_id, position, role, office_code) "
+                "VALUES (%s, %s, %s, %s)", (shipment, position, role, code))
+    milestones: list[tuple[str, str | None, datetime, dict[str, Any]]] = [
+        ("departed", offices[0], now - 170 * minute, {"position": 0, "inside_s": 600, "stationary_s": 300}),
+        ("arrived", post, now - 120 * minute, {"position": 1}),
+        ("departed", post, now - 90 * minute, {"position": 1, "inside_s": 1800, "stationary_s": 1500}),
+        ("border_crossed", None, now - 80 * minute, {"from": "KEN", "to": "UGA"})]
+    for kind, office, at, detail in milestones:
+        execute(database_url, "INSERT INTO shipment_events (shipment_id, kind, office_code, at, detail) "
+                "VALUES (%s, %s, %s, %s, %s)", (shipment, kind, office, at, json.dumps(detail)))
+    return post
 
 
 @pytest.mark.parametrize("target", targets())
 def test_every_panel_query_runs_on_the_migrated_database(database_url: str, history: None,
                                                          target: dict[str, Any]) -> None:
-    # Read-only: a dashboard must never change the database (Grafana's user should only SELECT).
-    with psycopg.connect(database_url) as conn:
+    # Read-only: a dashboard must never change the database (Grafana's user should only SELECT),
+    # and as the reporting role: a panel reading a table it was not granted fails here.
+    with psycopg.connect(as_role(database_url, DB_REPORT)) as conn:
         conn.read_only = True
         conn.execute("SET statement_timeout = '10s'")
         cursor = conn.execute(expand(target["rawSql"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from functools import partial
 
 import psycopg
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol.records import MIN_TS_MS, Fix, SealEvent, Status, encode
+from tests.ingest.conftest import HOUR_MS, Transit
 from tests.support import Device, IngestProcess, provision, query, scalar, unique_prefix, wait_for
 
 NOW_MS = int(time.time() * 1000)
@@ -61,9 +63,10 @@ def test_reversed_backlog_is_stored_complete_and_acked_contiguously(ingest: Inge
     assert row[0] == 149 and abs(row[2] - backlog[149].lat) < 1e-9
 
 
-def test_seal_events_and_status_are_stored(ingest: IngestProcess, database_url: str) -> None:
-    dev = unique_prefix("seal")
-    provision([dev])
+def test_seal_events_and_status_are_stored(ingest: IngestProcess, database_url: str,
+                                           transit: Callable[..., Transit]) -> None:
+    # A seal of a shipment: events of seal numbers no shipment knows are dead-lettered (test_seal_dead_letters).
+    dev = transit("seal", NOW_MS - HOUR_MS).seal
     events = [SealEvent(seq=0, ts=NOW_MS - 60_000, seal_id="KE-0001", event="armed"),
               SealEvent(seq=1, ts=NOW_MS - 30_000, seal_id="KE-0001", event="opened", lat=-1.0, lon=36.0)]
     with Device(dev) as d:
@@ -143,11 +146,10 @@ def test_junk_never_stops_ingest_and_lands_in_dead_letters(ingest: IngestProcess
 
 
 def test_message_the_database_refuses_is_dead_lettered_and_its_batch_mates_stored(
-        ingest: IngestProcess, database_url: str) -> None:
+        ingest: IngestProcess, database_url: str, transit: Callable[..., Transit]) -> None:
     # Validation keeps such values out today; a constraint added by an operator
     # stands in for any value the database refuses that the validator let through.
-    dev = unique_prefix("refuse")
-    provision([dev])
+    dev = transit("refuse", NOW_MS - HOUR_MS).seal
     events = [SealEvent(seq=s, ts=NOW_MS - 60_000 + s, seal_id="REFUSED" if s == 1 else "KE-9", event="closed")
               for s in range(3)]
     with psycopg.connect(database_url, autocommit=True) as conn:

@@ -94,6 +94,7 @@ SUBSCRIBE = {"admin": 201, "operator": 201, "officer": 201, "officer-elsewhere":
              "anonymous": 401}
 UNSUBSCRIBE = ALL_READ | {"integrator": 403}
 AUDITORS = ALL_READ | {"officer": 403, "officer-elsewhere": 403, "integrator": 403}
+EDIT_RISK = DEFINE | {"admin": 200, "operator": 200}  # sensitive goods and profiles: admins and operators
 
 
 def _transition(action: str, start: str) -> Call:
@@ -159,6 +160,17 @@ def _unsubscribe(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
     return c.delete(f"{API}/push/subscriptions", params={"endpoint": body["endpoint"]}, headers=h)
 
 
+def _sensitive_goods(db: str) -> str:
+    """A sensitive-goods entry of its own (chapter 99 is no test's goods)."""
+    prefix = "99" + unique()[:8].translate(str.maketrans("abcdef", "012345"))
+    execute(db, "INSERT INTO sensitive_goods (hs_prefix, label, points) VALUES (%s, 'matrix', 1)", (prefix,))
+    return prefix
+
+
+# The medium profile's defaults (schema/022): putting them back changes nothing.
+_MEDIUM = {"corridor_factor": 1.0, "stop_min_s": 900, "report_interval_s": 900, "border_dwell_factor": 1.0,
+           "severity_shift": 0}
+
 OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /session": (lambda c, s, db, h: c.post(f"{API}/session", headers=h), ALL_READ),
     "GET /session": (lambda c, s, db, h: c.get(f"{API}/session", headers=h), ALL_READ),
@@ -167,6 +179,7 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /routes": (lambda c, s, db, h: c.post(f"{API}/routes", json={"name": unique("route "), "geometry": line(
         (s.world.lon, s.world.lat), (s.world.lon + 1, s.world.lat))}, headers=h), DEFINE),
     "GET /zones": (lambda c, s, db, h: c.get(f"{API}/zones", headers=h), ALL_READ),
+    "GET /countries": (lambda c, s, db, h: c.get(f"{API}/countries", headers=h), ALL_READ),
     "POST /zones": (lambda c, s, db, h: c.post(f"{API}/zones", json={
         "name": unique("office "), "kind": "office", "office_code": office_code(),
         "geometry": square(s.world.lon, s.world.lat + 0.5)}, headers=h), DEFINE),
@@ -194,6 +207,20 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /stream/tickets": (lambda c, s, db, h: c.post(f"{API}/stream/tickets", headers=h),
                              {caller: 201 for caller in ALL_READ} | {"anonymous": 401}),
     "GET /kpi": (lambda c, s, db, h: c.get(f"{API}/kpi", headers=h), ALL_READ),
+    "GET /kpi/risk": (lambda c, s, db, h: c.get(f"{API}/kpi/risk", headers=h), ALL_READ),
+    "GET /kpi/time-release": (lambda c, s, db, h: c.get(f"{API}/kpi/time-release", headers=h), ALL_READ),
+    "GET /risk/sensitive-goods": (lambda c, s, db, h: c.get(f"{API}/risk/sensitive-goods", headers=h), ALL_READ),
+    "GET /risk/sensitive-goods/{prefix}": (lambda c, s, db, h: c.get(f"{API}/risk/sensitive-goods/2710", headers=h),
+                                           ALL_READ),
+    "PUT /risk/sensitive-goods/{prefix}": (lambda c, s, db, h: c.put(
+        f"{API}/risk/sensitive-goods/{_sensitive_goods(db)}", json={"label": "matrix", "points": 2}, headers=h),
+        EDIT_RISK),
+    "DELETE /risk/sensitive-goods/{prefix}": (lambda c, s, db, h: c.delete(
+        f"{API}/risk/sensitive-goods/{_sensitive_goods(db)}", headers=h), EDIT_RISK),
+    "GET /risk/profiles": (lambda c, s, db, h: c.get(f"{API}/risk/profiles", headers=h), ALL_READ),
+    "GET /risk/profiles/{level}": (lambda c, s, db, h: c.get(f"{API}/risk/profiles/high", headers=h), ALL_READ),
+    "PUT /risk/profiles/{level}": (lambda c, s, db, h: c.put(f"{API}/risk/profiles/medium", json=_MEDIUM,
+                                                             headers=h), EDIT_RISK),
     "GET /audit/checkpoints": (lambda c, s, db, h: c.get(f"{API}/audit/checkpoints", headers=h), AUDITORS),
     "GET /ingest/workers": (lambda c, s, db, h: c.get(f"{API}/ingest/workers", headers=h), AUDITORS),
 }

@@ -22,6 +22,7 @@ from tracking_api.schemas.alerts import (
     AlertPage,
     AlertStatus,
     AlertType,
+    Outcome,
     ResolveRequest,
     one_of,
 )
@@ -42,7 +43,8 @@ UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, acknowledged_at
 WHERE id = %s
 """
 _RESOLVE = """
-UPDATE alerts SET status = 'resolved', resolved_by = %s, resolved_at = now(), note = %s, updated_at = now()
+UPDATE alerts SET status = 'resolved', resolved_by = %s, resolved_at = now(), note = %s, outcome = %s,
+                  updated_at = now()
 WHERE id = %s
 """
 
@@ -58,7 +60,8 @@ _ACTION_ERRORS = {
     **_NOT_FOUND,
     **error(409, "The alert's status does not allow this step; the message names it",
             "alert 42 is resolved; only an open alert can be acknowledged"),
-    **validation("The body is invalid: an unknown field, a missing, blank or too long note", ["body", "note"],
+    **validation("The body is invalid: an unknown field, a missing, blank or too long note, an unknown outcome",
+                 ["body", "note"],
                  "Field required"),
 }
 
@@ -135,16 +138,19 @@ async def acknowledge(
 async def resolve(
     conn: Conn, caller: Actor, alert_id: AlertId,
     body: Annotated[ResolveRequest, Body(openapi_examples={
-        "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked"}}})],
+        "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked", "outcome": "false_alarm"}},
+        "goods seized": {"value": {"note": "undeclared cigarettes behind the load", "outcome": "goods_seized"}},
+        "without an outcome": {"value": {"note": "duplicate of alert 41"}}})],
 ) -> Response:
-    """`open` or `acknowledged` -> `resolved`, with a required note saying why.
+    """`open` or `acknowledged` -> `resolved`, with a required note saying why and,
+    optionally, the outcome (the verdict the risk unit's figures count).
     Records who and when and an `alert.resolved` audit entry, in one transaction.
     Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
-    return await _transition(conn, caller, alert_id, "resolved", body.note)
+    return await _transition(conn, caller, alert_id, "resolved", body.note, body.outcome)
 
 
 async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Literal["acknowledged", "resolved"],
-                      note: str | None) -> Response:
+                      note: str | None, outcome: Outcome | None = None) -> Response:
     async with conn.transaction():
         # The row lock orders concurrent actions on one alert (and ingest's updates of
         # its times): the second ack of two sees 'acknowledged' and gets its 409.
@@ -156,9 +162,14 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
         if current not in _FROM[target]:
             raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is {current}; only an "
                                 f"{' or '.join(_FROM[target])} alert can be {target}")
-        update = _ACKNOWLEDGE if target == "acknowledged" else _RESOLVE
-        await conn.execute(update, (caller.subject, note, alert_id))
-        await audit.record(conn, caller, f"alert.{target}", "alert", alert_id, {"note": note, "from": current})
+        detail: dict[str, Any] = {"note": note, "from": current}
+        if target == "acknowledged":
+            await conn.execute(_ACKNOWLEDGE, (caller.subject, note, alert_id))
+        else:
+            await conn.execute(_RESOLVE, (caller.subject, note, outcome, alert_id))
+            if outcome is not None:
+                detail["outcome"] = outcome
+        await audit.record(conn, caller, f"alert.{target}", "alert", alert_id, detail)
         return await _fetch(conn, caller, alert_id)
 
 

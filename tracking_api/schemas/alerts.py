@@ -12,9 +12,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from protocol.alerts import ALERT_STATUSES, ALERT_TYPES, AlertStatus, AlertType, Severity
+from protocol.alerts import (
+    ALERT_STATUSES,
+    ALERT_TYPES,
+    OUTCOMES,
+    AlertStatus,
+    AlertType,
+    Outcome,
+    RiskLevel,
+    Severity,
+)
 
-__all__ = ["ALERT_STATUSES", "ALERT_TYPES", "AlertStatus", "AlertType", "Severity"]
+__all__ = ["ALERT_STATUSES", "ALERT_TYPES", "OUTCOMES", "AlertStatus", "AlertType", "Outcome", "Severity"]
 
 NOTE_MAX = 2000
 
@@ -45,7 +54,8 @@ _EXAMPLE: dict[str, Any] = {
     "acknowledged_by": "officer-kemba-17", "acknowledged_at": "2026-11-23T06:40:02.114000Z",
     "resolved_by": None, "resolved_at": None, "note": "driver called, tyre change at km 212",
     "created_at": "2026-11-23T06:36:31.002000Z", "updated_at": "2026-11-23T06:40:02.114000Z", "withdrawn": False,
-    "contested": False, "contested_reason": None,
+    "contested": False, "contested_reason": None, "country": "KEN", "incident": 42, "outcome": None,
+    "risk_level": "medium", "vehicle": "KCB 123A", "detail": {},
 }
 
 
@@ -79,6 +89,20 @@ class Alert(BaseModel):
     contested: bool = Field(description="Late data disputes an alert an officer already acknowledged or "
                                         "resolved: kept as it was, with the reason")
     contested_reason: str | None = Field(description="Why late data disputes it; null unless contested")
+    # Issue 13 (schema/022): documented here field for field, as protocol.alerts.Alert carries them.
+    country: str | None = Field(description="Whose ground (ISO 3166-1 alpha-3) the condition is on; null where no "
+                                            "country is loaded")
+    incident: int | None = Field(description="Alerts of one condition of one truck across its shipments share it "
+                                             "(the first one's id)")
+    outcome: Outcome | None = Field(description=(
+        "How the officer who resolved it judged it (false_alarm, technical_fault, confirmed_irregularity, "
+        "goods_seized, other); null until resolved with one. confirmed_irregularity and goods_seized count as "
+        "confirmed in the risk scoring and GET /kpi/risk"))
+    risk_level: RiskLevel = Field(description="The shipment's risk level in force (its severity shift applied)")
+    vehicle: str | None = Field(description="The truck's plate, when declared")
+    detail: dict[str, Any] = Field(description="Per type: office codes, crossing countries, a suspicious gap's "
+                                               "unexplained minutes and reachable area (GeoJSON Polygon), a "
+                                               "refusal's reason (docs/alerts.md)")
 
 
 class AlertPage(BaseModel):
@@ -106,7 +130,9 @@ class AckRequest(BaseModel):
 
 
 class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"examples": [{"note": "seal re-armed at Malaba, cargo checked"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"note": "seal re-armed at Malaba, cargo checked", "outcome": "false_alarm"}]})
 
     note: Note = Field(description="Why the alert is closed: required, 1 to 2000 characters")
+    outcome: Annotated[Outcome | None, one_of("outcome", OUTCOMES)] = Field(
+        default=None, description="The verdict the risk unit counts (optional): " + ", ".join(OUTCOMES))

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracking_api.schemas.alerts import AlertType, Severity, UtcDatetime
+from tracking_api.schemas.risk import RiskLevel
 
 _EXAMPLE: dict[str, Any] = {
     "window": {"from": "2026-10-24T12:00:00Z", "to": "2026-11-23T12:00:00Z"},
@@ -95,3 +96,88 @@ class Kpi(BaseModel):
     stops: list[StopKpi] = Field(description="Routes with an unscheduled stop in the window, by id")
     alerts: list[AlertCount] = Field(description="By route id, type, severity")
     response: ResponseKpi
+
+
+class Period(BaseModel):
+    """The half-open window ``[since, until)`` of the risk and Time Release figures."""
+
+    since: UtcDatetime
+    until: UtcDatetime
+
+
+class LevelKpi(BaseModel):
+    level: RiskLevel = Field(description="The shipments' risk level in force (shipments.risk_level)")
+    shipments: int = Field(description="Shipments of this level in transit at some time in the window "
+                                       "(departed before until, not arrived before since)")
+    alerts: int = Field(description="Alerts on them whose started_at is in the window (withdrawn ones not counted; "
+                                    "a consolidated truck's incident counts once per shipment)")
+    confirmed: int = Field(description="Of those, resolved as confirmed_irregularity or goods_seized")
+    false_alarms: int = Field(description="Of those, resolved as false_alarm")
+    open: int = Field(description="Of those, not resolved yet (open or acknowledged)")
+
+
+class RiskKpi(BaseModel):
+    """What a risk unit tunes the profiles with: per level, how many alerts were raised and
+    how officers judged them. An officer's figures cover only shipments touching their region."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": {"since": "2026-10-24T12:00:00Z", "until": "2026-11-23T12:00:00Z"},
+        "generated_at": "2026-11-23T12:00:00.120000Z",
+        "levels": [{"level": "low", "shipments": 120, "alerts": 14, "confirmed": 0, "false_alarms": 11, "open": 1},
+                   {"level": "medium", "shipments": 300, "alerts": 61, "confirmed": 4, "false_alarms": 40,
+                    "open": 5},
+                   {"level": "high", "shipments": 41, "alerts": 38, "confirmed": 9, "false_alarms": 12,
+                    "open": 6}]}]})
+
+    period: Period
+    generated_at: UtcDatetime = Field(description="The database clock")
+    levels: list[LevelKpi] = Field(description="low, medium, high: always all three")
+
+
+class PostKpi(BaseModel):
+    office_code: str = Field(description="The border post (a zone of kind border_post)")
+    country: str | None = Field(description="The post's country (zones.country)")
+    visits: int = Field(description="Departures from the post (departed milestones) in the window")
+    dwell_median_s: float | None = Field(description="Median time stationary inside (speed < 1 m/s), seconds")
+    dwell_p90_s: float | None = Field(description="90th percentile of the same (linear interpolation), seconds")
+    inside_median_s: float | None = Field(description="Median arrival-to-departure time, seconds")
+    inside_p90_s: float | None = Field(description="90th percentile of the same, seconds")
+
+
+class SegmentKpi(BaseModel):
+    # ``from`` is a Python keyword: read and written by alias.
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: str = Field(alias="from", description="Office code of the itinerary office left")
+    end: str = Field(alias="to", description="Office code of the next office of the itinerary")
+    trips: int = Field(description="Arrivals at the next office in the window after a departure from the first")
+    median_s: float = Field(description="Median of arrival at the next minus departure from the first, seconds")
+    p90_s: float = Field(description="90th percentile of the same (linear interpolation), seconds")
+
+
+class CountryKpi(BaseModel):
+    country: str = Field(description="ISO 3166-1 alpha-3")
+    trips: int = Field(description="Crossings out of the country in the window")
+    median_s: float = Field(description="Median time in the country (its first fix, or the shipment's departure "
+                                        "for the country it started in, to the crossing out), seconds")
+    p90_s: float = Field(description="90th percentile of the same (linear interpolation), seconds")
+
+
+class TimeRelease(BaseModel):
+    """Time Release Study figures from the shipments' timelines (milestones): per border
+    post, per segment between consecutive offices of an itinerary, per country. An
+    officer's figures cover only shipments touching their region. Definitions: docs/kpi.md."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": {"since": "2026-10-24T12:00:00Z", "until": "2026-11-23T12:00:00Z"},
+        "generated_at": "2026-11-23T12:00:00.120000Z",
+        "posts": [{"office_code": "KEMAL", "country": "KEN", "visits": 212, "dwell_median_s": 9300.0,
+                   "dwell_p90_s": 20500.0, "inside_median_s": 11200.0, "inside_p90_s": 24800.0}],
+        "segments": [{"from": "KEMBA", "to": "KEMAL", "trips": 198, "median_s": 86400.0, "p90_s": 129600.0}],
+        "countries": [{"country": "KEN", "trips": 201, "median_s": 97200.0, "p90_s": 151200.0}]}]})
+
+    period: Period
+    generated_at: UtcDatetime = Field(description="The database clock")
+    posts: list[PostKpi] = Field(description="By office code")
+    segments: list[SegmentKpi] = Field(description="By from, to")
+    countries: list[CountryKpi] = Field(description="By country code")
