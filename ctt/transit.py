@@ -22,7 +22,7 @@ from firmware_sim.scenarios import Scenario, ShipmentSpec
 from protocol.alerts import RiskLevel
 from tracking_api.auth import Principal
 from tracking_api.schemas.shipments import ShipmentIn
-from tracking_api.services import oversight
+from tracking_api.services import oversight, risk
 from tracking_api.services import shipments as service
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ def register(conn: psycopg.Connection[Any], scenario: Scenario, actor: Principal
             await service.move(aconn, actor, shipment.id, "depart", _utc(spec.departed_at_ms))
             if spec.risk_override is not None:
                 level, reason = spec.risk_override
-                await oversight.override_risk(aconn, actor, shipment.id, cast(RiskLevel, level), reason)
+                await risk.override(aconn, actor, shipment.id, cast(RiskLevel, level), reason)
             if spec.released_at_ms is not None:
                 await service.release(aconn, actor, shipment.id, _utc(spec.released_at_ms))
             ids[spec.reference] = shipment.id

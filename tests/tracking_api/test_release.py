@@ -13,7 +13,6 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.types.json import Jsonb
 
 from tests.support import execute, query
 from tests.tracking_api.geo_support import API, auth, created, square, unique
@@ -220,32 +219,22 @@ def _put_risk(client: TestClient, shipment_id: int, role: str = "operator", **bo
 
 def test_risk_override_and_clearing_it(client: TestClient, corridor: Corridor, database_url: str) -> None:
     shipment = _shipment(client, corridor)
-    computed = {"score": 5, "computed": "low", "reasons": [{"factor": "goods", "points": 5, "detail": "cars"}]}
-    execute(database_url, "UPDATE shipments SET risk = %s, risk_level = 'low' WHERE id = %s",
-            (Jsonb(computed), shipment["id"]))
+    scored = shipment["risk"]  # services/risk.py scored it at registration: fuel declared
+    assert scored["computed"] == scored["level"] and scored["reasons"][0]["factor"] == "goods"
     high = _put_risk(client, shipment["id"], level="high", reason="intelligence report 117")
     assert high.status_code == 200, high.text
     risk = high.json()["risk"]
-    assert risk["level"] == "high" and risk["computed"] == "low" and risk["reasons"] == computed["reasons"]
+    assert (risk["level"], risk["computed"], risk["reasons"]) == ("high", scored["computed"], scored["reasons"])
     assert {k: risk["override"][k] for k in ("level", "reason", "by")} == {
         "level": "high", "reason": "intelligence report 117", "by": "operator-1"}
     assert query(database_url, "SELECT risk_level FROM shipments WHERE id = %s", (shipment["id"],)) == [("high",)]
 
-    # Cleared: the computed level applies again (re-scored where the risk scoring is wired in).
     cleared = _put_risk(client, shipment["id"], role="admin", level=None, reason="report closed").json()["risk"]
-    assert cleared["override"] is None and cleared["level"] == cleared["computed"]
+    assert cleared == scored  # the computed level applies again
     audited = _audit(database_url, shipment["id"], "shipment.risk_overridden")
     assert [(a, d["level"], d["from"], d["to"], d["reason"]) for a, d in audited] == [
-        ("operator-1", "high", "low", "high", "intelligence report 117"),
-        ("admin-1", None, "high", cleared["level"], "report closed")]
-
-
-def test_clearing_the_override_of_a_shipment_never_scored_gives_medium(client: TestClient,
-                                                                       corridor: Corridor) -> None:
-    shipment = _shipment(client, corridor)
-    assert _put_risk(client, shipment["id"], level="low", reason="AEO operator").json()["risk"]["level"] == "low"
-    assert _put_risk(client, shipment["id"], level=None, reason="AEO status lapsed").json()["risk"]["level"] == (
-        "medium")
+        ("operator-1", "high", scored["level"], "high", "intelligence report 117"),
+        ("admin-1", None, "high", scored["level"], "report closed")]
 
 
 @pytest.mark.parametrize(("body", "loc"), [

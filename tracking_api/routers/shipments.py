@@ -15,11 +15,12 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, st
 from psycopg import sql
 
 from tracking_api.access import GRANTS, visible
-from tracking_api.auth import Principal, Role
+from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, require
 from tracking_api.pagination import Paging
 from tracking_api.progress import route_lengths
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, validation
+from tracking_api.schemas.risk import OverrideIn
 from tracking_api.schemas.shipments import (
     VEHICLE,
     Action,
@@ -27,7 +28,6 @@ from tracking_api.schemas.shipments import (
     Inspection,
     InspectionIn,
     ReleaseIn,
-    RiskIn,
     Shipment,
     ShipmentIn,
     ShipmentPage,
@@ -35,15 +35,14 @@ from tracking_api.schemas.shipments import (
     Timeline,
     TransitionIn,
 )
-from tracking_api.services import oversight
+from tracking_api.services import oversight, risk
 from tracking_api.services import shipments as service
 
 router = APIRouter(tags=["shipments"])
 
 REGISTRARS = GRANTS["register_shipments"]
 ACTORS = GRANTS["move_shipments"]
-# LEAD: belongs in access.GRANTS (a capability shared with the risk helper's profile editing).
-RISK_EDITORS: tuple[Role, ...] = ("admin", "operator")
+RISK_EDITORS = risk.EDITORS
 Registrar = Annotated[Principal, Depends(require(*REGISTRARS))]
 Actor = Annotated[Principal, Depends(require(*ACTORS))]
 RiskEditor = Annotated[Principal, Depends(require(*RISK_EDITORS))]
@@ -210,8 +209,9 @@ async def authorise_inspection(shipment_id: ShipmentId, body: InspectionIn, conn
     responses={**UNAUTHORIZED, **forbidden(*RISK_EDITORS), **_NOT_FOUND,
                **validation("Bad body: level not low/medium/high/null, reason missing or empty, unknown field",
                             ["body", "reason"], "Field required")})
-async def override_risk(shipment_id: ShipmentId, body: RiskIn, conn: Conn, caller: RiskEditor) -> Shipment:
+async def override_risk(shipment_id: ShipmentId, body: OverrideIn, conn: Conn, caller: RiskEditor) -> Shipment:
     """Impose a risk level (its thresholds and severities apply from the engine's next
     reload), with a reason; ``"level": null`` clears the override and the computed level
-    applies again. Shown in ``risk.override`` and audited."""
-    return await oversight.override_risk(conn, caller, shipment_id, body.level, body.reason)
+    applies again (re-scored). Shown in ``risk.override`` and audited."""
+    await risk.override(conn, caller, shipment_id, body.level, body.reason)
+    return await service.get(conn, caller, shipment_id)

@@ -17,10 +17,10 @@ from pydantic import (
 )
 
 from protocol import topics
-from protocol.alerts import RiskLevel
 from tracking_api import iso6346
 from tracking_api.schemas.checks import no_repeats
 from tracking_api.schemas.geography import OFFICE_CODE
+from tracking_api.schemas.risk import Risk
 
 # Like a Movement Reference Number (EU NCTS, ASYCUDA): 2-digit year, ISO 3166-1
 # alpha-2 country, then 13 or 14 upper-case letters or digits (17 or 18 in all).
@@ -157,29 +157,6 @@ class Goods(BaseModel):
     currency: str | None
 
 
-# LEAD: RiskReason, RiskOverride, Risk and RiskIn are the risk helper's tracking_api/schemas/risk.py
-# (Risk, OverrideIn) in the same JSON shape: on merge import those and delete these four.
-class RiskReason(BaseModel):
-    factor: str = Field(description="goods, operator, route or undeclared")
-    points: int
-    detail: str
-
-
-class RiskOverride(BaseModel):
-    level: RiskLevel
-    reason: str
-    by: str
-    at: datetime
-
-
-class Risk(BaseModel):
-    level: RiskLevel = Field(description="The level in force: the override's, else the computed one")
-    score: int | None = Field(default=None, description="Sum of the reasons' points; null before scoring")
-    computed: RiskLevel | None = Field(default=None, description="The level the score gives")
-    reasons: list[RiskReason] = Field(default_factory=list)
-    override: RiskOverride | None = Field(default=None, description="Set by PUT /shipments/{id}/risk")
-
-
 _ITINERARY_EXAMPLE: list[JsonValue] = [
     {"position": 0, "role": "departure", "office_code": "KEMBA", "zone_id": 3, "country": "KEN",
      "arrived_at": None, "departed_at": "2026-11-23T06:02:10Z"},
@@ -233,7 +210,7 @@ class Shipment(BaseModel):
     vehicle: str | None
     operator: str | None
     goods: list[Goods]
-    risk: Risk
+    risk: Risk = Field(description="Score, computed level with its reasons, override, and the level in force")
     released_at: datetime | None = Field(description="When an officer released the goods at destination")
     country: str | None = Field(description="Alpha-3 country where its tracker was last seen (null: unknown)")
 
@@ -297,23 +274,6 @@ class Inspection(BaseModel):
     authorised_by: str
     note: str | None
     used_at: datetime | None = Field(description="Fix time of the seal opening it covered; null while unused")
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-class RiskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"level": "high", "reason": "intelligence report 2026/117 on this operator"},
-        {"level": None, "reason": "report 2026/117 closed"}]})
-
-    level: RiskLevel | None = Field(description="The level to impose; null clears the override (the computed "
-                                                "level applies again)")
-    reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_not_blank)] = Field(
-        description="Why (audited, shown with the shipment): 1 to 500 characters, not blank")
 
 
 class TimelineItem(BaseModel):

@@ -1,21 +1,18 @@
-"""Officers' and the risk unit's decisions on a shipment in transit: an inspection
-authorised at an office of its itinerary (one seal opening there is then recorded,
-not raised), and an override of its risk level. Each is audited and, for the
-inspection, written to the shipment's timeline, in the transaction of the change."""
+"""An officer's inspection authorised at an office of a shipment's itinerary: one
+seal opening there is then recorded, not raised. Audited and written to the
+shipment's timeline in the transaction of the change. (A risk override is
+``tracking_api.services.risk.override``.)"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from psycopg.types.json import Jsonb
-
-from protocol.alerts import RiskLevel
 from tracking_api import audit
 from tracking_api.auth import Principal
 from tracking_api.schemas.errors import invalid
-from tracking_api.schemas.shipments import Inspection, Shipment
+from tracking_api.schemas.shipments import Inspection
 from tracking_api.services.errors import ConflictError
-from tracking_api.services.shipments import Conn, checked_time, get, locked, record_event
+from tracking_api.services.shipments import Conn, checked_time, locked, record_event
 
 INSPECTABLE = ("registered", "in_transit", "arrived")
 # An itinerary office is a zone with an office code, so of kind office or border_post (schema/022):
@@ -25,13 +22,6 @@ _ITINERARY = "SELECT array_agg(office_code ORDER BY position) AS codes FROM ship
 _INSERT = """
 INSERT INTO inspections (shipment_id, office_code, authorised_at, authorised_by, note) VALUES (%s, %s, %s, %s, %s)
 RETURNING id, shipment_id, office_code, authorised_at, authorised_by, note, used_at
-"""
-_SET_OVERRIDE = """
-UPDATE shipments SET risk = risk || jsonb_build_object('override', %s::jsonb), risk_level = %s WHERE id = %s
-"""
-# Without an override the computed level applies; a shipment never scored stays medium (v1 behaviour).
-_CLEAR_OVERRIDE = """
-UPDATE shipments SET risk = risk - 'override', risk_level = coalesce(risk->>'computed', 'medium') WHERE id = %s
 """
 
 
@@ -63,26 +53,3 @@ async def authorise_inspection(conn: Conn, caller: Principal, shipment_id: int, 
                            {"reference": row["reference"], "inspection": created["id"], "office_code": office_code,
                             "note": note})
         return Inspection.model_validate(created)
-
-
-# LEAD: the risk helper's services/risk.override does this (and re-scores): on merge the router
-# calls `await risk.override(conn, caller, shipment_id, level, reason)` then `get`, and this goes.
-async def override_risk(conn: Conn, caller: Principal, shipment_id: int, level: RiskLevel | None,
-                        reason: str) -> Shipment:
-    """Impose ``level`` on the shipment (stored as ``risk.override`` with who, when and why), or
-    with None clear the override so that the computed level applies again. Audited as
-    ``shipment.risk_overridden`` with the level before and after."""
-    async with conn.transaction():
-        row = await locked(conn, caller, shipment_id)
-        if level is None:
-            await conn.execute(_CLEAR_OVERRIDE, (shipment_id,))
-            # LEAD: once tracking_api/services/risk.py is merged: `await risk.assess(conn, shipment_id)`
-        else:
-            override = {"level": level, "reason": reason, "by": caller.subject,
-                        "at": row["now"].astimezone(UTC).isoformat()}
-            await conn.execute(_SET_OVERRIDE, (Jsonb(override), level, shipment_id))
-        after = await get(conn, caller, shipment_id)
-        await audit.record(conn, caller, "shipment.risk_overridden", "shipment", shipment_id,
-                           {"reference": row["reference"], "level": level, "reason": reason,
-                            "from": row["risk_level"], "to": after.risk.level})
-        return after

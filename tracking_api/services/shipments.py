@@ -24,6 +24,7 @@ from tracking_api.auth import Principal
 from tracking_api.progress import estimate, route_lengths
 from tracking_api.regions import regions_touching
 from tracking_api.schemas.errors import invalid
+from tracking_api.schemas.risk import risk as risk_view
 from tracking_api.schemas.shipments import (
     Action,
     EventKind,
@@ -34,6 +35,7 @@ from tracking_api.schemas.shipments import (
     Timeline,
     TimelineItem,
 )
+from tracking_api.services import risk
 from tracking_api.services.errors import ConflictError, NotFoundError
 
 Conn = AsyncConnection[DictRow]
@@ -43,7 +45,7 @@ FUTURE_SKEW = timedelta(minutes=5)
 SELECT = sql.SQL("""
 SELECT s.id, s.reference, s.status, s.route_id, s.tracker_id, s.containers, s.office_of_departure,
        s.office_of_destination, s.deadline, s.departed_at, s.arrived_at, s.closed_at, s.created_at, s.created_by,
-       s.vehicle, s.operator, s.released_at, s.risk || jsonb_build_object('level', s.risk_level) AS risk,
+       s.vehicle, s.operator, s.released_at, s.risk, s.risk_level,
        lp.country,
        ARRAY(SELECT ss.seal_id FROM shipment_seals ss WHERE ss.shipment_id = s.id ORDER BY ss.seal_id) AS seal_ids,
        ARRAY(SELECT sr.region_code FROM shipment_regions sr WHERE sr.shipment_id = s.id
@@ -186,7 +188,7 @@ async def register(conn: Conn, caller: Principal, body: ShipmentIn) -> Shipment:
                                    "SELECT %s, unnest(%s::text[])", (shipment_id, regions))
             await audit.record(conn, caller, "shipment.registered", "shipment", shipment_id,
                                body.model_dump(mode="json") | {"regions": regions})
-            # LEAD: once tracking_api/services/risk.py is merged: `await risk.assess(conn, shipment_id)`
+            await risk.assess(conn, shipment_id)
             return await get(conn, caller, shipment_id)
     except errors.UniqueViolation as exc:  # registered concurrently, after the checks
         field = _CONSTRAINT_FIELDS.get(exc.diag.constraint_name or "", "reference")
@@ -321,7 +323,7 @@ def shipment(row: DictRow, lengths: dict[int, float]) -> Shipment:
                         route_length_m=length, **estimate(length, row["chainage_m"], row["departed_at"],
                                                           row["last_fix_at"])) if row["tracked"] else None
     return Shipment.model_validate({k: v for k, v in row.items() if k in Shipment.model_fields}
-                                   | {"progress": progress})
+                                   | {"progress": progress, "risk": risk_view(row["risk"], row["risk_level"])})
 
 
 async def timeline(conn: Conn, caller: Principal, shipment_id: int) -> Timeline:
