@@ -63,9 +63,11 @@ CRUISE_KMH = (70.0, 80.0)
 @dataclass(frozen=True)
 class ZoneSpec:
     name: str
-    kind: Literal["stop", "office"]
+    kind: Literal["stop", "office", "border_post", "weighbridge", "inspection"]
     ring: tuple[tuple[float, float], ...]  # closed polygon ring, (lon, lat) GeoJSON order, first == last
-    office_code: str | None = None  # set for kind == "office"
+    office_code: str | None = None  # set for kind == "office" or "border_post"
+    country: str | None = None  # ISO 3166-1 alpha-3
+    dwell_limit_s: float | None = None  # a border post's border_dwell threshold (medium risk), seconds
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,13 @@ class ShipmentSpec:
     office_of_destination: str
     departed_at_ms: int
     deadline_ms: int
+    offices_of_transit: tuple[str, ...] = ()  # office codes, in the order the truck passes them
+    seal_numbers: tuple[str, ...] = ()  # declared seal numbers (what the e-seals report as seal_id)
+    vehicle: str | None = None  # plate; shipments consolidated on one truck share it (and the tracker)
+    released_at_ms: int | None = None  # when an officer releases the goods at destination (epoch ms)
+    operator: str | None = None  # declarant or carrier (the risk scoring reads its record)
+    goods: tuple[tuple[str, str], ...] = ()  # (HS code, description) per goods item
+    risk_override: tuple[str, str] | None = None  # (level, reason) imposed after registration
 
 
 @dataclass(frozen=True)

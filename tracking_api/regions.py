@@ -1,5 +1,5 @@
-"""Which regions a shipment touches: its route line or either office zone
-intersects the region's polygon(s). This decides which officers see it
+"""Which regions a shipment touches: its route line or the zone of any office of
+its itinerary (departure, transit, destination) intersects the region's polygon(s). This decides which officers see it
 (``shipment_regions``, read by ``tracking_api.access``).
 
 Computed in lon/lat degrees, as the geometry is stored: fine for intersection
@@ -18,13 +18,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from shapely.geometry import shape
 
-# A shipment's footprint: its route line and both office zones. Callers add a WHERE clause.
+# A shipment's footprint: its route line and the zones of every office of its itinerary
+# (departure, transit, destination: every administration on the way). Callers add a WHERE clause.
 FOOTPRINTS = """
-SELECT s.id, r.geometry AS route, zd.geometry AS departure, za.geometry AS destination
+SELECT s.id, r.geometry AS route,
+       (SELECT json_agg(z.geometry) FROM shipment_offices o JOIN zones z ON z.office_code = o.office_code
+        WHERE o.shipment_id = s.id) AS offices
 FROM shipments s
 JOIN routes r ON r.id = s.route_id
-JOIN zones zd ON zd.office_code = s.office_of_departure
-JOIN zones za ON za.office_code = s.office_of_destination
 """
 REGIONS = "SELECT code, geometry FROM regions ORDER BY code"
 _LINK = """
@@ -60,7 +61,7 @@ async def link_new_region(conn: AsyncConnection[DictRow], code: str, geometry: M
     shapely.prepare(region)
     rows = await (await conn.execute(FOOTPRINTS + "WHERE s.status <> 'closed'")).fetchall()
     ids = sorted(row["id"] for row in rows
-                 if any(region.intersects(shape(row[part])) for part in ("route", "departure", "destination")))
+                 if any(region.intersects(shape(part)) for part in [row["route"], *(row["offices"] or [])]))
     if ids:
         await conn.execute(_LINK, (ids, code))
     return ids

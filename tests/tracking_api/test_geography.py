@@ -167,7 +167,7 @@ _BOWTIE = [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
 @pytest.mark.parametrize(("overrides", "loc_end", "message"), [
     ({"office_code": None}, ["body"], "office_code is required when kind is 'office'"),
     ({"kind": "stop"}, ["body"], "office_code must be omitted when kind is 'stop'"),
-    ({"kind": "depot"}, ["body", "kind"], "'office' or 'stop'"),
+    ({"kind": "depot"}, ["body", "kind"], "'office', 'stop', 'border_post', 'weighbridge' or 'inspection'"),
     ({"office_code": "kemba"}, ["body", "office_code"], "should match pattern"),
     ({"office_code": "K"}, ["body", "office_code"], "should match pattern"),
     ({"geometry": {"type": "Polygon", "coordinates": [[*_OPEN, [0.5, 0.5]]]}}, ["coordinates", 0],

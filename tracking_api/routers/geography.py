@@ -46,10 +46,15 @@ WHERE {where}
 GROUP BY r.id ORDER BY r.id
 """)
 _ROUTE_PROPERTIES = ("name", "corridor_m", "stop_zones", "created_at")
-_ZONES = sql.SQL("SELECT id, name, kind, office_code, geometry, created_at FROM zones WHERE {where} ORDER BY id")
-_ZONE_PROPERTIES = ("name", "kind", "office_code", "created_at")
-_REGIONS = sql.SQL("SELECT code, name, geometry, created_at FROM regions WHERE {where} ORDER BY code")
-_REGION_PROPERTIES = ("code", "name", "created_at")
+_ZONE_COLUMNS = "id, name, kind, office_code, country, dwell_limit_s, geometry, created_at"
+_ZONES = sql.SQL(f"SELECT {_ZONE_COLUMNS} FROM zones WHERE {{where}} ORDER BY id")
+_ZONE_PROPERTIES = ("name", "kind", "office_code", "country", "dwell_limit_s", "created_at")
+_REGION_COLUMNS = "code, name, country, geometry, created_at"
+_REGIONS = sql.SQL(f"SELECT {_REGION_COLUMNS} FROM regions WHERE {{where}} ORDER BY code")
+_REGION_PROPERTIES = ("code", "name", "country", "created_at")
+# What a zone that is not a stop zone is, in the refusal of a route listing it among its stop zones.
+_NOT_A_STOP = {"office": "an office zone", "border_post": "a border post", "weighbridge": "a weighbridge",
+               "inspection": "an inspection area"}
 
 
 # Routes
@@ -106,7 +111,8 @@ async def _check_stop_zones(conn: Conn, zone_ids: list[int]) -> None:
     rows = await (await conn.execute("SELECT id, kind FROM zones WHERE id = ANY(%s)", (zone_ids,))).fetchall()
     kinds = {r["id"]: r["kind"] for r in rows}
     issues = [(("body", "stop_zones", i),
-               f"zone {z} does not exist" if z not in kinds else f"zone {z} is an office zone, not a stop zone")
+               f"zone {z} does not exist" if z not in kinds else f"zone {z} is {_NOT_A_STOP[kinds[z]]}, not a "
+                                                                 "stop zone")
               for i, z in enumerate(zone_ids) if kinds.get(z) != "stop"]
     if issues:
         raise invalid(*issues)
@@ -118,22 +124,27 @@ async def _check_stop_zones(conn: Conn, zone_ids: list[int]) -> None:
     "/zones", status_code=status.HTTP_201_CREATED, response_model=ZoneFeature, summary="Register a zone",
     responses={**UNAUTHORIZED, **forbidden("admin", "operator"),
                **error(409, "The office code is taken", "office_code 'KEMBA' is already used by zone 3"),
-               **validation("Bad body: geometry, office_code missing for an office or given for a stop, unknown "
-                            "field", ["body"], "Value error, office_code is required when kind is 'office'")})
+               **validation("Bad body: geometry, office_code missing for an office or border post or given for "
+                            "another kind, country not alpha-3, dwell_limit_s not on a border post or out of "
+                            "range, unknown field", ["body"],
+                            "Value error, office_code is required when kind is 'border_post'")})
 async def create_zone(body: ZoneIn, conn: Conn, caller: Editor, request: Request, response: Response) -> ZoneFeature:
-    """An office zone (customs office, with its unique office code) or an
-    authorised stop zone, as a GeoJSON Polygon ([lon, lat])."""
+    """An office zone (customs office or border post, with its unique office
+    code), a weighbridge or inspection area (every truck may stop there), or
+    a stop zone authorised on the routes that list it, as a GeoJSON Polygon
+    ([lon, lat]); with its country and, for a border post, its dwell limit."""
     try:
         async with conn.transaction():
             if body.office_code is not None:
                 await _office_code_free(conn, body.office_code)
             row = await (await conn.execute(
-                "INSERT INTO zones (name, kind, office_code, geometry) VALUES (%s, %s, %s, %s) "
-                "RETURNING id, name, kind, office_code, geometry, created_at",
-                (body.name, body.kind, body.office_code, Jsonb(body.geometry.to_json())))).fetchone()
+                "INSERT INTO zones (name, kind, office_code, country, dwell_limit_s, geometry) "
+                f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_ZONE_COLUMNS}",
+                (body.name, body.kind, body.office_code, body.country, body.dwell_limit_s,
+                 Jsonb(body.geometry.to_json())))).fetchone()
             assert row is not None
             await audit.record(conn, caller, "zone.created", "zone", row["id"],
-                               {"name": body.name, "kind": body.kind, "office_code": body.office_code})
+                               body.model_dump(mode="json", exclude={"geometry"}))
     except errors.UniqueViolation as exc:  # registered concurrently, after the check
         raise HTTPException(status.HTTP_409_CONFLICT, f"office_code {body.office_code!r} is already used") from exc
     response.headers["Location"] = str(request.url_for("get_zone", zone_id=row["id"]))
@@ -187,12 +198,12 @@ async def create_region(body: RegionIn, conn: Conn, caller: Admin, request: Requ
                 raise HTTPException(status.HTTP_409_CONFLICT, f"region {body.code!r} already exists")
             geometry = body.geometry.to_json()
             row = await (await conn.execute(
-                "INSERT INTO regions (code, name, geometry) VALUES (%s, %s, %s) RETURNING code, name, geometry, "
-                "created_at", (body.code, body.name, Jsonb(geometry)))).fetchone()
+                f"INSERT INTO regions (code, name, country, geometry) VALUES (%s, %s, %s, %s) "
+                f"RETURNING {_REGION_COLUMNS}", (body.code, body.name, body.country, Jsonb(geometry)))).fetchone()
             assert row is not None
             shipments = await link_new_region(conn, body.code, geometry)
             await audit.record(conn, caller, "region.created", "region", body.code,
-                               {"name": body.name, "shipments": shipments})
+                               {"name": body.name, "country": body.country, "shipments": shipments})
     except errors.UniqueViolation as exc:  # registered concurrently, after the check
         raise HTTPException(status.HTTP_409_CONFLICT, f"region {body.code!r} already exists") from exc
     response.headers["Location"] = str(request.url_for("get_region", code=body.code))

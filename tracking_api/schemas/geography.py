@@ -21,8 +21,14 @@ from tracking_api.schemas.geojson import (
 
 OFFICE_CODE = r"^[A-Z0-9]{2,17}$"
 REGION_CODE = r"^[A-Za-z0-9_-]{1,32}$"
+COUNTRY = r"^[A-Z]{3}$"
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-ZoneKind = Literal["office", "stop"]
+ZoneKind = Literal["office", "stop", "border_post", "weighbridge", "inspection"]
+# The kinds with an office code: the offices an itinerary names (schema/022's zones_office_code_check).
+OFFICE_KINDS: tuple[ZoneKind, ...] = ("office", "border_post")
+# A border post's own dwell limit may not exceed a week (the engine's default is 3 h).
+MAX_DWELL_LIMIT_S = 7 * 86_400
+Country = Annotated[str, Field(pattern=COUNTRY, description="ISO 3166-1 alpha-3 country code, e.g. KEN")]
 
 _ROUTE_LINE: dict[str, JsonValue] = {
     "type": "LineString", "coordinates": [[39.6682, -4.0435], [37.4667, -2.0833], [36.8219, -1.2921]]}
@@ -76,22 +82,35 @@ class RouteCollection(FeatureCollection[RouteFeature]):
 
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"name": "Mombasa port office", "kind": "office", "office_code": "KEMBA", "geometry": _SQUARE},
-        {"name": "Mariakani weighbridge", "kind": "stop", "geometry": _SQUARE}]})
+        {"name": "Mombasa port office", "kind": "office", "office_code": "KEMBA", "country": "KEN",
+         "geometry": _SQUARE},
+        {"name": "Malaba border post (Kenya side)", "kind": "border_post", "office_code": "KEMAL", "country": "KEN",
+         "dwell_limit_s": 14400, "geometry": _SQUARE},
+        {"name": "Mariakani weighbridge", "kind": "weighbridge", "country": "KEN", "geometry": _SQUARE},
+        {"name": "Mtito Andei rest area", "kind": "stop", "geometry": _SQUARE}]})
 
     name: Name
-    kind: ZoneKind = Field(description="office: a customs office (departure, destination); stop: an authorised "
-                                       "stop (rest area, border post)")
+    kind: ZoneKind = Field(description=(
+        "office: a customs office (departure, destination, transit); border_post: an office of transit at a "
+        "frontier; weighbridge, inspection: where every truck may stop; stop: an authorised stop (rest area) on "
+        "the routes that list it"))
     office_code: str | None = Field(default=None, pattern=OFFICE_CODE,
-                                    description="Customs office code, unique; required iff kind is office")
+                                    description="Customs office code, unique; required iff kind is office or "
+                                                "border_post")
+    country: Country | None = Field(default=None, description="Whose ground the zone is on (alpha-3)")
+    dwell_limit_s: float | None = Field(default=None, gt=0, le=MAX_DWELL_LIMIT_S, allow_inf_nan=False, description=(
+        "border_post only: seconds a medium-risk truck may stay inside before border_dwell (default 3 h; the "
+        "risk profile scales it)"))
     geometry: Polygon
 
     @model_validator(mode="after")
     def _office_code_iff_office(self) -> ZoneIn:
-        if self.kind == "office" and self.office_code is None:
-            raise ValueError("office_code is required when kind is 'office'")
-        if self.kind == "stop" and self.office_code is not None:
-            raise ValueError("office_code must be omitted when kind is 'stop'")
+        if self.kind in OFFICE_KINDS and self.office_code is None:
+            raise ValueError(f"office_code is required when kind is {self.kind!r}")
+        if self.kind not in OFFICE_KINDS and self.office_code is not None:
+            raise ValueError(f"office_code must be omitted when kind is {self.kind!r}")
+        if self.dwell_limit_s is not None and self.kind != "border_post":
+            raise ValueError(f"dwell_limit_s applies to border_post zones only, not to kind {self.kind!r}")
         return self
 
 
@@ -99,14 +118,16 @@ class ZoneProperties(BaseModel):
     name: str
     kind: ZoneKind
     office_code: str | None
+    country: str | None
+    dwell_limit_s: float | None = Field(description="border_post: its own border_dwell limit, seconds; null: 3 h")
     created_at: datetime
 
 
 class ZoneFeature(Feature[PolygonGeometry, ZoneProperties]):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"type": "Feature", "id": 3, "geometry": _SQUARE,
-         "properties": {"name": "Mombasa port office", "kind": "office", "office_code": "KEMBA",
-                        "created_at": _CREATED}}]})
+         "properties": {"name": "Malaba border post (Kenya side)", "kind": "border_post", "office_code": "KEMAL",
+                        "country": "KEN", "dwell_limit_s": 14400.0, "created_at": _CREATED}}]})
 
 
 class ZoneCollection(FeatureCollection[ZoneFeature]):
@@ -118,23 +139,27 @@ class ZoneCollection(FeatureCollection[ZoneFeature]):
 
 class RegionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"code": "KE-MSA", "name": "Mombasa customs district", "geometry": _SQUARE}]})
+        {"code": "KE-MSA", "name": "Mombasa customs district", "country": "KEN", "geometry": _SQUARE}]})
 
     code: str = Field(pattern=REGION_CODE, description="Unique; an officer's token names it")
     name: Name
+    country: Country | None = Field(default=None, description=(
+        "The administration's country (alpha-3): its officers see alerts on their own ground first"))
     geometry: Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
 
 
 class RegionProperties(BaseModel):
     code: str
     name: str
+    country: str | None
     created_at: datetime
 
 
 class RegionFeature(Feature[PolygonGeometry | MultiPolygonGeometry, RegionProperties]):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"type": "Feature", "id": "KE-MSA", "geometry": _SQUARE,
-         "properties": {"code": "KE-MSA", "name": "Mombasa customs district", "created_at": _CREATED}}]})
+         "properties": {"code": "KE-MSA", "name": "Mombasa customs district", "country": "KEN",
+                        "created_at": _CREATED}}]})
 
 
 class RegionCollection(FeatureCollection[RegionFeature]):
