@@ -258,7 +258,7 @@ class _Builder:
     def _low_battery(self, lane: str, departure_ms: int, offices: tuple[str, ...]) -> _Plan:
         truck = self.through_post(lane, departure_ms)
         armed_ms = departure_ms - SEAL_ARMED_BEFORE_MS
-        low_ms = (departure_ms + truck.arrival_ms) // 2
+        low_ms = departure_ms + (truck.arrival_ms - departure_ms) * 2 // 3  # some charge left at the destination
         rate = (SEAL_BATTERY_PCT - LOW_BATTERY_PCT) / ((low_ms - armed_ms) / 3_600_000)
         return _Plan(truck, offices, battery=Drain(armed_ms, SEAL_BATTERY_PCT, rate),
                      extra_events=[PlannedSealEvent(low_ms, "low_battery")])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from shapely.geometry.base import BaseGeometry
 
-from tests.firmware_sim.countries import load_countries
+from tests.firmware_sim.outlines import load_outlines
 
 
 @pytest.fixture(scope="session")
-def countries() -> dict[str, BaseGeometry]:
-    return load_countries()
+def outlines() -> dict[str, BaseGeometry]:
+    return load_outlines()

@@ -24,7 +24,7 @@ from firmware_sim.transit_scenarios import (
     transit_ground_truth,
 )
 from protocol.records import Fix
-from tests.firmware_sim.countries import metric
+from tests.firmware_sim.outlines import metric
 
 T0 = 1_790_000_000_000
 NEW_TYPES = {"border_bypass", "office_skipped", "border_dwell", "seal_mismatch", "low_battery", "suspicious_gap",
@@ -59,10 +59,10 @@ def _zone(s: Scenario, code: str) -> Polygon:
     return Polygon(zone.ring)
 
 
-def _country_changes(path: Path, countries: dict[str, BaseGeometry], a: str, b: str) -> list[int]:
+def _country_changes(path: Path, outlines: dict[str, BaseGeometry], a: str, b: str) -> list[int]:
     """Times (epoch ms) the true path enters country ``b`` from ``a`` and stays a confirmation's time."""
-    in_b = shapely.contains_xy(countries[b], path.lon, path.lat)
-    in_a = shapely.contains_xy(countries[a], path.lon, path.lat)
+    in_b = shapely.contains_xy(outlines[b], path.lon, path.lat)
+    in_a = shapely.contains_xy(outlines[a], path.lon, path.lat)
     out, current = [], a
     for i in range(len(path.t)):
         if current == a and in_b[i]:
@@ -95,12 +95,12 @@ def test_one_truck_per_case_and_every_new_alert_type_expected(tt: Scenario) -> N
 
 @pytest.mark.parametrize("case", [c for c in CASES if c != "bypass"])
 def test_trucks_cross_the_boundary_inside_their_post_zones_when_the_milestone_says(
-        tt: Scenario, countries: dict[str, BaseGeometry], case: str) -> None:
+        tt: Scenario, outlines: dict[str, BaseGeometry], case: str) -> None:
     truck = _tracker(tt, case).truck
     path = Path.of(truck)
     lane = lane_of(case)
     a, b = (side.country for side in lane.post.sides)
-    (crossed,) = _country_changes(path, countries, a, b)
+    (crossed,) = _country_changes(path, outlines, a, b)
     posts = shapely.union_all([_zone(tt, side.office_code) for side in lane.post.sides])
     i = int(np.flatnonzero(path.t == crossed)[0])
     assert posts.contains(Point(path.lon[i], path.lat[i]))
@@ -110,12 +110,12 @@ def test_trucks_cross_the_boundary_inside_their_post_zones_when_the_milestone_sa
 
 
 def test_the_bypass_crosses_the_boundary_km_away_from_every_post_zone(
-        tt: Scenario, countries: dict[str, BaseGeometry]) -> None:
+        tt: Scenario, outlines: dict[str, BaseGeometry]) -> None:
     truck = _tracker(tt, "bypass").truck
     path = Path.of(truck)
     lane = LANES["malaba"]
     m = metric(lane.post.crossing.lon, lane.post.crossing.lat)
-    (crossed,) = _country_changes(path, countries, "KEN", "UGA")
+    (crossed,) = _country_changes(path, outlines, "KEN", "UGA")
     i = int(np.flatnonzero(path.t == crossed)[0])
     posts = shapely.union_all([Polygon(z.ring) for z in tt.zones if z.kind == "border_post"])
     assert m(Point(path.lon[i], path.lat[i])).distance(m(posts)) > 2000.0
