@@ -19,7 +19,9 @@ from firmware_sim.scenarios import Scenario, ShipmentSpec, records, statuses
 from firmware_sim.transit_scenarios import (
     CASES,
     LANES,
+    NORTHERN_POSTS,
     SKIPPED_OFFICE,
+    border_corridor,
     lane_of,
     transit_ground_truth,
 )
@@ -300,3 +302,26 @@ def test_compliant_trucks_keep_to_the_corridor_and_stop_only_in_zones(tt: Scenar
     for stop in truck.motion.stops:
         lat, lon, _ = truck.route.position_at(stop.at_m)
         assert zones.contains(Point(lon, lat)), (case, stop)
+
+
+def test_the_demo_corridor_lists_exactly_the_posts_each_truck_will_cross() -> None:
+    corridor = border_corridor(T0, 6 * 3600, trucks=40, prefix="bc")
+    zones = {z.office_code: Polygon(z.ring) for z in corridor.zones if z.kind == "border_post" and z.office_code}
+    assert sorted(zones) == ["KEMAL", "RWGAT", "UGKAT", "UGMAL"]
+    assert not [z for z in corridor.zones if z.name.endswith(("-stop-malaba", "-stop-katuna"))]
+    trucks = {d.device_id: d.truck for d in corridor.devices if isinstance(d, Tracker)}
+    for sh in corridor.shipments:
+        truck = trucks[sh.tracker_id]
+        path = Path.of(truck, from_ms=max(T0, truck.departure_ms))
+        # The posts whose boundary it crosses after the run starts, each side in the order it is in them.
+        crossed = sorted((path.crossings(post.boundary)[0], post) for post in NORTHERN_POSTS
+                         if path.crossings(post.boundary))
+        expected = [code for _, post in crossed for _, code in sorted(
+            (path.spans_inside(list(zones[side.office_code].exterior.coords))[0][0], side.office_code)
+            for side in post.sides)]
+        assert tuple(expected) == sh.offices_of_transit, sh.reference
+    for d in corridor.devices:
+        if isinstance(d, Tracker):
+            for stop in d.truck.motion.stops:
+                lat, lon, _ = d.truck.route.position_at(stop.at_m)
+                assert any(Polygon(z.ring).contains(Point(lon, lat)) for z in corridor.zones), stop
