@@ -84,7 +84,7 @@ OFF_BEFORE_S, OFF_AFTER_S = 8 * 60.0, 12 * 60.0
 # A gap the distance explains: 20 min off while driving on.
 EXPLAINED_AT_M, EXPLAINED_S = 15_000.0, 20 * 60.0
 # GNSS jammed for 30 min while driving on: statuses, no fixes.
-JAMMED_AT_M, JAMMED_S = 15_000.0, 30 * 60.0
+JAMMED_AT_M, JAMMED_S = 5000.0, 30 * 60.0  # over by 45 km: 6 km before the post
 # The U-turn: 20 km past the boundary, 5 km back at 50 km/h, then on again.
 UTURN_AFTER_M, UTURN_BACK_M, UTURN_KMH = 20_000.0, 5000.0, 50.0
 RELEASE_AFTER_ARRIVAL_MS = 60 * 60_000  # the breach case: opened (15 min after arrival) before release

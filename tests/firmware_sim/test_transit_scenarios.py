@@ -325,3 +325,60 @@ def test_the_demo_corridor_lists_exactly_the_posts_each_truck_will_cross() -> No
             for stop in d.truck.motion.stops:
                 lat, lon, _ = d.truck.route.position_at(stop.at_m)
                 assert any(Polygon(z.ring).contains(Point(lon, lat)) for z in corridor.zones), stop
+
+
+def _recorded(tt: Scenario, tracker_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    fixes = sorted((r for r in records(tt)[tracker_id] if isinstance(r, Fix)), key=lambda r: r.ts)
+    return (np.array([f.ts for f in fixes]), np.array([f.lon for f in fixes]), np.array([f.lat for f in fixes]))
+
+
+def _held(flags: np.ndarray, ts: np.ndarray, i: int, for_ms: float) -> bool:
+    """``flags`` stays true from fix ``i`` until ``for_ms`` later (hysteresis, on fix time)."""
+    later = np.flatnonzero(ts >= ts[i] + for_ms)
+    return bool(later.size) and bool(flags[i:later[0] + 1].all())
+
+
+def test_the_published_fixes_of_the_default_seed_fall_in_every_milestone_window(
+        tt: Scenario, outlines: dict[str, BaseGeometry]) -> None:
+    """The windows come from true paths; the fixes carry noise, jumps and dropouts. With the
+    engine's hysteresis (arrival held 30 s inside, departure 60 s outside, a crossing 60 s in the
+    new country), each milestone decided on the published fixes lands in its window."""
+    for sh in tt.shipments:
+        ts, lon, lat = _recorded(tt, sh.tracker_id)
+        for m in (m for m in tt.milestones if m.reference == sh.reference):
+            if m.kind == "arrived":
+                assert m.office_code is not None
+                inside = shapely.contains_xy(_zone(tt, m.office_code), lon, lat)
+                at = next(int(ts[i]) for i in range(len(ts)) if inside[i] and _held(inside, ts, i, 30_000))
+            elif m.kind == "departed":
+                assert m.office_code is not None
+                outside = ~shapely.contains_xy(_zone(tt, m.office_code), lon, lat)
+                first_out = next(i for i in range(1, len(ts)) if outside[i] and not outside[i - 1]
+                                 and _held(outside, ts, i, 60_000) and ts[i] > m.from_ms - 600_000)
+                at = int(ts[first_out - 1])
+            elif m.kind == "border_crossed":
+                there = shapely.contains_xy(outlines[m.detail["to"]], lon, lat)
+                at = next(int(ts[i]) for i in range(len(ts)) if there[i] and _held(there, ts, i, BORDER_CONFIRM_MS))
+            else:
+                continue
+            assert m.from_ms <= at <= m.to_ms, (m, at)
+
+
+def test_the_published_fixes_of_the_default_seed_start_every_tracker_alert_in_its_window(tt: Scenario) -> None:
+    for e in tt.expected:
+        if e.type not in ("route_deviation", "route_reversal"):
+            continue
+        ts, lon, lat = _recorded(tt, e.device_id)
+        tracker = next(d for d in tt.devices if isinstance(d, Tracker) and d.device_id == e.device_id)
+        route = tracker.truck.route
+        if e.type == "route_deviation":
+            lane = lane_of(e.device_id.removeprefix("tt-").removesuffix("-trk"))
+            m = metric(lane.post.crossing.lon, lane.post.crossing.lat)
+            line = m(LineString(list(zip(route.lon, route.lat, strict=True))))
+            off = [int(t) for t, x, y in zip(ts, lon, lat, strict=True) if m(Point(x, y)).distance(line) > 500.0]
+            at = off[0]
+        else:
+            chainage = np.array([route.chainage_of(y, x) for x, y in zip(lon, lat, strict=True)])
+            back = np.maximum.accumulate(chainage) - chainage
+            at = int(ts[np.flatnonzero(back >= 2000.0)[0]])
+        assert e.start_from_ms <= at <= e.start_to_ms, (e, at)
