@@ -329,14 +329,21 @@ def quiet_fleet(start_ms: int, duration_s: float, trucks: int = 500, prefix: str
     for device in devices:
         if isinstance(device, ESeal):
             seals.setdefault(id(device.truck), []).append(device.seal_id)
+    end_ms = start_ms + round(duration_s * 1000)
     shipments = [
         ShipmentSpec(mrn(prefix, i), routes[id(d.truck.route)].name, d.device_id, tuple(seals[id(d.truck)]),
                      *offices[id(d.truck.route)], d.truck.departure_ms - 60_000,
-                     d.truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS, released_at_ms=d.truck.arrival_ms)
+                     d.truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS, released_at_ms=_release_ms(d.truck, end_ms))
         for i, d in enumerate(d for d in devices if isinstance(d, Tracker))
     ]
-    return Scenario("quiet-fleet", list(devices), zones, list(routes.values()), shipments, [], start_ms,
-                    start_ms + round(duration_s * 1000), interval_s)
+    return Scenario("quiet-fleet", list(devices), zones, list(routes.values()), shipments, [], start_ms, end_ms,
+                    interval_s)
+
+
+def _release_ms(truck: Truck, end_ms: int) -> int | None:
+    """Released on arrival when its seal opens within the run (normal, spec13), else not yet:
+    the registration cannot release at a time still to come."""
+    return truck.arrival_ms if truck.arrival_ms + SEAL_OPENED_AFTER_MS <= end_ms else None
 
 
 @dataclass(frozen=True)
