@@ -94,7 +94,6 @@ LOW_BATTERY_PCT, SEAL_BATTERY_PCT = 15.0, 30.0
 # What the windows assume of the engine (spec13.md): the rules' thresholds, and that a
 # condition alert starts at the first fix where its condition holds.
 OFFICE_ENTER_S = 30.0
-REVERSAL_M = 2000.0
 CORRIDOR_M = 500.0
 CROSSING_SLACK_MS = 20_000  # the boundary kept in corridors.py is within ~110 m of the data's
 
@@ -339,9 +338,11 @@ class _Builder:
                                         late=False, detail={"office": SKIPPED_OFFICE, "position": 1,
                                                             "reached": reached}))
         elif case == "long-dwell":
-            # Started when the truck arrived at the post (as unscheduled_stop starts at the halt).
+            # Started when the truck arrived at the post (docs/alerts.md).
+            side = post.sides[0]
             alerts.append(ExpectedAlert("border_dwell", tracker_id, *self.arrival_window(arrivals[plan.offices[1]]),
-                                        late=False))
+                                        late=False, detail={"office": side.office_code, "position": 1,
+                                                            "limit_s": side.dwell_limit_s}))
         elif case == "undeclared-seal":
             armed_ms = truck.departure_ms - SEAL_ARMED_BEFORE_MS
             alerts.append(ExpectedAlert("seal_mismatch", seal_ids[0], armed_ms, armed_ms, late=False,
@@ -362,10 +363,10 @@ class _Builder:
             alerts.append(ExpectedAlert("gps_jamming", tracker_id, jammed.start_ms - 3 * interval, jammed.start_ms,
                                         late=False))
         elif case == "u-turn":
-            turn = truck.reversals[0]
-            back_ms = truck.departure_ms + round(turn.back_by_s(REVERSAL_M) * 1000)
-            alerts.append(ExpectedAlert("route_reversal", tracker_id, back_ms - 1000, back_ms + 2 * interval,
-                                        late=False))
+            # Started at the furthest point reached (docs/alerts.md): the fix nearest the turn.
+            turned_ms = truck.departure_ms + round(truck.reversals[0].start_s * 1000)
+            alerts.append(ExpectedAlert("route_reversal", tracker_id, turned_ms - interval - 1000,
+                                        turned_ms + interval + 1000, late=False))
         elif case == "seal-low-battery":
             (low,) = [e for e in plan.extra_events if e.event == "low_battery"]
             alerts.append(ExpectedAlert("low_battery", seal_ids[0], low.at_ms, low.at_ms, late=False,
