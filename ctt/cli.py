@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ctt import countries
+from ctt import countries, time_release
 from ctt.config import DB_API, DB_INGEST, REPO_ROOT, LocalSettings, OpsSettings
 from ctt_common import logs
 from ctt_common.settings import ServiceSettings
@@ -203,14 +203,17 @@ def _service_secret(account: str) -> str:
         raise typer.Exit(2) from exc
 
 
-SCENARIOS = ("fleet", "ground-truth", "corridor")
+SCENARIOS = ("fleet", "ground-truth", "corridor", "transit", "border-corridor")
 
 
 @app.command()
 def sim(
     scenario: Annotated[str, typer.Option(help="fleet: trucks only, no shipments; ground-truth: one truck per "
                                                "alert case (3.6 h, alerts expected); corridor: trucks with "
-                                               "in-transit shipments and no incidents.")] = "fleet",
+                                               "in-transit shipments and no incidents; transit: one truck per "
+                                               "border case (4.6 h, alerts and milestones expected); "
+                                               "border-corridor: corridor with its border posts as offices of "
+                                               "transit.")] = "fleet",
     trucks: Annotated[int, typer.Option(help="Trucks (each with a tracker and e-seals).")] = 20,
     duration: Annotated[float, typer.Option(help="Simulated duration, hours (ground-truth: its own).")] = 2.0,
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
@@ -255,12 +258,15 @@ def run_sim(scenarios: list[str], fleet: FleetOptions, duration_h: float, speedu
     from firmware_sim.link import Link
     from firmware_sim.runner import SimClock, Simulation
     from firmware_sim.scenarios import ground_truth
+    from firmware_sim.transit_scenarios import transit_ground_truth
 
     ops, settings = OpsSettings(), SimSettings()
     duration_s = duration_h * 3600
-    if "ground-truth" in scenarios:
-        probe = ground_truth(0)
-        duration_s = (probe.end_ms - probe.start_ms) / 1000
+    # Scenarios of their own length set the run's: the longest of them.
+    probes = [p(0) for name, p in (("ground-truth", ground_truth), ("transit", transit_ground_truth))
+              if name in scenarios]
+    if probes:
+        duration_s = max((p.end_ms - p.start_ms) / 1000 for p in probes)
     clock = SimClock.ending_now(duration_s, speedup)
     devices = _devices(scenarios, fleet, clock.start_ms, duration_s, prefix, settings.corridor, ops.database_url)
     with psycopg.connect(ops.database_url) as conn:
@@ -298,6 +304,7 @@ def _devices(scenarios: list[str], fleet: FleetOptions, start_ms: int, duration_
     from firmware_sim.devices import GpsNoise
     from firmware_sim.fleet import FleetSpec, build_fleet
     from firmware_sim.scenarios import ground_truth, quiet_fleet
+    from firmware_sim.transit_scenarios import border_corridor, transit_ground_truth
 
     devices: list[Device] = []
     for name in scenarios:
@@ -307,9 +314,14 @@ def _devices(scenarios: list[str], fleet: FleetOptions, start_ms: int, duration_
                              seed=fleet.seed)
             devices.extend(build_fleet(CORRIDORS[corridor], spec, start_ms, duration_s))
             continue
-        scenario = (ground_truth(start_ms, prefix=f"{prefix}-gt") if name == "ground-truth" else
-                    quiet_fleet(start_ms, duration_s, fleet.trucks, prefix=prefix, interval_s=fleet.interval_s,
-                                seed=fleet.seed))
+        if name == "ground-truth":
+            scenario = ground_truth(start_ms, prefix=f"{prefix}-gt")
+        elif name == "transit":
+            scenario = transit_ground_truth(start_ms, prefix=f"{prefix}-tt")
+        else:
+            make = border_corridor if name == "border-corridor" else quiet_fleet
+            scenario = make(start_ms, duration_s, fleet.trucks, prefix=prefix, interval_s=fleet.interval_s,
+                            seed=fleet.seed)
         with psycopg.connect(database_url) as conn:
             register(conn, scenario)
         console.print(f"{name}: registered {len(scenario.shipments)} in-transit shipments"
@@ -553,9 +565,13 @@ def demo(
     """Services, migrations, ingest, the API and the simulator together, until Ctrl-C.
 
     The ground-truth trucks (detour, unauthorised stop, seal breach, a coverage
-    gap) raise alerts within minutes; the other trucks run the Northern Corridor
-    with in-transit shipments. Alerts are printed as ingest publishes them; the
-    API's address and an operator's token are printed at the start.
+    gap) and the transit ones (a border bypass, a skipped office, a long border
+    dwell, seal numbers, a hidden detour, jamming, a U-turn...) raise alerts within
+    minutes; the other trucks run the Northern Corridor with in-transit shipments
+    through the border posts of Malaba and Katuna/Gatuna (offices of transit). The
+    countries are loaded first. Alerts are printed as ingest publishes them, the
+    Time Release figures every few minutes and at the end; the API's address and
+    an operator's token are printed at the start.
     """
     if subprocess.call(["bash", str(REPO_ROOT / "deploy" / "services.sh")]) != 0:
         raise typer.Exit(1)
@@ -568,11 +584,16 @@ def demo(
     watcher = _print_alerts()
     try:
         _demo_regions()
-        _print_pages()
+        _demo_countries()
+        operator = _print_pages()
+        sim_over = threading.Event()
+        time_release.show_every(console, DEMO_API, operator, TIME_RELEASE_EVERY_S, sim_over)
         # A fresh prefix per run: shipments of an earlier demo keep their own trackers.
         run_id = datetime.now(UTC).strftime("%m%d%H%M")
-        run_sim(["ground-truth", "corridor"], FleetOptions(trucks=trucks, interval_s=30.0), 0.0, speedup,
-                f"demo{run_id}", stop)
+        run_sim(["ground-truth", "transit", "border-corridor"], FleetOptions(trucks=trucks, interval_s=30.0), 0.0,
+                speedup, f"demo{run_id}", stop)
+        sim_over.set()
+        time_release.show(console, DEMO_API, operator)
         if not stop.is_set():
             console.print("simulation finished; ingest and the API keep running until Ctrl-C")
             stop.wait()
@@ -594,6 +615,8 @@ def _as_role(role: str) -> dict[str, str]:
 
 
 DEMO_REGIONS = REPO_ROOT / "deploy" / "demo-regions.geojson"
+DEMO_API = "http://127.0.0.1:8000/api/v1"
+TIME_RELEASE_EVERY_S = 180.0  # wall seconds between the demo's Time Release prints
 # The ground-truth incidents happen between Mombasa and Voi: this region's officer sees them.
 DEMO_OFFICER_REGION = "KE-MSA"
 
@@ -616,6 +639,23 @@ def _demo_regions() -> None:
                          (f["properties"]["code"], f["properties"]["name"], Jsonb(f["geometry"])))
 
 
+def _demo_countries() -> None:
+    """Load the outlines of the countries the demo's trucks cross (East Africa), kept if unchanged."""
+    import importlib
+
+    import psycopg
+
+    # ctt.countries (the countries command, issue 13) is looked up by name so that this module
+    # does not depend on its being merged first.
+    try:
+        countries = importlib.import_module("ctt.countries")
+        with psycopg.connect(OpsSettings().database_url, autocommit=True) as conn:
+            countries.load_countries(conn, bbox=countries.EAST_AFRICA)
+    except (ModuleNotFoundError, ValueError) as exc:  # not merged, or the npm package not installed
+        # Without outlines no fix has a country: no border crossings, bypasses or Time Release per country.
+        console.print(f"[yellow]countries not loaded ({exc}): border rules stay silent[/]")
+
+
 async def _close_earlier_demos(conn: AsyncConnection[DictRow]) -> None:
     """Every open shipment of an earlier demo taken through its remaining lifecycle steps, audited."""
     from tracking_api.services import shipments as service
@@ -629,8 +669,9 @@ async def _close_earlier_demos(conn: AsyncConnection[DictRow]) -> None:
             await service.move(conn, _cli_user(), row["id"], action)
 
 
-def _print_pages() -> None:
-    """The pages' addresses, each with a token in its fragment (the page takes it and removes it)."""
+def _print_pages() -> str:
+    """The pages' addresses, each with a token in its fragment (the page takes it and removes it);
+    returns the operator's token."""
     base = "http://127.0.0.1:8000"
     operator = _mint_and_record("demo-operator", "operator", None, 12.0)
     officer = _mint_and_record("demo-officer", "officer", DEMO_OFFICER_REGION, 12.0)
@@ -640,6 +681,7 @@ def _print_pages() -> None:
     print(f"officer ({DEMO_OFFICER_REGION}): {base}/officer/#token={officer}")
     print(f"KPIs:          {base}/kpi/#token={operator}")
     print(f"operator token (12 h): {operator}", flush=True)
+    return operator
 
 
 @app.command()

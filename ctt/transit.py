@@ -65,9 +65,7 @@ def register(conn: psycopg.Connection[Any], scenario: Scenario, actor: Principal
     routes = _geography(conn, scenario)
     conn.commit()  # the shipments are registered on another connection: it must see the routes
     bodies = [(s, _body(s, routes[s.route])) for s in scenario.shipments]
-    # LEAD: Scenario.inspections comes with the simulator helper's branch (PlannedInspection:
-    # reference, office_code, at_ms); read it directly once merged.
-    inspections = [(p.reference, p.office_code, p.at_ms) for p in getattr(scenario, "inspections", ())]
+    inspections = [(p.reference, p.office_code, p.at_ms) for p in scenario.inspections]
 
     async def work(aconn: AsyncConnection[DictRow]) -> dict[str, int]:
         ids: dict[str, int] = {}

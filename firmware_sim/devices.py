@@ -9,10 +9,10 @@ from typing import Any
 
 import msgspec
 
-from firmware_sim.firmware import Firmware, Outgoing
-from firmware_sim.motion import Detour, Motion, Stop
+from firmware_sim.firmware import Firmware, Gap, Outgoing
+from firmware_sim.motion import Detour, Motion, Reversal, Stop
 from firmware_sim.route import RouteLine, moved
-from protocol.records import Fix, SealEvent, SealEventName, encode
+from protocol.records import Fix, SealEvent, SealEventName, Status, encode
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -47,6 +47,7 @@ class Truck:
     motion: Motion
     departure_ms: int
     detours: tuple[Detour, ...] = ()
+    reversals: tuple[Reversal, ...] = ()  # in time order, none overlapping
 
     def at(self, t_ms: int) -> tuple[float, float, float, float]:
         """(lat, lon, speed km/h, heading degrees) without GPS error.
@@ -55,17 +56,34 @@ class Truck:
         parallel track runs the same way, and a tracker's course is noisy anyway.
         """
         t = (t_ms - self.departure_ms) / 1000
-        s, v = self.motion.at(t)
+        s, v, back = self.chainage_at(t)
         lat, lon, hdg = self.route.position_at(s)
+        hdg = (hdg + 180.0) % 360.0 if back else hdg
         offset = sum(d.offset_at(t) for d in self.detours)
         if offset:
             h = math.radians(hdg)
             lat, lon = moved(lat, lon, -offset * math.sin(h), offset * math.cos(h))
         return lat, lon, v * 3.6, hdg
 
+    def chainage_at(self, t: float) -> tuple[float, float, bool]:
+        """(metres along the route, speed m/s, driving back towards the origin) at ``t`` seconds
+        after departure: the motion, paused while a reversal plays."""
+        paused = 0.0
+        for r in self.reversals:
+            if t < r.start_s:
+                break
+            if t < r.end_s:
+                s0, _ = self.motion.at(r.start_s - paused)
+                s, back = r.at(t, s0)
+                return s, r.speed_ms, back
+            paused += r.end_s - r.start_s
+        s, v = self.motion.at(t - paused)
+        return s, v, False
+
     @property
     def arrival_ms(self) -> int:
-        return self.departure_ms + int(self.motion.duration_s * 1000)
+        paused_s = sum(r.end_s - r.start_s for r in self.reversals)
+        return self.departure_ms + int((self.motion.duration_s + paused_s) * 1000)
 
     def halt_ms(self, stop: Stop) -> float:
         """Epoch ms (fractional) when the truck comes to rest at ``stop``, one of its motion's stops."""
@@ -78,16 +96,25 @@ class Truck:
 
 
 class Tracker:
-    """Container tracker: a fix every ``interval_s`` while the trip lasts."""
+    """Container tracker: a fix every ``interval_s`` while the trip lasts.
+
+    While switched ``off`` it records and sends nothing (no backlog afterwards); during a GNSS
+    ``outage`` (jamming) it stays connected and sends a status instead of each fix.
+    """
 
     def __init__(self, firmware: Firmware, truck: Truck, interval_s: float, noise: GpsNoise,
-                 rng: random.Random, battery: float = 100.0, power_on_ms: int | None = None) -> None:
+                 rng: random.Random, battery: float = 100.0, power_on_ms: int | None = None,
+                 off: tuple[Gap, ...] = (), outages: tuple[Gap, ...] = ()) -> None:
         self.firmware = firmware
+        # Switched off, the device has no connection either: the runner reads coverage from the firmware.
+        firmware.gaps = tuple(sorted((*firmware.gaps, *off), key=lambda g: g.start_ms))
         self.truck = truck
         self.interval_ms = int(interval_s * 1000)
         self.noise = noise
         self.rng = rng
         self.battery = battery
+        self.off = off
+        self.outages = outages
         # A tracker switched on mid-trip reports from then on, on its own cadence.
         self.next_ms = max(truck.departure_ms, power_on_ms or truck.departure_ms)
 
@@ -101,13 +128,19 @@ class Tracker:
 
     def tick(self, t_ms: int, can_send: bool) -> list[Outgoing]:
         """Record the fixes due by ``t_ms``; return what to publish now (if ``can_send``)."""
+        statuses: list[Outgoing] = []
         while self.next_ms <= min(t_ms, self.end_ms):
-            if not self._dropped():
+            if _within(self.outages, self.next_ms):
+                # Not stored: a status is the device's state now, worth nothing once stale.
+                status = Status(ts=self.next_ms, state="online", bat=round(self.battery, 1),
+                                buffered=self.firmware.buffered)
+                statuses.append(Outgoing("status", encode(status), 0))
+            elif not _within(self.off, self.next_ms) and not self._dropped():
                 self.firmware.store(self._fix(self.next_ms))
             self.next_ms += self.interval_ms
         if self.next_ms > self.end_ms:
             self.next_ms = t_ms + self.firmware.resend_after_ms  # keep flushing until acked
-        return self.firmware.flush(t_ms) if can_send else []
+        return [*statuses, *self.firmware.flush(t_ms)] if can_send else []
 
     def _dropped(self) -> bool:
         # No draw without dropouts, so such fleets replay exactly as before they existed.
@@ -131,21 +164,47 @@ class Tracker:
         )
 
 
+def _within(windows: tuple[Gap, ...], t_ms: int) -> bool:
+    return any(w.start_ms <= t_ms < w.end_ms for w in windows)
+
+
 @dataclass(order=True)
 class PlannedSealEvent:
     at_ms: int
     event: SealEventName = field(compare=False)
 
 
+@dataclass(frozen=True)
+class Drain:
+    """A battery draining steadily: ``start_pct`` percent at ``start_ms`` (epoch ms),
+    ``pct_per_h`` percentage points less every hour, never below 0."""
+
+    start_ms: int
+    start_pct: float
+    pct_per_h: float
+
+    def at(self, t_ms: int) -> float:
+        return max(0.0, self.start_pct - self.pct_per_h * (t_ms - self.start_ms) / 3_600_000)
+
+    def reaches_ms(self, pct: float) -> int:
+        """Epoch ms when the charge is down to ``pct`` percent."""
+        return self.start_ms + math.ceil((self.start_pct - pct) / self.pct_per_h * 3_600_000)
+
+
 class ESeal:
-    """Electronic seal on a container: events at planned times, positioned by the truck."""
+    """Electronic seal on a container: events at planned times, positioned by the truck.
+
+    ``seal_id`` is the seal number it reports in every event (the one on the declaration, or
+    not); with a ``battery`` each event carries its charge.
+    """
 
     def __init__(self, firmware: Firmware, seal_id: str, truck: Truck,
-                 events: list[PlannedSealEvent]) -> None:
+                 events: list[PlannedSealEvent], battery: Drain | None = None) -> None:
         self.firmware = firmware
         self.seal_id = seal_id
         self.truck = truck
         self.events = sorted(events)
+        self.battery = battery
         self.next_ms = self.events[0].at_ms if self.events else truck.arrival_ms
 
     @property
@@ -157,9 +216,10 @@ class ESeal:
         while self.events and self.events[0].at_ms <= t_ms:
             planned = self.events.pop(0)
             lat, lon, _, _ = self.truck.at(planned.at_ms)
+            bat = None if self.battery is None else round(self.battery.at(planned.at_ms), 1)
             self.firmware.store(SealEvent(
                 seq=self.firmware.take_seq(), ts=planned.at_ms, seal_id=self.seal_id,
-                event=planned.event, lat=round(lat, 7), lon=round(lon, 7), v=1,
+                event=planned.event, lat=round(lat, 7), lon=round(lon, 7), bat=bat, v=1,
             ))
         self.next_ms = self.events[0].at_ms if self.events else t_ms + self.firmware.resend_after_ms
         return self.firmware.flush(t_ms) if can_send else []

@@ -71,6 +71,33 @@ class Detour:
         return self.start_s + self.ramp_s * distance_m / abs(self.offset_m)
 
 
+@dataclass(frozen=True)
+class Reversal:
+    """A U-turn: at ``start_s`` seconds from departure the truck turns and drives ``back_m``
+    metres back towards the origin at ``speed_ms``, then turns again and drives forward the
+    same distance; its trip then goes on where it turned (``end_s`` - ``start_s`` later)."""
+
+    start_s: float
+    back_m: float
+    speed_ms: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + 2 * self.back_m / self.speed_ms
+
+    def at(self, t: float, turned_at_m: float) -> tuple[float, bool]:
+        """(metres along the route, driving back) at ``t`` seconds from departure, within the reversal."""
+        u = t - self.start_s
+        half = self.back_m / self.speed_ms
+        if u < half:
+            return turned_at_m - self.speed_ms * u, True
+        return turned_at_m - self.back_m + self.speed_ms * (u - half), False
+
+    def back_by_s(self, distance_m: float) -> float:
+        """Seconds from departure when the truck is ``distance_m`` metres behind where it turned."""
+        return self.start_s + distance_m / self.speed_ms
+
+
 class Motion:
     """Distance and speed along the route as a function of time since departure."""
 

@@ -77,3 +77,45 @@ class RouteLine:
         dx = (self.lon[i + 1] - self.lon[i]) * np.cos(np.radians(lat))
         heading = float(np.degrees(np.arctan2(dx, dy)) % 360.0)
         return float(lat), float(lon), heading
+
+    def chainage_of(self, lat: float, lon: float) -> float:
+        """Chainage (m) of the point of the route nearest to (``lat``, ``lon``), degrees
+        (planar around the point: exact enough within a few km of the route)."""
+        x, y = self._local(lat, lon)
+        ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
+        dx, dy = bx - ax, by - ay
+        seg2 = dx * dx + dy * dy
+        f = np.clip(np.divide(-(ax * dx + ay * dy), seg2, out=np.zeros_like(seg2), where=seg2 > 0), 0.0, 1.0)
+        d2 = (ax + f * dx) ** 2 + (ay + f * dy) ** 2
+        i = int(np.argmin(d2))
+        return float(self.chainage[i] + f[i] * (self.chainage[i + 1] - self.chainage[i]))
+
+    def band(self, s0: float, s1: float, half_width_m: float) -> tuple[tuple[float, float], ...]:
+        """Counter-clockwise closed ring (lon, lat) of the road from chainage ``s0`` to ``s1``
+        (m), ``half_width_m`` either side, with mitred corners where the road bends."""
+        inner = [s for s in self.chainage if s0 < s < s1]
+        lat = np.array([self.position_at(s)[0] for s in (s0, *inner, s1)])
+        lon = np.array([self.position_at(s)[1] for s in (s0, *inner, s1)])
+        lat0, lon0 = float(lat[0]), float(lon[0])
+        x, y = self._local(lat0, lon0, lat, lon)
+        ux, uy = np.diff(x), np.diff(y)
+        norm = np.hypot(ux, uy)
+        ux, uy = ux / norm, uy / norm
+        # Unit left normals per segment; at a vertex, the mitre of its two segments.
+        nx = np.concatenate([[-uy[0]], -(uy[:-1] + uy[1:]) / 2, [-uy[-1]]])
+        ny = np.concatenate([[ux[0]], (ux[:-1] + ux[1:]) / 2, [ux[-1]]])
+        scale = half_width_m / (nx * nx + ny * ny)  # 1 / cos(half the bend) along the bisector
+        left = list(zip(x + nx * scale, y + ny * scale, strict=True))
+        right = list(zip(x - nx * scale, y - ny * scale, strict=True))
+        ring = [*right, *left[::-1]]  # right side forwards, left side back: counter-clockwise
+        k = M_PER_DEG * math.cos(math.radians(lat0))
+        out = tuple((round(lon0 + px / k, 7), round(lat0 + py / M_PER_DEG, 7)) for px, py in ring)
+        return (*out, out[0])
+
+    def _local(self, lat0: float, lon0: float, lat: NDArray[np.float64] | None = None,
+               lon: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Planar metres (east, north) from (``lat0``, ``lon0``) of the route's vertices or of the points given."""
+        lat = self.lat if lat is None else lat
+        lon = self.lon if lon is None else lon
+        k = M_PER_DEG * math.cos(math.radians(lat0))
+        return (lon - lon0) * k, (lat - lat0) * M_PER_DEG

@@ -16,6 +16,7 @@ import heapq
 import math
 import random
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from firmware_sim.firmware import Firmware, Gap, Record
 from firmware_sim.fleet import FleetSpec, build_fleet
 from firmware_sim.motion import BRAKE_MS2, Detour, Motion, Stop
 from firmware_sim.route import RouteLine, moved
-from protocol.records import Fix, SealEvent
+from protocol.records import Fix, SealEvent, Status
 
 # Receivers of every scenario truck: 95 % of fixes within 15-30 m (drawn per
 # truck), a 300 m multipath jump in 1 % of fixes, no fix at all in 2 %.
@@ -106,6 +107,31 @@ class ExpectedAlert:
     late: bool
     # True: still open (ended_at null) when the run is over, whatever the device sent after it.
     open_at_end: bool = False
+    # The shipment (reference) it is raised on; None: the one the device belongs to (a consolidated
+    # truck's tracker belongs to several: one alert each).
+    reference: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)  # what its detail must contain
+
+
+@dataclass(frozen=True)
+class ExpectedMilestone:
+    """A timeline event (shipment_events) the engine must record for shipment ``reference``."""
+
+    reference: str
+    kind: Literal["arrived", "departed", "border_crossed", "inspection_opening"]
+    office_code: str | None  # None for border_crossed
+    from_ms: int  # its time (fix time) must fall in [from_ms, to_ms]
+    to_ms: int
+    detail: Mapping[str, Any] = field(default_factory=dict)  # what its detail must contain
+
+
+@dataclass(frozen=True)
+class PlannedInspection:
+    """An officer authorises an inspection of shipment ``reference`` at ``office_code`` at ``at_ms``."""
+
+    reference: str
+    office_code: str
+    at_ms: int
 
 
 @dataclass(frozen=True)
@@ -129,6 +155,8 @@ class Scenario:
     end_ms: int
     interval_s: float
     dead_letters: list[ExpectedDeadLetter] = field(default_factory=list)
+    milestones: list[ExpectedMilestone] = field(default_factory=list)
+    inspections: list[PlannedInspection] = field(default_factory=list)
 
 
 def ground_truth(start_ms: int, prefix: str = "gt", interval_s: float = 15.0, seed: int = 11) -> Scenario:
@@ -149,7 +177,7 @@ def ground_truth(start_ms: int, prefix: str = "gt", interval_s: float = 15.0, se
     mombasa, mariakani, voi = MOMBASA_VOI.waypoints
     rest_zone = _zone(prefix, mariakani)
     zones = [_office(prefix, mombasa, "KEMBA"), _office(prefix, voi, "KEVOI"), rest_zone]
-    route_spec = RouteSpec(f"{prefix}-mombasa-voi", _line(route), stop_zones=(rest_zone.name,))
+    route_spec = RouteSpec(f"{prefix}-mombasa-voi", line_of(route), stop_zones=(rest_zone.name,))
     interval_ms = round(interval_s * 1000)
     scenario = Scenario("ground-truth", [], zones, [route_spec], [], [], start_ms, start_ms, interval_s)
     stop_at = {"authorised-stop": route.stops[mariakani.name], "unauthorised-stop": UNAUTHORISED_STOP_AT_M,
@@ -188,9 +216,11 @@ def ground_truth(start_ms: int, prefix: str = "gt", interval_s: float = 15.0, se
         scenario.devices.append(Tracker(firmware, truck, interval_s, noise, random.Random(rng.random())))
         scenario.devices.append(ESeal(Firmware(seal_id, "seal", gaps, backlog_newest_first=True), seal_id, truck,
                                       events))
-        scenario.shipments.append(ShipmentSpec(_reference(prefix, i), route_spec.name, tracker_id, (seal_id,),
+        # Released on arrival: the opening at the destination comes after it (normal, spec13).
+        scenario.shipments.append(ShipmentSpec(mrn(prefix, i), route_spec.name, tracker_id, (seal_id,),
                                                "KEMBA", "KEVOI", departure_ms - 60_000,
-                                               truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS))
+                                               truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS,
+                                               released_at_ms=truck.arrival_ms))
         scenario.end_ms = max(scenario.end_ms, truck.arrival_ms + SEAL_OPENED_AFTER_MS + 300_000)
     return scenario
 
@@ -227,7 +257,7 @@ def tamper(start_ms: int, prefix: str = "tamper", interval_s: float = 15.0, seed
     route = RouteLine.from_corridor(MOMBASA_VOI)
     mombasa, _mariakani, voi = MOMBASA_VOI.waypoints
     zones = [_office(prefix, mombasa, "KEMBA"), _office(prefix, voi, "KEVOI")]
-    route_spec = RouteSpec(f"{prefix}-mombasa-voi", _line(route))
+    route_spec = RouteSpec(f"{prefix}-mombasa-voi", line_of(route))
     departure_ms = start_ms + FIRST_DEPARTURE_MS
     motion = Motion(route.length_m, [rng.uniform(*CRUISE_KMH) / 3.6], [])
     truck = Truck(route, motion, departure_ms)
@@ -247,7 +277,7 @@ def tamper(start_ms: int, prefix: str = "tamper", interval_s: float = 15.0, seed
         Attacker(tracker, [Replay(replay_ms, REPLAYED_FIXES, tracker_shift_ms)]),
         Attacker(seal, [Forge(forged_ms, forged), Replay(replay_ms, 1, shift_ms, keep_sig=True)]),
     ]
-    shipment = ShipmentSpec(_reference(prefix, 0), route_spec.name, tracker_id, (seal_id,), "KEMBA", "KEVOI",
+    shipment = ShipmentSpec(mrn(prefix, 0), route_spec.name, tracker_id, (seal_id,), "KEMBA", "KEVOI",
                             departure_ms - 60_000, truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS)
     expected = [
         ExpectedAlert("seal_breach", seal_id, opened_ms, opened_ms, late=False, open_at_end=True),
@@ -292,9 +322,9 @@ def quiet_fleet(start_ms: int, duration_s: float, trucks: int = 500, prefix: str
     zones = [_office(prefix, first, OFFICE_CODES[first.name]), _office(prefix, last, OFFICE_CODES[last.name]),
              *stop_zones]
     allowed = tuple(z.name for z in stop_zones)
-    routes = {id(forward): RouteSpec(f"{prefix}-{_slug(first.name)}-{_slug(last.name)}", _line(forward),
+    routes = {id(forward): RouteSpec(f"{prefix}-{_slug(first.name)}-{_slug(last.name)}", line_of(forward),
                                      stop_zones=allowed),
-              id(reverse): RouteSpec(f"{prefix}-{_slug(last.name)}-{_slug(first.name)}", _line(reverse),
+              id(reverse): RouteSpec(f"{prefix}-{_slug(last.name)}-{_slug(first.name)}", line_of(reverse),
                                      stop_zones=allowed)}
     offices = {id(forward): (OFFICE_CODES[first.name], OFFICE_CODES[last.name]),
                id(reverse): (OFFICE_CODES[last.name], OFFICE_CODES[first.name])}
@@ -302,14 +332,21 @@ def quiet_fleet(start_ms: int, duration_s: float, trucks: int = 500, prefix: str
     for device in devices:
         if isinstance(device, ESeal):
             seals.setdefault(id(device.truck), []).append(device.seal_id)
+    end_ms = start_ms + round(duration_s * 1000)
     shipments = [
-        ShipmentSpec(_reference(prefix, i), routes[id(d.truck.route)].name, d.device_id, tuple(seals[id(d.truck)]),
+        ShipmentSpec(mrn(prefix, i), routes[id(d.truck.route)].name, d.device_id, tuple(seals[id(d.truck)]),
                      *offices[id(d.truck.route)], d.truck.departure_ms - 60_000,
-                     d.truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS)
+                     d.truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS, released_at_ms=_release_ms(d.truck, end_ms))
         for i, d in enumerate(d for d in devices if isinstance(d, Tracker))
     ]
-    return Scenario("quiet-fleet", list(devices), zones, list(routes.values()), shipments, [], start_ms,
-                    start_ms + round(duration_s * 1000), interval_s)
+    return Scenario("quiet-fleet", list(devices), zones, list(routes.values()), shipments, [], start_ms, end_ms,
+                    interval_s)
+
+
+def _release_ms(truck: Truck, end_ms: int) -> int | None:
+    """Released on arrival when its seal opens within the run (normal, spec13), else not yet:
+    the registration cannot release at a time still to come."""
+    return truck.arrival_ms if truck.arrival_ms + SEAL_OPENED_AFTER_MS <= end_ms else None
 
 
 @dataclass(frozen=True)
@@ -319,11 +356,13 @@ class Delivery:
     at_ms: int
     device_id: str
     records: tuple[Record, ...]
+    statuses: tuple[Status, ...] = ()  # a status message instead (not stored, never acknowledged)
 
 
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "pos": msgspec.json.Decoder(Fix | list[Fix]),
     "seal": msgspec.json.Decoder(SealEvent | list[SealEvent]),
+    "status": msgspec.json.Decoder(Status),
 }
 
 
@@ -345,6 +384,9 @@ def deliveries(scenario: Scenario) -> list[Delivery]:
         device = devices[i]
         for message in device.tick(t_ms, can_send=True):
             decoded = _DECODERS[message.kind].decode(message.payload)
+            if isinstance(decoded, Status):
+                out.append(Delivery(t_ms, device.device_id, (), (decoded,)))
+                continue
             records = tuple(decoded if isinstance(decoded, list) else [decoded])
             out.append(Delivery(t_ms, device.device_id, records))
             # A flush sends every unsent record at once: all below the newest are out too.
@@ -354,18 +396,26 @@ def deliveries(scenario: Scenario) -> list[Delivery]:
 
 
 def records(scenario: Scenario) -> dict[str, list[Fix | SealEvent]]:
-    """Per device id, the records its device publishes in the run, in publishing order."""
+    """Per device id, the records its device publishes in the run, in publishing order (statuses aside)."""
     out: dict[str, list[Fix | SealEvent]] = {d.device_id: [] for d in scenario.devices}
     for delivery in deliveries(scenario):
         out[delivery.device_id].extend(delivery.records)
     return out
 
 
-def _line(route: RouteLine) -> tuple[tuple[float, float], ...]:
+def statuses(scenario: Scenario) -> dict[str, list[Status]]:
+    """Per device id, the statuses its device publishes in the run besides its connection's own."""
+    out: dict[str, list[Status]] = {d.device_id: [] for d in scenario.devices}
+    for delivery in deliveries(scenario):
+        out[delivery.device_id].extend(delivery.statuses)
+    return out
+
+
+def line_of(route: RouteLine) -> tuple[tuple[float, float], ...]:
     return tuple((float(lon), float(lat)) for lat, lon in zip(route.lat, route.lon, strict=True))
 
 
-def _square(place: Place, half_side_m: float) -> tuple[tuple[float, float], ...]:
+def square_around(place: Place, half_side_m: float) -> tuple[tuple[float, float], ...]:
     """Counter-clockwise closed ring (lon, lat) of a square around ``place``."""
     dlat = moved(place.lat, place.lon, half_side_m, 0.0)[0] - place.lat
     dlon = moved(place.lat, place.lon, 0.0, half_side_m)[1] - place.lon
@@ -374,17 +424,17 @@ def _square(place: Place, half_side_m: float) -> tuple[tuple[float, float], ...]
 
 
 def _office(prefix: str, place: Place, code: str) -> ZoneSpec:
-    return ZoneSpec(f"{prefix}-office-{code}", "office", _square(place, OFFICE_HALF_SIDE_M), code)
+    return ZoneSpec(f"{prefix}-office-{code}", "office", square_around(place, OFFICE_HALF_SIDE_M), code)
 
 
 def _zone(prefix: str, place: Place) -> ZoneSpec:
-    return ZoneSpec(f"{prefix}-stop-{_slug(place.name)}", "stop", _square(place, STOP_ZONE_HALF_SIDE_M))
+    return ZoneSpec(f"{prefix}-stop-{_slug(place.name)}", "stop", square_around(place, STOP_ZONE_HALF_SIDE_M))
 
 
 def _slug(name: str) -> str:
     return name.lower().replace(" ", "-")
 
 
-def _reference(prefix: str, i: int) -> str:
+def mrn(prefix: str, i: int) -> str:
     """MRN-like (year, country, 13 digits), distinct per prefix so that runs do not collide."""
     return f"26KE{zlib.crc32(prefix.encode()) % 10**7:07d}{i:06d}"

@@ -26,7 +26,7 @@ from firmware_sim.scenarios import (
     quiet_fleet,
     records,
 )
-from protocol.records import Fix
+from protocol.records import Fix, SealEvent
 
 T0 = 1_790_000_000_000
 BREACH_EVENTS = ("opened", "tampered", "cut")
@@ -289,3 +289,18 @@ def test_quiet_fleet_seals_open_inside_the_destination_office(quiet: Scenario) -
         assert offices[destination[seal.seal_id]].contains(Point(lon, lat))
         opened += planned["opened"] <= quiet.end_ms
     assert opened > 0
+
+
+@pytest.mark.parametrize("name", ["gt", "quiet"])
+def test_every_opening_at_a_destination_comes_after_its_release(name: str, request: pytest.FixtureRequest) -> None:
+    """spec13.md: an opening inside the destination is normal only once the goods are released; the
+    shipments are released on arrival, never later than the run (a registration cannot)."""
+    scenario: Scenario = request.getfixturevalue(name)
+    played = records(scenario)
+    breaches = {(e.device_id, e.start_from_ms) for e in scenario.expected if e.type == "seal_breach"}
+    for sh in scenario.shipments:
+        assert sh.released_at_ms is None or sh.released_at_ms <= scenario.end_ms
+        for seal_id in sh.seal_ids:
+            for r in played[seal_id]:
+                if isinstance(r, SealEvent) and r.event == "opened" and (seal_id, r.ts) not in breaches:
+                    assert sh.released_at_ms is not None and r.ts >= sh.released_at_ms, (sh, r)
