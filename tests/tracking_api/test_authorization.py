@@ -195,6 +195,15 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /shipments/{id}/depart": (_transition("depart", "registered"), ACT),
     "POST /shipments/{id}/arrive": (_transition("arrive", "in_transit"), ACT),
     "POST /shipments/{id}/close": (_transition("close", "arrived"), ACT),
+    "GET /shipments/{id}/timeline": (
+        lambda c, s, db, h: c.get(f"{API}/shipments/{shipment(c, s)['id']}/timeline", headers=h), REGION_READ),
+    "POST /shipments/{id}/release": (_transition("release", "in_transit"), ACT),
+    "POST /shipments/{id}/inspections": (lambda c, s, db, h: c.post(
+        f"{API}/shipments/{shipment(c, s, 'in_transit')['id']}/inspections",
+        json={"office_code": s.world.departure}, headers=h), ACT | {"admin": 201, "operator": 201, "officer": 201}),
+    "PUT /shipments/{id}/risk": (lambda c, s, db, h: c.put(
+        f"{API}/shipments/{shipment(c, s)['id']}/risk", json={"level": "high", "reason": "matrix"}, headers=h),
+        ACT | {"officer": 403, "officer-elsewhere": 403}),
     "GET /devices/{id}/track": (_track, REGION_READ),
     "GET /positions/latest": (lambda c, s, db, h: c.get(f"{API}/positions/latest", headers=h), ALL_READ),
     "GET /alerts": (lambda c, s, db, h: c.get(f"{API}/alerts", headers=h), ALL_READ),
