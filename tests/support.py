@@ -94,6 +94,36 @@ def device_link(device_id: str) -> Link:
     return Link(device_id, creds, *endpoint(creds))
 
 
+_HOLDING_OFFICE = """
+INSERT INTO zones (name, kind, office_code, geometry)
+VALUES ('Test holding office', 'office', 'TSTHLD',
+        '{"type": "Polygon", "coordinates": [[[0, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0]]]}')
+ON CONFLICT (office_code) DO NOTHING
+"""
+_HOLDING_ROUTE = """
+INSERT INTO routes (name, geometry) VALUES (%s, '{"type": "LineString", "coordinates": [[0, 0], [0.01, 0.01]]}')
+RETURNING id
+"""
+_HOLDING_SHIPMENT = """
+INSERT INTO shipments (reference, route_id, tracker_id, office_of_departure, office_of_destination, deadline)
+VALUES (%s, %s, %s, 'TSTHLD', 'TSTHLD', now() + interval '2 days') RETURNING id
+"""
+
+
+def hold_seals(database_url: str, prefix: str, seal_ids: list[str]) -> None:
+    """A registered shipment (never departed, so nothing is evaluated) holding ``seal_ids`` as its
+    e-seals: their events then belong to an active shipment (ingest dead-letters the events of
+    a seal no active shipment knows). For tests about storing records, not about seals."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(_HOLDING_OFFICE)
+        route = conn.execute(_HOLDING_ROUTE, (f"{prefix}-holding",)).fetchone()
+        assert route is not None
+        shipment = conn.execute(_HOLDING_SHIPMENT, (f"{prefix}-holding", route[0], f"{prefix}-holding-trk")).fetchone()
+        assert shipment is not None
+        conn.execute("INSERT INTO shipment_seals (shipment_id, seal_id) SELECT %s, unnest(%s::text[])",
+                     (shipment[0], seal_ids))
+
+
 def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute(sql, params).fetchall()

@@ -39,6 +39,7 @@ from tests.support import (
     IngestProcess,
     device_link,
     execute,
+    hold_seals,
     provision,
     query,
     reset_session,
@@ -74,6 +75,7 @@ PUBLISH_RATE = 2500.0  # messages/s from the whole fleet
 def test_workers_store_every_record_once_under_kill_9(database_url: str, tmp_path: Path) -> None:
     prefix = unique_prefix("wrk")
     fleet = Fleet.planned(prefix, DEVICES, RECORDS_PER_DEVICE, seed=3)
+    hold_seals(database_url, prefix, [p.device_id for p in fleet.plans])
     assert fleet.message_count >= 20_000
     pool = WorkerPool(database_url, tmp_path, WORKERS)
     with running(pool), fleet:

@@ -32,6 +32,7 @@ from tests.support import (
     Device,
     EventStream,
     IngestProcess,
+    hold_seals,
     provision,
     query,
     reset_session,
@@ -93,12 +94,13 @@ class Fleet:
     fixes: int = 0
     seal_events: int = 0
     published: int = 0
+    seals: list[str] = field(default_factory=list)
 
     @classmethod
     def make(cls, prefix: str) -> Fleet:
         fleet = cls(prefix)
         trackers = [f"{prefix}-t{i}" for i in range(TRACKERS)]
-        seals = [f"{prefix}-s{i}" for i in range(SEALS)]
+        seals = fleet.seals = [f"{prefix}-s{i}" for i in range(SEALS)]
         provision(trackers + seals)
         rng = random.Random(12)
         start = int(time.time() * 1000) - DAY_MS
@@ -190,6 +192,7 @@ def test_sync_failover_under_load_loses_and_duplicates_nothing(cluster: ha.Clust
                                                                ha_ingest: IngestProcess) -> None:
     cluster.wait_healthy(sync=True)
     fleet = Fleet.make(unique_prefix("hasync"))
+    hold_seals(ha_database, fleet.prefix, fleet.seals)
     total = fleet.fixes + fleet.seal_events
     errors_before = ha_ingest.metric('ctt_ingest_database_errors_total{kind="transient"}') or 0.0
     publisher = fleet.publish(PUBLISH_S)
@@ -220,6 +223,7 @@ def test_async_failover_loses_acknowledged_rows(cluster: ha.Cluster, ha_database
     try:
         cluster.wait_healthy(sync=False)
         fleet = Fleet.make(unique_prefix("haasync"))
+        hold_seals(ha_database, fleet.prefix, fleet.seals)
         total = fleet.fixes + fleet.seal_events
         standby = cluster.replica()
         assert standby is not None
