@@ -1,6 +1,7 @@
 """``gps_jamming``: an in-transit tracker keeps reporting its status (``online``, with no
 fixes ``buffered``) while its newest fix is older than its expected reporting interval (the risk profile's
-``report_interval_s``, scaled like signal_lost). Started at its newest fix time (when
+``report_interval_s``, scaled like signal_lost): statuses at both ends of that interval, so that
+one status on reconnecting after the tracker was off is not taken for jamming. Started at its newest fix time (when
 the positions stopped), on fix time: the status's own time decides, not the clock, so a
 backlog replayed later gives the same answer. It ends at its next fix."""
 
@@ -29,6 +30,11 @@ WITH w AS (
     SELECT 'gps_jamming', w.id, w.tracker_id, w.since, {MS.format("v.ms")}, w.lat, w.lon, 'high'
     FROM unnest(%(ids)s::text[], %(ms)s::int8[]) AS v(device_id, ms) JOIN w ON w.tracker_id = v.device_id
     WHERE {MS.format("v.ms")} >= w.since + make_interval(secs => w.threshold_s)
+      -- Connected all along: it also reported at the start of the silence. A tracker that was
+      -- off (nothing recorded) and reconnects says "online" once, a fix behind: no jamming.
+      AND EXISTS (SELECT 1 FROM device_status d
+                  WHERE d.device_id = v.device_id AND d.state = 'online' AND coalesce(d.buffered, 0) = 0
+                    AND d.ts >= w.since AND d.ts <= {MS.format("v.ms")} - make_interval(secs => w.threshold_s))
     ON CONFLICT (shipment_id, device_id, type) WHERE ended_at IS NULL DO NOTHING
     RETURNING *
 ) {RETURNING}

@@ -38,6 +38,7 @@ def test_statuses_without_fixes_beyond_the_interval_are_jamming_until_the_next_f
     with Device(tr.tracker) as dev:
         dev.publish_all([("pos", encode(Fix(seq=0, ts=t0, lat=0.0, lon=30.01)))])
         acked(dev, 0)
+        status(dev, database_url, t0 + MIN_MS)  # connected from the start of the silence
         status(dev, database_url, t0 + 14 * MIN_MS)
         status(dev, database_url, t0 + 16 * MIN_MS, "offline")  # not reporting: no jamming
         # Back from a coverage gap with fixes in store: they come next, nothing is jammed.
@@ -58,7 +59,23 @@ def test_a_high_risk_tracker_is_expected_every_600_s(
     with Device(tr.tracker) as dev:
         dev.publish_all([("pos", encode(Fix(seq=0, ts=t0, lat=0.0, lon=30.01)))])
         acked(dev, 0)
+        status(dev, database_url, t0 + MIN_MS)
         status(dev, database_url, t0 + 9 * MIN_MS)
         assert jamming(database_url, tr.tracker) == []
         status(dev, database_url, t0 + 11 * MIN_MS)
     assert jamming(database_url, tr.tracker) == [(t0, None, "critical")]  # high severity shifted up for high risk
+
+
+def test_a_tracker_back_from_being_off_is_not_jammed(
+        ingest: IngestProcess, database_url: str, transit: Callable[..., Transit]) -> None:
+    """Off for 30 minutes (nothing recorded, nothing sent), it reconnects: its one "online"
+    status comes a moment before its first new fix, maybe in an earlier batch."""
+    tr = transit("jamoff", now_ms() - HOUR_MS)
+    t0 = now_ms() - 40 * MIN_MS
+    with Device(tr.tracker) as dev:
+        dev.publish_all([("pos", encode(Fix(seq=0, ts=t0, lat=0.0, lon=30.01)))])
+        acked(dev, 0)
+        status(dev, database_url, t0 + 30 * MIN_MS)
+        dev.publish_all([("pos", encode(Fix(seq=1, ts=t0 + 30 * MIN_MS + 1000, lat=0.0, lon=30.2)))])
+        acked(dev, 1)
+    assert jamming(database_url, tr.tracker) == []
