@@ -167,6 +167,18 @@ def test_filters_each_and_combined(client: TestClient, world: World) -> None:
     assert everyone == sorted(everyone, reverse=True) and set(s1_all) <= set(everyone)
 
 
+def test_country_and_incident_filters(client: TestClient, world: World, database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        a = add_alert(conn, world.s1, world.tracker1, "border_bypass", detail={"from": "KEN", "to": "UGA"})
+        b = add_alert(conn, world.s1, world.tracker1, "suspicious_gap")
+        conn.execute("UPDATE alerts SET country = 'UGA' WHERE id = %s", (a,))
+        conn.execute("UPDATE alerts SET country = 'KEN', incident = %s WHERE id = %s", (a, b))
+    assert ids(client, shipment=world.s1, country="UGA") == [a]
+    assert ids(client, incident=a) == sorted([a, b], reverse=True)
+    shown = client.get(f"{ALERTS}/{a}", headers=OPERATOR).json()
+    assert (shown["country"], shown["detail"], shown["incident"]) == ("UGA", {"from": "KEN", "to": "UGA"}, a)
+
+
 def test_pages_cover_every_alert_once_newest_first(client: TestClient, world: World) -> None:
     seen: list[int] = []
     pages, cursor = 0, None
@@ -197,6 +209,8 @@ def test_pages_cover_every_alert_once_newest_first(client: TestClient, world: Wo
     ({"limit": "0"}, "greater than or equal to 1"),
     ({"limit": "501"}, "less than or equal to 500"),
     ({"cursor": "not-a-cursor"}, "cursor 'not-a-cursor' is not a cursor from this API"),
+    ({"country": "Kenya"}, "^[A-Z]{3}$"),
+    ({"incident": "0"}, "greater than or equal to 1"),
 ])
 def test_bad_filter_values_are_422_naming_the_value(client: TestClient, params: dict[str, str], named: str) -> None:
     response = client.get(ALERTS, params=params, headers=OPERATOR)

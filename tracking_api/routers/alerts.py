@@ -90,6 +90,10 @@ async def list_alerts(
     device: Annotated[str | None, Query(min_length=1, max_length=64, description="Device id")] = None,
     late: Annotated[bool | None, Query(description="Only alerts raised from late data (true) or live (false)")]
     = None,
+    country: Annotated[str | None, Query(pattern="^[A-Z]{3}$", description="Only alerts on this country's ground "
+                                                                         "(ISO 3166-1 alpha-3)")] = None,
+    incident: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only the alerts of this incident "
+                                                                          "(one truck's condition)")] = None,
 ) -> Response:
     """Alerts matching every given filter, by id descending (newest first), in pages:
     follow `next_cursor` until it is null. Keyset pagination: alerts raised while
@@ -98,7 +102,8 @@ async def list_alerts(
     conditions: list[sql.Composable] = [access.visible(caller, _SHIPMENT_OF_VIEW)]
     params: list[Any] = []
     for column, value in (("a.shipment", shipment), ("a.type", type), ("a.status", status_),
-                          ("a.device", device), ("a.late", late)):
+                          ("a.device", device), ("a.late", late), ("a.country", country),
+                          ("a.incident", incident)):
         if value is not None:
             conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
             params.append(value)
