@@ -216,7 +216,7 @@ def ground_truth(start_ms: int, prefix: str = "gt", interval_s: float = 15.0, se
         scenario.devices.append(Tracker(firmware, truck, interval_s, noise, random.Random(rng.random())))
         scenario.devices.append(ESeal(Firmware(seal_id, "seal", gaps, backlog_newest_first=True), seal_id, truck,
                                       events))
-        # Released on arrival: the opening at the destination comes after it (normal, spec13).
+        # Released on arrival: the opening at the destination comes after it (normal, docs/alerts.md).
         scenario.shipments.append(ShipmentSpec(mrn(prefix, i), route_spec.name, tracker_id, (seal_id,),
                                                "KEMBA", "KEVOI", departure_ms - 60_000,
                                                truck.arrival_ms + DEADLINE_AFTER_ARRIVAL_MS,
@@ -344,7 +344,7 @@ def quiet_fleet(start_ms: int, duration_s: float, trucks: int = 500, prefix: str
 
 
 def _release_ms(truck: Truck, end_ms: int) -> int | None:
-    """Released on arrival when its seal opens within the run (normal, spec13), else not yet:
+    """Released on arrival when its seal opens within the run (normal, docs/alerts.md), else not yet:
     the registration cannot release at a time still to come."""
     return truck.arrival_ms if truck.arrival_ms + SEAL_OPENED_AFTER_MS <= end_ms else None
 

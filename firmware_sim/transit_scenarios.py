@@ -91,7 +91,7 @@ RELEASE_AFTER_ARRIVAL_MS = 60 * 60_000  # the breach case: opened (15 min after 
 INSPECTION_OPENED_AFTER_MS, INSPECTION_REARMED_AFTER_MS = 5 * 60_000, 12 * 60_000
 LOW_BATTERY_PCT, SEAL_BATTERY_PCT = 15.0, 30.0
 
-# What the windows assume of the engine (spec13.md): the rules' thresholds, and that a
+# What the windows assume of the engine (docs/alerts.md): the rules' thresholds, and that a
 # condition alert starts at the first fix where its condition holds.
 OFFICE_ENTER_S = 30.0
 CORRIDOR_M = 500.0

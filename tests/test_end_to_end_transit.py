@@ -40,10 +40,10 @@ from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
 
 SPEEDUP = 200.0
-# Inserted already ended (spec13.md): ended_at is their crossed time.
+# Inserted already ended (docs/alerts.md): ended_at is their crossed time.
 INSTANTANEOUS = {"border_bypass", "office_skipped", "suspicious_gap", "seal_mismatch"}
 MILESTONES = {"arrived", "departed", "border_crossed"}  # the engine's; officers' ones are checked where expected
-SUSPICIOUS_MIN = (600 + 2 * 2000 / (100 / 3.6)) / 60  # spec13.md's threshold, minutes
+SUSPICIOUS_MIN = (600 + 2 * 2000 / (100 / 3.6)) / 60  # docs/alerts.md's threshold, minutes
 ELLIPSE_VERTICES = 48
 
 

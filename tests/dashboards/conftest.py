@@ -95,7 +95,7 @@ class ApiOffers:
         """Skip the calling test, naming every resource it needs that the API lacks."""
         missing = [what for ok, what in needs if not ok]
         if missing:
-            pytest.skip(f"the API on this branch lacks {', '.join(missing)} (spec13.md): "
+            pytest.skip(f"the API on this branch lacks {', '.join(missing)} (docs/api.md): "
                         "the test runs by itself once the API offers them")
 
 

@@ -163,7 +163,7 @@ def test_itinerary_through_a_border_post_with_risk_country_and_posts_on_the_map(
     assert errors.errors == []
 
 
-# The shapes of spec13.md (Shipment.itinerary, GET /shipments/{id}/timeline items): the page's pure
+# The shapes of docs/api.md (Shipment.itinerary, GET /shipments/{id}/timeline items): the page's pure
 # itinerary module on them, so that its order and states are checked before those resources exist.
 _SPEC_SHIPMENT = {
     "departed_at": "2026-11-23T06:00:00Z", "arrived_at": None, "office_of_departure": "KEMBA",

@@ -293,7 +293,7 @@ def test_quiet_fleet_seals_open_inside_the_destination_office(quiet: Scenario) -
 
 @pytest.mark.parametrize("name", ["gt", "quiet"])
 def test_every_opening_at_a_destination_comes_after_its_release(name: str, request: pytest.FixtureRequest) -> None:
-    """spec13.md: an opening inside the destination is normal only once the goods are released; the
+    """docs/alerts.md: an opening inside the destination is normal only once the goods are released; the
     shipments are released on arrival, never later than the run (a registration cannot)."""
     scenario: Scenario = request.getfixturevalue(name)
     played = records(scenario)

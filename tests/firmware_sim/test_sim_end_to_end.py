@@ -5,7 +5,7 @@ from __future__ import annotations
 from firmware_sim.corridors import NORTHERN_CORRIDOR
 from firmware_sim.fleet import FleetSpec, build_fleet
 from firmware_sim.runner import SimClock, Simulation
-from tests.support import IngestProcess, device_link, provision, query, unique_prefix
+from tests.support import IngestProcess, device_link, hold_seals, provision, query, unique_prefix
 
 
 def test_fleet_records_all_land_including_backlog_after_coverage_gaps(ingest: IngestProcess,
@@ -17,6 +17,8 @@ def test_fleet_records_all_land_including_backlog_after_coverage_gaps(ingest: In
     spec = FleetSpec(trucks=6, interval_s=15, gaps_per_truck=2, gap_minutes=(5, 25), prefix=prefix, seed=11)
     fleet = build_fleet(NORTHERN_CORRIDOR, spec, clock.start_ms, duration_s)
     provision([d.device_id for d in fleet])
+    # Their seals on a registered shipment: a seal no active shipment knows is dead-lettered.
+    hold_seals(database_url, prefix, [d.device_id for d in fleet if d.firmware.kind == "seal"])
     sim = Simulation(fleet, clock, end_ms, device_link)
     stats = sim.run(drain_s=20)
 

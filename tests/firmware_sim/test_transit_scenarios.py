@@ -32,7 +32,7 @@ T0 = 1_790_000_000_000
 NEW_TYPES = {"border_bypass", "office_skipped", "border_dwell", "seal_mismatch", "low_battery", "suspicious_gap",
              "gps_jamming", "route_reversal"}
 COMPLIANT = ("compliant-malaba", "compliant-busia", "compliant-katuna")
-# spec13.md's suspicious_gap rule: unexplained = gap - d / 60 km/h; suspicious from 600 s + 2 * 2 km / 100 km/h.
+# docs/alerts.md's suspicious_gap rule: unexplained = gap - d / 60 km/h; suspicious from 600 s + 2 * 2 km / 100 km/h.
 NORMAL_MS, MAX_MS = 60 / 3.6, 100 / 3.6
 SUSPICIOUS_S = 600 + 2 * 2000 / MAX_MS
 BORDER_CONFIRM_MS = 60_000

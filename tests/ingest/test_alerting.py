@@ -31,7 +31,10 @@ def alerts(database_url: str, shipment_id: int) -> list[tuple[Any, ...]]:
     return query(database_url,
                  "SELECT type, device_id, (extract(epoch FROM started_at) * 1000)::int8,"
                  " (extract(epoch FROM ended_at) * 1000)::int8, (extract(epoch FROM crossed_at) * 1000)::int8,"
-                 " late, detail ? 'withdrawn' FROM alerts WHERE shipment_id = %s ORDER BY started_at, type",
+                 " late, detail ? 'withdrawn' FROM alerts WHERE shipment_id = %s"
+                 # A backlog sent newest first shows a fix-time gap until its older part lands: a
+                 # suspicious_gap may open and is withdrawn then (tests/geofence/test_progress.py).
+                 " AND NOT (type = 'suspicious_gap' AND detail ? 'withdrawn') ORDER BY started_at, type",
                  (shipment_id,))
 
 

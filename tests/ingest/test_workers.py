@@ -287,8 +287,8 @@ def _lost_alert(database_url: str, transit: Callable[..., Transit], listener: Al
         device.publish_all([("pos", encode(Fix(seq=0, ts=now_ms, lat=0.0, lon=30.1)))])
 
     def rows() -> list[Any]:
-        return query(database_url, "SELECT id FROM alerts WHERE shipment_id = %s AND type = 'signal_lost'",
-                     (trip.shipment_id,))
+        return query(database_url, "SELECT id FROM alerts WHERE shipment_id = %s AND type = 'signal_lost'"
+                                   " AND device_id = %s", (trip.shipment_id, trip.tracker))
 
     _wait(rows, 15, "signal_lost", lambda: repr(query(database_url, "TABLE ingest_workers")), pool)
     time.sleep(2.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -67,7 +68,10 @@ def on_api_connection(database_url: str, work: Callable[[AsyncConnection[DictRow
             await conn.commit()
             return result
 
-    return asyncio.run(run())
+    # In a thread of its own: the calling thread may already run an event loop (another
+    # test's, in the same session).
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def assess(database_url: str, shipment_id: int, history_months: int | None = None) -> tuple[dict[str, Any], str]:
