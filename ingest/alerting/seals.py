@@ -59,9 +59,15 @@ WITH changed AS (
     RETURNING *
 ) {RETURNING}
 """
+# Its country: the office's, else where the shipment's tracker was last seen.
 _MILESTONE = f"""
-INSERT INTO shipment_events (shipment_id, device_id, kind, office_code, at, lon, lat, late, detail)
-VALUES (%s, %s, %s, %s, {MS.format("%s::int8")}, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+INSERT INTO shipment_events (shipment_id, device_id, kind, office_code, at, lon, lat, late, detail, country)
+SELECT v.*, coalesce((SELECT z.country FROM zones z WHERE z.office_code = v.office_code),
+                     (SELECT lp.country FROM shipments s JOIN latest_positions lp ON lp.device_id = s.tracker_id
+                      WHERE s.id = v.shipment_id))
+FROM (VALUES (%s::int8, %s::text, %s::text, %s::text, {MS.format("%s::int8")}, %s::float8, %s::float8, %s::bool,
+              %s::jsonb)) AS v(shipment_id, device_id, kind, office_code, at, lon, lat, late, detail)
+ON CONFLICT DO NOTHING
 """
 # The oldest unused inspection at this office that covers an opening at ``ts``: used up by it.
 _USE_INSPECTION = f"""

@@ -37,3 +37,12 @@ def test_outlines_on_request_and_their_boxes(client: TestClient, countries: list
 
 def test_a_token_is_required(client: TestClient) -> None:
     assert client.get(f"{API}/countries").status_code == 401
+
+
+@pytest.mark.parametrize("code", ["\x00KE", "KENYA", "", "K1N", "ÄÖÜ"])
+def test_a_code_that_is_not_three_letters_is_422_naming_it(client: TestClient, code: str) -> None:
+    """Found by the schema fuzzer: a NUL byte reached PostgreSQL and came back as a 500."""
+    response = client.get(f"{API}/countries", params={"code": ["KEN", code]}, headers=auth("operator"))
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "code", 1]

@@ -10,12 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from psycopg import sql
+from pydantic import Field
 
 from tracking_api.deps import Caller, Conn
 from tracking_api.schemas.countries import CountryCollection
 from tracking_api.schemas.errors import UNAUTHORIZED
 
 router = APIRouter(tags=["geography"])
+
+CountryCode = Annotated[str, Field(pattern="^[A-Za-z]{3}$")]
 
 # The whole FeatureCollection is built by PostgreSQL: the stored outlines go out as
 # they are, with no per-position Python object.
@@ -33,7 +36,8 @@ FROM countries WHERE {where}
 async def list_countries(
     conn: Conn, _caller: Caller,
     geometry: Annotated[bool, Query(description="Include the outlines (large)")] = False,
-    code: Annotated[list[str] | None, Query(description="Only these alpha-3 codes (repeat the parameter)")] = None,
+    code: Annotated[list[CountryCode] | None, Query(max_length=300, description=(
+        "Only these alpha-3 codes (repeat the parameter); anything but three letters is a 422"))] = None,
 ) -> Response:
     """One Feature per country, by code: ``bbox`` [west, south, east, north] degrees,
     the outline's source, and with ``?geometry=true`` the outline itself."""
