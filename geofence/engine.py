@@ -288,7 +288,9 @@ def _run(network: Network, rules: Rules, ids: list[str], bindings: Sequence[Bind
         pieces.append(new_bytes[a:b])
     pts = np.frombuffer(b"".join(pieces), dtype=CONTEXT)
     assert len(pts) == total
-    t, lon, lat, x, y = (np.ascontiguousarray(pts[f]) for f in ("t", "lon", "lat", "x", "y"))
+    # Copies, always: a one-record field view is already contiguous but read-only (from the
+    # bytes), and numba compiles the kernel again (seconds) for read-only arrays.
+    t, lon, lat, x, y = (np.array(pts[f]) for f in ("t", "lon", "lat", "x", "y"))
     backlog = np.ascontiguousarray(pts["backlog"])
     default_stop = int(rules.stop_min_duration_s * 1000)
     per_device = (np.array([s.n_window for s in states_in], dtype=np.int64), n_ctx, route,

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from geofence.warmup import warm_up
 from ingest import metrics, workers
 from ingest.acks import AckTracker
 from ingest.alerting import Alerting, Outcome
@@ -307,6 +308,10 @@ def run_service(settings: IngestSettings, stop: threading.Event, retire: bool = 
     """Connect to broker and database and ingest until ``stop`` is set. ``retire``: leave the
     share group, store what the worker's session still holds, then end the session and
     strike the worker from ``ingest_workers`` (scaling down for good)."""
+    if settings.geofence:
+        # Before taking traffic: compiled inside the first batch, the kernels would hold its
+        # commit (and the devices' acks) for as long as compiling takes (~20 s cold).
+        log.info("geofence kernels ready", seconds=round(warm_up(), 2))
     source = MqttSource(settings, retire)
     store = Store(settings.database_url, settings.dead_letter_max_bytes)
     alerting = Alerting(settings.rules(), source.publish, settings.suspect_seq_jump) if settings.geofence else None

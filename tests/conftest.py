@@ -13,6 +13,7 @@ import pytest
 
 from ctt.config import DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
+from geofence.warmup import warm_up
 from protocol.topics import SUBSCRIPTIONS
 from tests.support import (
     TEST_INGEST_PASSWORD,
@@ -25,6 +26,13 @@ from tests.support import (
 
 # Overridable so that two checkouts can run their suites side by side.
 TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """The engine's kernels compiled (or loaded from numba's cache) once, first: every ingest
+    process the tests start then loads them from the cache in a fraction of a second."""
+    warm_up()
 
 
 @pytest.fixture(scope="session")
