@@ -314,7 +314,8 @@ def run_service(settings: IngestSettings, stop: threading.Event, retire: bool = 
         log.info("geofence kernels ready", seconds=round(warm_up(), 2))
     source = MqttSource(settings, retire)
     store = Store(settings.database_url, settings.dead_letter_max_bytes)
-    alerting = Alerting(settings.rules(), source.publish, settings.suspect_seq_jump) if settings.geofence else None
+    alerting = (Alerting(settings.rules(), source.publish, settings.suspect_seq_jump, store.countries)
+                if settings.geofence else None)
     leadership = Leadership(settings.database_url, settings.worker_name)
     pipeline = Pipeline(settings, source, store, alerting, leadership)
     source.start()

@@ -39,7 +39,7 @@ GROUP BY r.id ORDER BY r.id
 """
 _IN_TRANSIT = """
 SELECT s.id, s.reference, s.tracker_id, s.route_id, z.id, (extract(epoch FROM s.departed_at) * 1000)::int8,
-       p.corridor_factor, p.stop_min_s, p.border_dwell_factor, zd.id
+       p.corridor_factor, p.stop_min_s, p.border_dwell_factor, zd.id, s.office_of_departure, s.office_of_destination
 FROM shipments s LEFT JOIN zones z ON z.office_code = s.office_of_destination
 LEFT JOIN zones zd ON zd.office_code = s.office_of_departure
 JOIN risk_profiles p ON p.level = s.risk_level
@@ -143,7 +143,8 @@ def load_registry(cur: psycopg.Cursor[Any], network: Network, rules: Rules = DEF
         route = network.route_index.get(route_id)
         # No itinerary rows (written before them): its two offices.
         two = tuple(network.zone_index.get(z, -1) if z is not None else -1 for z in (shipments[0][9], dest_zone))
-        offices, limits, transit, codes = itineraries.get(sid, (two, (0.0, 0.0), (False, False), ()))
+        offices, limits, transit, codes = itineraries.get(
+            sid, (two, (0.0, 0.0), (False, False), (shipments[0][10], shipments[0][11])))
         binding = None if route is None else Binding(
             shipment_id=sid, route=route, destination_zone=network.zone_index.get(dest_zone, -1),
             departed_ms=departed_ms, offices=offices,
@@ -207,9 +208,9 @@ class RegistryCache:
     """The registry, reloaded when the counters in ``geofence_version`` move
     (routes or zones: the network too; shipments only: the bindings)."""
 
-    def __init__(self, rules: Rules = DEFAULT_RULES) -> None:
+    def __init__(self, rules: Rules = DEFAULT_RULES, countries: CountryCache | None = None) -> None:
         self._rules = rules
-        self._countries = CountryCache()
+        self._countries = countries if countries is not None else CountryCache()
         self._registry: Registry | None = None
         self._version: tuple[int, int] = (-1, -1)
 

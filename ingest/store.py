@@ -164,6 +164,12 @@ class Store:
         self._countries = CountryCache()
         self._versions: dict[str, int] = {}
 
+    @property
+    def countries(self) -> CountryCache:
+        """The countries' index this store finds fixes' countries with: the engine shares it
+        (one build of the outlines per process, not one per user)."""
+        return self._countries
+
     def close(self) -> None:
         self._session.close()
 

@@ -36,9 +36,6 @@ SELECT t.id, %(device)s, %(kind)s,
 FROM shipments t WHERE t.id IN {TRUCK.format(sid="%(shipment)s", device="%(device)s")}
 ON CONFLICT DO NOTHING
 """
-_OFFICES = "SELECT position, office_code FROM shipment_offices WHERE shipment_id = %s"
-# Detail keys holding itinerary positions, and the key the office code goes under.
-_POSITION_KEYS = {"position": "office", "reached": "reached_office"}
 _STAGED_STATES = Staging("stage_geofence_state", (
     ("device_id", "text"), ("shipment_id", "int8"), ("state", "bytea"), ("chainage_m", "float8"),
     ("distance_m", "float8"), ("last_ts", "int8")))
@@ -122,7 +119,7 @@ def apply_transitions(cur: psycopg.Cursor[Any], transitions: list[Transition]) -
         elif tr.event == "opened":
             assert tr.started_ms is not None
             interval = Interval(tr.type, tr.started_ms, tr.ended_ms, tr.crossed_ms, tr.lon, tr.lat, tr.late,
-                                tr.country, with_offices(cur, tr))
+                                tr.country, dict(tr.detail) | _position(tr))
             out += changed(cur, "opened", INSERT, insert_params(interval, tr.shipment_id, tr.device_id))
         else:
             out += changed(cur, "ended", _END, {"ended": tr.ended_ms, "shipment": tr.shipment_id,
@@ -142,19 +139,6 @@ def record_milestone(cur: psycopg.Cursor[Any], tr: Transition) -> None:
 
 def _position(tr: Transition) -> dict[str, Any]:
     return {"position": tr.office} if tr.office >= 0 else {}
-
-
-def with_offices(cur: psycopg.Cursor[Any], tr: Transition) -> dict[str, Any]:
-    """The transition's detail, with the office code of each itinerary position it names."""
-    detail = dict(tr.detail) | _position(tr)
-    # The engine names them when the binding carries the codes; a lookup only when it did not.
-    if not any(isinstance(detail.get(key), int) and detail.get(name) is None for key, name in _POSITION_KEYS.items()):
-        return detail
-    codes = dict(cur.execute(_OFFICES, (tr.shipment_id,)).fetchall())
-    for key, name in _POSITION_KEYS.items():
-        if isinstance(detail.get(key), int) and detail[key] in codes and detail.get(name) is None:
-            detail[name] = codes[detail[key]]
-    return detail
 
 
 def save_states(cur: psycopg.Cursor[Any], states: dict[str, DeviceState]) -> None:

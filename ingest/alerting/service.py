@@ -26,6 +26,7 @@ from ingest.alerting.live import Fresh, fresh_fixes, save_states
 from ingest.alerting.relay import Delivery, Relay
 from ingest.alerting.sweep import sweep
 from ingest.batch import Batch
+from ingest.countries import CountryCache
 from ingest.registry import Registry, RegistryCache, behind, load_states
 from ingest.store import mark_unevaluated, unevaluated
 from protocol import alerts
@@ -38,12 +39,12 @@ class Alerting:
     """Geofence state of in-transit shipments, kept in step with the database."""
 
     def __init__(self, rules: Rules, publish: Callable[[str, bytes], Delivery],
-                 suspect_seq_jump: int = 100_000) -> None:
+                 suspect_seq_jump: int = 100_000, countries: CountryCache | None = None) -> None:
         self._rules = rules
         self._suspect_seq_jump = suspect_seq_jump
         self._publish = publish
         self._relay = Relay()
-        self._cache = RegistryCache(rules)
+        self._cache = RegistryCache(rules, countries)
         self._states: dict[str, DeviceState] = {}
         # Trackers whose evaluation failed: evaluated next batch from their saved state.
         self._retry: set[str] = set()
