@@ -156,6 +156,13 @@ leader_index() {
     return 1
 }
 
+# The leader's postmaster accepts connections on its socket.
+leader_accepts() {
+    local i
+    i=$(leader_index) || return 1
+    as_postgres "$pg_bin/pg_isready" -q -h "$ha/node$((i + 1))" -p "${pg_ports[$i]}"
+}
+
 wait_for() {  # wait_for SECONDS WHAT COMMAND...
     local seconds=$1 what=$2
     shift 2
@@ -215,6 +222,10 @@ up() {
     else
         wait_for 90 "a streaming replica" any_node '/replica?lag=1MB'
     fi
+    # Patroni's REST API can call a node primary a moment before its postmaster takes
+    # connections (CI once found the socket refusing): provision once the leader accepts them.
+    wait_for 60 "the leader to accept connections" leader_accepts
+    leader=$(leader_index)
     provision_database -h "$ha/node$((leader + 1))" -p "${pg_ports[$leader]}"
     log "ready ($([ "$sync" = 1 ] && echo synchronous || echo asynchronous)):" \
         "postgresql://127.0.0.1:${pg_ports[0]},127.0.0.1:${pg_ports[1]}/$db_name?target_session_attrs=read-write"
