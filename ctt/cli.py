@@ -338,10 +338,11 @@ app.add_typer(token_app, name="token")
 @token_app.callback(invoke_without_command=True)
 def token(
     ctx: typer.Context,
-    role: Annotated[str | None, typer.Option(help="admin, operator, officer or integrator.")] = None,
+    role: Annotated[str | None, typer.Option(help="admin, operator, officer, integrator or supervisor.")] = None,
     subject: Annotated[str, typer.Option(help="Who the token is for (user or system name).")] = "local-user",
-    region: Annotated[str | None, typer.Option(help="Region code (required for officers).")] = None,
+    region: Annotated[str | None, typer.Option(help="Region code (required for officers and supervisors).")] = None,
     hours: Annotated[float, typer.Option(help="Validity, hours (at most CTT_TOKEN_MAX_TTL_S).")] = 12.0,
+    unit: Annotated[str | None, typer.Option(help="The officer's unit (units.code), if any.")] = None,
 ) -> None:
     """Mint a bearer token for local use (signed with CTT_JWT_SECRET) and record it in the audit log."""
     import psycopg
@@ -353,7 +354,7 @@ def token(
     if role is None:
         raise typer.BadParameter("--role is required to mint a token")
     try:
-        print(_mint_and_record(subject, role, region, hours))
+        print(_mint_and_record(subject, role, region, hours, unit))
     except TokenError as exc:
         raise typer.BadParameter(str(exc)) from exc
     except psycopg.errors.UndefinedTable as exc:
@@ -387,20 +388,20 @@ def revoke_token(token_id: Annotated[str, typer.Argument(metavar="JTI", help="Th
         console.print(f"token {token_id} was already revoked")
 
 
-def _mint_and_record(subject: str, role: str, region: str | None, hours: float) -> str:
+def _mint_and_record(subject: str, role: str, region: str | None, hours: float, unit: str | None = None) -> str:
 
     from tracking_api import audit
     from tracking_api.auth import mint, verify
     from tracking_api.config import ApiSettings
 
     settings = ApiSettings()
-    signed = mint(settings, subject, role, region, int(hours * 3600))
+    signed = mint(settings, subject, role, region, int(hours * 3600), unit)
     who = verify(settings, signed)  # its token_id traces its logins back to this minting
 
     async def record(conn: AsyncConnection[DictRow]) -> None:
         async with conn.transaction():
             await audit.record(conn, who, "token.minted", "principal", subject,
-                               {"region": region, "hours": hours, "token_id": who.token_id})
+                               {"region": region, "unit": unit, "hours": hours, "token_id": who.token_id})
 
     _service(record)
     return signed

@@ -15,7 +15,7 @@ import msgspec
 
 AlertType = Literal["route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost",
                     "device_tamper", "border_bypass", "office_skipped", "border_dwell", "seal_mismatch",
-                    "low_battery", "suspicious_gap", "gps_jamming", "route_reversal"]
+                    "low_battery", "suspicious_gap", "gps_jamming", "route_reversal", "device_battery"]
 Severity = Literal["critical", "high", "medium", "low"]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 # How officers closed it: what the risk unit's KPIs count (confirmed vs false alarms).
@@ -23,8 +23,9 @@ Outcome = Literal["false_alarm", "technical_fault", "confirmed_irregularity", "g
 RiskLevel = Literal["low", "medium", "high"]
 # What happened to an alert: the engine opens, ends, updates, withdraws (late data showed it
 # never happened) or contests it (late data disputes an alert an officer already acted on);
-# officers acknowledge and resolve it.
-AlertEvent = Literal["opened", "ended", "updated", "withdrawn", "contested", "acknowledged", "resolved"]
+# officers acknowledge, assign and resolve it; unanswered past its response time, it is escalated.
+AlertEvent = Literal["opened", "ended", "updated", "withdrawn", "contested", "acknowledged", "resolved",
+                     "assigned", "escalated"]
 
 ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -49,6 +50,7 @@ SEVERITY: dict[str, Severity] = {
     "signal_lost": "medium",
     "transit_overdue": "medium",
     "border_dwell": "medium",
+    "device_battery": "medium",
     "low_battery": "low",
 }
 
@@ -90,6 +92,13 @@ class Alert(msgspec.Struct, kw_only=True):
     # Per type: office codes, crossing countries, a suspicious gap's unexplained minutes and
     # reachable area (GeoJSON Polygon), a refusal's reason (docs/alerts.md).
     detail: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Who answers it: an officer (token subject) and/or a unit (units.code); null: nobody yet.
+    assignee: str | None = None
+    unit: str | None = None
+    assigned_at: datetime | None = None
+    # When its response time last passed unanswered, and how many times (supervisors were told).
+    escalated_at: datetime | None = None
+    escalation_level: int = 0
 
 
 class AlertChange(Alert, kw_only=True):

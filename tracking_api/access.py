@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from psycopg import sql
 
-from tracking_api.auth import Principal, Role
+from tracking_api.auth import REGIONAL, Principal, Role
 
 Capability = Literal["define_geography", "define_regions", "register_shipments", "move_shipments",
                      "act_on_alerts"]
@@ -25,7 +25,7 @@ GRANTS: dict[Capability, tuple[Role, ...]] = {
     "define_regions": ("admin",),
     "register_shipments": ("admin", "operator", "integrator"),
     "move_shipments": ("admin", "operator", "officer"),
-    "act_on_alerts": ("admin", "operator", "officer"),
+    "act_on_alerts": ("admin", "operator", "officer", "supervisor"),
 }
 
 
@@ -34,7 +34,7 @@ def capabilities(role: Role) -> list[Capability]:
     return [c for c in CAPABILITIES if role in GRANTS[c]]
 
 # The roles that see only the shipments touching their own region; the others see every shipment.
-REGION_SCOPED: frozenset[Role] = frozenset({"officer"})
+REGION_SCOPED: frozenset[Role] = REGIONAL
 
 SHIPMENT_ID = sql.SQL("s.id")
 _IN_REGION = sql.SQL(

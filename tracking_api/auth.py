@@ -17,8 +17,10 @@ import jwt
 
 from tracking_api.config import ApiSettings
 
-Role = Literal["admin", "operator", "officer", "integrator"]
+Role = Literal["admin", "operator", "officer", "integrator", "supervisor"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# The roles whose token names a region: they see and hear of that region only (tracking_api.access).
+REGIONAL: frozenset[Role] = frozenset({"officer", "supervisor"})
 ALGORITHM = "HS256"
 
 
@@ -36,15 +38,17 @@ class Principal:
     region: str | None = None
     expires_at: int | None = None
     token_id: str | None = None
+    # The unit (units.code) an officer belongs to: alerts assigned to it are theirs too.
+    unit: str | None = None
 
 
 def mint(settings: ApiSettings, subject: str, role: str, region: str | None = None,
-         ttl_s: int | None = None) -> str:
+         ttl_s: int | None = None, unit: str | None = None) -> str:
     """A signed token for ``subject`` in ``role``, valid ``ttl_s`` seconds (default from settings)."""
     if role not in ROLES:
         raise TokenError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if role == "officer" and not region:
-        raise TokenError("an officer's token needs a region")
+    if role in REGIONAL and not region:
+        raise TokenError(f"a token of role {role!r} needs a region")
     ttl = ttl_s if ttl_s is not None else settings.token_ttl_s
     if ttl > settings.token_max_ttl_s:
         raise TokenError(f"a token lives at most {settings.token_max_ttl_s} s (CTT_TOKEN_MAX_TTL_S), not {ttl} s")
@@ -54,6 +58,8 @@ def mint(settings: ApiSettings, subject: str, role: str, region: str | None = No
                                  "exp": now + ttl}
     if region:
         claims["region"] = region
+    if unit:
+        claims["unit"] = unit
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
@@ -74,10 +80,11 @@ def verify(settings: ApiSettings, token: str) -> Principal:
     if role not in ROLES:
         raise TokenError(f"invalid token: role {role!r} is not one of {', '.join(ROLES)}")
     region = claims.get("region")
-    if role == "officer" and not isinstance(region, str):
-        raise TokenError("invalid token: an officer's token has no region")
+    if role in REGIONAL and not isinstance(region, str):
+        raise TokenError(f"invalid token: a token of role {role!r} has no region")
     jti = claims["jti"]
     if not isinstance(jti, str) or not jti:
         raise TokenError("invalid token: its id (jti) is not a string")
+    unit = claims.get("unit")
     return Principal(str(claims["sub"]), role, region if isinstance(region, str) else None,
-                     int(claims["exp"]), jti)
+                     int(claims["exp"]), jti, unit if isinstance(unit, str) else None)

@@ -101,7 +101,7 @@ def test_a_minted_token_is_recorded_with_its_id(log: str) -> None:
 def test_an_officer_token_without_a_region_is_refused(log: str) -> None:
     done = run_cli(log, "token", "--role", "officer")
     assert done.returncode == 2
-    assert "an officer's token needs a region" in done.stderr
+    assert "a token of role 'officer' needs a region" in done.stderr
     assert scalar(log, "SELECT count(*) FROM audit_log WHERE action = 'token.minted'") == 0
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from tracking_api import audit
-from tracking_api.access import GRANTS
+from tracking_api.access import GRANTS, REGION_SCOPED
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, Push, Settings, require
 from tracking_api.push import endpoint_problem, origin
@@ -85,7 +85,7 @@ async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: Push
     problem = endpoint_problem(body.endpoint, settings.push_allow_insecure_endpoints, settings.push_service_hosts)
     if problem:
         raise invalid((("body", "endpoint"), problem))
-    region = caller.region if caller.role == "officer" else None
+    region = caller.region if caller.role in REGION_SCOPED else None
     user_agent = (request.headers.get("user-agent") or "")[:USER_AGENT_MAX] or None
     row = await (await conn.execute(_UPSERT, {
         "subject": caller.subject, "role": caller.role, "region": region, "endpoint": body.endpoint,

@@ -181,7 +181,7 @@ async def latest(hub: LiveHub, conn: Conn, caller: Caller) -> Response:
 
 
 async def _check_device(conn: Conn, caller: Caller, device_id: str) -> None:
-    if caller.role == "officer":
+    if caller.role in REGION_SCOPED:
         query = _DEVICE_VISIBLE.format(served=_SERVED_BY_DEVICE, visible=visible(caller))
         row = await (await conn.execute(query, {"device": device_id})).fetchone()
         if not row or not row["exists"]:

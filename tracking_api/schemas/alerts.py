@@ -56,6 +56,8 @@ _EXAMPLE: dict[str, Any] = {
     "created_at": "2026-11-23T06:36:31.002000Z", "updated_at": "2026-11-23T06:40:02.114000Z", "withdrawn": False,
     "contested": False, "contested_reason": None, "country": "KEN", "incident": 42, "outcome": None,
     "risk_level": "medium", "vehicle": "KCB 123A", "detail": {},
+    "assignee": "officer-kemba-17", "unit": None, "assigned_at": "2026-11-23T06:39:12.530000Z",
+    "escalated_at": None, "escalation_level": 0,
 }
 
 
@@ -103,6 +105,14 @@ class Alert(BaseModel):
     detail: dict[str, Any] = Field(description="Per type: office codes, crossing countries, a suspicious gap's "
                                                "unexplained minutes and reachable area (GeoJSON Polygon), a "
                                                "refusal's reason (docs/alerts.md)")
+    # Issue 14 (schema/027).
+    assignee: str | None = Field(description="The officer (token subject) it is assigned to; null: nobody")
+    unit: str | None = Field(description="The unit (GET /units) it is assigned to; null: none")
+    assigned_at: UtcDatetime | None = Field(description="When it was last assigned")
+    escalated_at: UtcDatetime | None = Field(description=(
+        "When its response time (per severity, GET /escalation/response-times) last passed with nobody "
+        "acknowledging it: the region's supervisors were told"))
+    escalation_level: int = Field(description="How many times it was escalated (0: never)")
 
 
 class AlertPage(BaseModel):
