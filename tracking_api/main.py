@@ -40,6 +40,7 @@ from tracking_api.routers import (
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.services.errors import ServiceError
 from tracking_api.stream import Hub
+from tracking_api.webhooks.dispatcher import Dispatcher
 
 API_PREFIX = "/api/v1"
 # Every resource operation may meet a body that is not JSON (400) or a missing or bad token (401).
@@ -99,10 +100,15 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
     if notifier is not None:
         hub.alert_listeners.append(notifier.notify)
     hub.start()
+    dispatcher = Dispatcher(settings, pool) if settings.webhooks_dispatch else None
+    if dispatcher is not None:
+        dispatcher.start()
     try:
         yield Services(settings, pool, hub, notifier,
                        LoginThrottle(settings.login_max_failures, settings.login_window_s))
     finally:
+        if dispatcher is not None:
+            await dispatcher.stop()
         await hub.stop()
         if notifier is not None:
             await notifier.stop()
