@@ -57,7 +57,7 @@ CREATE TABLE webhook_deliveries (
     attempts         integer NOT NULL DEFAULT 0,
     -- Due time; while an attempt runs, the end of its lease (another process may take it after).
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
-    -- Start of the retry window (creation, or a manual redelivery).
+    -- Start of the retry window (the first attempt, or a manual redelivery).
     since            timestamptz NOT NULL DEFAULT now(),
     delivered_at     timestamptz,
     last_status      smallint,

@@ -63,7 +63,10 @@ WITH due AS (
     LIMIT %(limit)s
     FOR UPDATE OF d SKIP LOCKED
 )
-UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => %(lease)s)
+UPDATE webhook_deliveries d
+SET next_attempt_at = now() + make_interval(secs => %(lease)s),
+    -- The retry window opens at the first attempt: time spent waiting behind an earlier event is not counted.
+    since = CASE WHEN d.attempts = 0 THEN now() ELSE d.since END
 FROM due, webhook_outbox o, webhook_subscriptions s
 WHERE d.subscription_id = due.subscription_id AND d.outbox_id = due.outbox_id
   AND o.id = d.outbox_id AND s.id = d.subscription_id
