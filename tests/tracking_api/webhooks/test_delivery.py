@@ -102,8 +102,10 @@ def test_two_api_processes_deliver_each_event_exactly_once(
     hook = subscribe(client, receiver.url, ["alert.opened"])
     receiver.secret = hook["secret"]
     env = {"CTT_WEBHOOKS_DISPATCH": "1", "CTT_WEBHOOK_ALLOW_HTTP": "1", "CTT_WEBHOOK_POLL_S": "0.1"}
-    servers = [ApiServer(database_url, tmp_path / f"api{i}.log", **env).start() for i in range(2)]
+    servers = [ApiServer(database_url, tmp_path / f"api{i}.log", **env) for i in range(2)]
     try:
+        for server in servers:
+            server.start()
         ships = [shipment(client, world) for _ in range(4)]
         for _ in range(5):
             for sh in ships:
