@@ -260,7 +260,7 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "GET /webhooks": (lambda c, s, db, h: c.get(f"{API}/webhooks", headers=h), WEBHOOKS | {"integrator": 200}),
     "GET /webhooks/{id}": (_on_hook("GET"), WEBHOOKS),
     "PATCH /webhooks/{id}": (_on_hook("PATCH", json={"description": "matrix"}), WEBHOOKS),
-    "DELETE /webhooks/{id}": (_on_hook("DELETE"), WEBHOOKS | {"admin": 204, "operator": 204}),
+    "DELETE /webhooks/{id}": (_on_hook("DELETE"), WEBHOOKS),
     "POST /webhooks/{id}/secret": (_on_hook("POST", "/secret"), WEBHOOKS),
     "GET /webhooks/{id}/deliveries": (_on_hook("GET", "/deliveries"), WEBHOOKS),
     "POST /webhooks/{id}/deliveries/{outbox_id}/redeliver": (_redeliver, WEBHOOKS | {"admin": 202, "operator": 202}),

@@ -19,6 +19,7 @@ from tracking_api.deps import Conn, Settings, require
 from tracking_api.pagination import Paging
 from tracking_api.schemas.errors import error, forbidden, invalid, validation
 from tracking_api.schemas.webhooks import (
+    WEBHOOK_EXAMPLE,
     DeliveryPage,
     DeliveryState,
     TestSent,
@@ -128,7 +129,8 @@ async def create(body: WebhookIn, conn: Conn, caller: Manager, settings: Setting
 
 
 @router.get("", response_model=list[Webhook], summary="The caller's subscriptions (all: admins, operators)",
-            responses={**forbidden(*ROLES)})
+            responses={**forbidden(*ROLES),
+                       200: {"content": {"application/json": {"example": [WEBHOOK_EXAMPLE]}}}})
 async def list_webhooks(conn: Conn, caller: Manager) -> list[Webhook]:
     """Every subscription the caller manages, newest first; a disabled one says why."""
     query = sql.SQL("SELECT {} FROM webhook_subscriptions WHERE {} ORDER BY id DESC").format(
@@ -174,13 +176,15 @@ async def change(webhook_id: WebhookId, body: WebhookPatch, conn: Conn, caller: 
     return Webhook.model_validate(await _get(conn, caller, webhook_id))
 
 
-@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Unsubscribe",
+@router.delete("/{webhook_id}", response_model=Webhook, summary="Unsubscribe",
                responses={**forbidden(*ROLES), **_NOT_FOUND})
-async def delete(webhook_id: WebhookId, conn: Conn, caller: Manager) -> None:
-    """Deletes the subscription with its pending deliveries and its log. Audited as `webhook.deleted`."""
+async def delete(webhook_id: WebhookId, conn: Conn, caller: Manager) -> Webhook:
+    """Deletes the subscription with its pending deliveries and its log, and answers it as it
+    was. Audited as `webhook.deleted`."""
     row = await _get(conn, caller, webhook_id, lock=True)
     await conn.execute("DELETE FROM webhook_subscriptions WHERE id = %s", (webhook_id,))
     await audit.record(conn, caller, "webhook.deleted", "webhook", webhook_id, {"url": row["url"]})
+    return Webhook.model_validate(row)
 
 
 @router.post("/{webhook_id}/secret", response_model=WebhookSecret, summary="Rotate the signing secret",

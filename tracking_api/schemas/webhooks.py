@@ -15,7 +15,17 @@ URL_PATTERN = r"^[!-~]+$"
 DESCRIPTION_MAX = 500
 DeliveryState = Literal["pending", "failed", "delivered", "dead"]
 
-_SECRET_EXAMPLE = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+_SECRET_EXAMPLE = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oDOD8bNkFGIRQ="
+WEBHOOK_EXAMPLE: dict[str, Any] = {
+    "id": 7, "url": "https://sw.example.org/ctt/hooks", "description": "National single window",
+    "event_types": ["alert.opened", "shipment.arrived"], "enabled": True, "disabled_reason": None,
+    "disabled_at": None, "allow_private": False, "created_by": "sw-ke", "created_at": "2026-12-01T09:00:00Z",
+    "updated_at": "2026-12-01T09:00:00Z", "failing_since": None}
+_ATTEMPT_EXAMPLE: dict[str, Any] = {"at": "2026-12-01T10:15:02.2Z", "status": 204, "latency_ms": 38.5, "error": None}
+_DELIVERY_EXAMPLE: dict[str, Any] = {
+    "outbox_id": 4711, "message_id": "msg_4711", "type": "alert.opened", "created_at": "2026-12-01T10:15:02.1Z",
+    "state": "delivered", "attempts": 1, "next_attempt_at": None, "delivered_at": "2026-12-01T10:15:02.2Z",
+    "last_status": 204, "last_error": None, "last_latency_ms": 38.5, "attempt_log": [_ATTEMPT_EXAMPLE]}
 
 
 def _distinct(types: list[str]) -> list[str]:
@@ -61,6 +71,8 @@ class WebhookPatch(BaseModel):
 class Webhook(BaseModel):
     """A subscription as every read shows it (never its secret)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [WEBHOOK_EXAMPLE]})
+
     id: int
     url: str
     description: str
@@ -78,7 +90,7 @@ class Webhook(BaseModel):
 class WebhookCreated(Webhook):
     """The new subscription with its signing secret: shown this once."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"secret": _SECRET_EXAMPLE}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [WEBHOOK_EXAMPLE | {"secret": _SECRET_EXAMPLE}]})
 
     secret: str = Field(description="whsec_<base64>: verify the webhook-signature header with it")
 
@@ -86,8 +98,10 @@ class WebhookCreated(Webhook):
 class WebhookSecret(BaseModel):
     """A rotated secret: shown this once; the previous one signs nothing from now on."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 7, "secret": _SECRET_EXAMPLE}]})
+
     id: int
-    secret: str = Field(examples=[_SECRET_EXAMPLE])
+    secret: str
 
 
 class Attempt(BaseModel):
@@ -99,6 +113,8 @@ class Attempt(BaseModel):
 
 class Delivery(BaseModel):
     """One event to this subscription and its attempts (newest last, at most the last 50)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DELIVERY_EXAMPLE]})
 
     outbox_id: int = Field(description="The event; the webhook-id header is msg_<outbox_id>")
     message_id: str
@@ -115,12 +131,16 @@ class Delivery(BaseModel):
 
 
 class DeliveryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_DELIVERY_EXAMPLE], "next_cursor": None}]})
+
     items: list[Delivery]
     next_cursor: str | None = Field(description="Pass as `cursor` for older deliveries; null on the last page")
 
 
 class TestSent(BaseModel):
-    """A ``webhook.test`` ping queued for delivery."""
+    """An event queued for delivery (a ``webhook.test`` ping, or a redelivery)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"outbox_id": 4712, "message_id": "msg_4712"}]})
 
     outbox_id: int
     message_id: str
