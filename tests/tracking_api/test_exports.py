@@ -35,7 +35,7 @@ def world(database_url: str) -> World:
     return build(database_url)
 
 
-def span(w: World) -> dict[str, str]:
+def span(w: World) -> dict[str, Any]:
     return {"from": w.start.isoformat(), "to": w.end.isoformat()}
 
 
@@ -60,13 +60,13 @@ def same(cell: str, value: Any) -> bool:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return cell == ";".join(value)
     if isinstance(value, dict | list):
-        return json.loads(cell) == value
+        return bool(json.loads(cell) == value)
     if isinstance(value, str) and value[:1] in "=+-@":
         return cell == "'" + value
     try:
-        return datetime.fromisoformat(cell) == datetime.fromisoformat(value)
+        return bool(datetime.fromisoformat(cell) == datetime.fromisoformat(value))
     except ValueError:
-        return cell == value
+        return bool(cell == value)
 
 
 def test_alerts_csv_is_the_api_json(client: TestClient, world: World) -> None:
@@ -124,7 +124,7 @@ def test_tracks_csv_and_geojson_hold_the_same_fixes(client: TestClient, world: W
                        params={"from": world.start.isoformat(), "to": world.end.isoformat()}).json()
     assert track["geometry"]["coordinates"] == [f["geometry"]["coordinates"] for f in features]
     # A narrower range: only its fixes.
-    middle = {"from": (world.start + timedelta(days=1, hours=10)).isoformat(),
+    middle: dict[str, Any] = {"from": (world.start + timedelta(days=1, hours=10)).isoformat(),
               "to": (world.start + timedelta(days=1, hours=12)).isoformat()}
     assert 0 < len(rows(get(client, "tracks", shipment=world.s1, **middle))) < world.fixes1 // 5
 
