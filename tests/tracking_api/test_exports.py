@@ -160,6 +160,7 @@ def test_an_officer_exports_only_their_regions_rows(client: TestClient, world: W
     ({"from": "2026-11-01T00:00:00", "to": "2026-11-02T00:00:00Z"}, ["query", "from"], "timezone"),
     ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-02T00:00:00Z"}, ["query", "to"], "must be after from"),
     ({"from": "2026-10-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}, ["query", "to"], "longer than 31 days"),
+    ({"from": "0001-01-01T00:00:00+00:01", "to": "0001-01-01T00:01:00Z"}, ["query", "from"], "out of range"),
     ({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "format": "xlsx"}, ["query", "format"],
      "format 'xlsx' is not one of csv, geojson"),
     ({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "type": "nope"}, ["query", "type"],

@@ -43,13 +43,22 @@ class Window:
 
 
 def window(start: datetime, end: datetime, max_days: int) -> Window:
-    """The range, checked: ``from`` before ``to``, at most ``max_days`` days long (422 naming ``to``)."""
+    """The range in UTC, checked: both representable in UTC (422 naming the field), ``from`` before
+    ``to``, at most ``max_days`` days long (422 naming ``to``)."""
+    start, end = _in_utc("from", start), _in_utc("to", end)
     if start >= end:
         raise invalid((("query", "to"), f"to ({rfc3339(end)}) must be after from ({rfc3339(start)})"))
     if end - start > timedelta(days=max_days):
         raise invalid((("query", "to"), f"the range {rfc3339(start)} to {rfc3339(end)} is longer than "
                                         f"{max_days} days (CTT_EXPORT_MAX_DAYS): export it in parts"))
     return Window(start, end)
+
+
+def _in_utc(name: str, value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+00:01 is before year 1 in UTC
+        raise invalid((("query", name), f"{name} {value.isoformat()} is out of range in UTC")) from None
 
 
 @dataclass(frozen=True)
