@@ -9,20 +9,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from tracking_api.deps import Caller, Pool, Settings
+from tracking_api import report
+from tracking_api.deps import Caller, Conn, Pool, Settings
 from tracking_api.schemas.alerts import ALERT_STATUSES, ALERT_TYPES, AlertStatus, AlertType, one_of
-from tracking_api.schemas.errors import UNAUTHORIZED, validation
+from tracking_api.schemas.errors import UNAUTHORIZED, error, validation
 from tracking_api.schemas.exports import (
     ALERT_COLUMNS,
     FORMATS,
+    LANGS,
     MEDIA_TYPES,
+    PDF,
+    PDF_RESPONSE,
     SHIPMENT_COLUMNS,
     TRACK_COLUMNS,
     Format,
+    Lang,
     file_response,
 )
 from tracking_api.schemas.geography import OFFICE_CODE, REGION_CODE
@@ -116,3 +121,20 @@ async def _stream(pool: Pool, export: exports.Export, fmt: Format, columns: Sequ
         pieces = csv_file(columns, records) if fmt == "csv" else geojson_file(export.kind, records)
         async for piece in pieces:
             yield piece
+
+
+@router.get("/shipments/{shipment_id}/report.pdf", summary="The shipment report (PDF)", response_class=Response,
+            responses={**UNAUTHORIZED, **PDF_RESPONSE,
+                       **error(404, "No such shipment, or not in the officer's region", "shipment 99 does not exist"),
+                       **validation("Unknown language", ["query", "lang"], "lang 'de' is not one of en, fr")})
+async def shipment_report(
+    conn: Conn, caller: Caller,
+    shipment_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX, description="Shipment id")],
+    lang: Annotated[Lang, one_of("lang", LANGS), Query(description="Language of the labels")] = "en",
+) -> Response:
+    """Header (reference, vehicle, operator, risk, status, who generated it and when), itinerary,
+    timeline, a map of the track with the route, the offices' zones, the countries and numbered
+    alerts, the alerts, seal events and the officers' actions with their audit hashes."""
+    body = await report.shipment_report(conn, caller, shipment_id, lang)
+    return Response(body, media_type=PDF,
+                    headers={"Content-Disposition": f'attachment; filename="shipment-{shipment_id}-report.pdf"'})
