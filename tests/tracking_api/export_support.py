@@ -36,6 +36,7 @@ class World:
     s2: int  # region B
     big: int  # region A, BIG_FIXES fixes
     tracker1: str
+    seal1: str
     alerts1: list[int] = field(default_factory=list)
     audit_hashes: list[str] = field(default_factory=list)
     fixes1: int = 0
@@ -102,7 +103,7 @@ def build(database_url: str, big_fixes: int = BIG_FIXES) -> World:
     now = datetime.now(UTC).replace(microsecond=0)
     departed, arrived = now - timedelta(hours=30), now - timedelta(hours=2)
     w = World(p, f"{p}-A", f"{p}-B", {k: f"{p[1:].upper()}{k}"[:17] for k in OFFICES},
-              departed - timedelta(days=1), now + timedelta(minutes=1), 0, 0, 0, f"{p}-trk1")
+              departed - timedelta(days=1), now + timedelta(minutes=1), 0, 0, 0, f"{p}-trk1", f"{p}-seal1")
     with psycopg.connect(database_url) as conn:
         for key, (lon, lat) in OFFICES.items():
             conn.execute("INSERT INTO zones (name, kind, office_code, geometry, country)"
@@ -126,11 +127,16 @@ def build(database_url: str, big_fixes: int = BIG_FIXES) -> World:
                  ("unscheduled_stop", "medium", "acknowledged"), ("transit_overdue", "low", "open")]
         for i, ((type_, severity, status), note) in enumerate(zip(kinds, ATTACKS, strict=True)):
             lon, lat = _along(0.2 + 0.2 * i)
-            device = f"{p}-seal1" if type_ == "seal_breach" else w.tracker1
+            device = w.seal1 if type_ == "seal_breach" else w.tracker1
             w.alerts1.append(_alert(conn, w.s1, device, type_, departed + timedelta(hours=5 * (i + 1)), lon, lat,
                                     severity, status, note))
         _alert(conn, w.s2, f"{p}-trk2", "route_deviation", departed + timedelta(hours=3), 38.5, -3.0, "high", "open",
                "other region")
+        conn.execute("INSERT INTO shipment_seals (shipment_id, seal_id) VALUES (%s, %s)", (w.s1, w.seal1))
+        for seq, (event, hours) in enumerate((("armed", 0.1), ("opened", 10.0)), 1):
+            at = departed + timedelta(hours=hours)
+            conn.execute("INSERT INTO seal_events (device_id, seq, ts, seal_id, event, lat, lon, bat, received_at)"
+                         " VALUES (%s, %s, %s, %s, %s, -3.0, 38.5, 87.5, %s)", (w.seal1, seq, at, w.seal1, event, at))
         for kind, key, hours in (("departed", "D", 0.2), ("border_crossed", "T", 14.0), ("arrived", "A", 27.5)):
             lon, lat = OFFICES[key]
             conn.execute("INSERT INTO shipment_events (shipment_id, kind, office_code, country, at, lon, lat, detail)"

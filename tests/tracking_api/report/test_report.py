@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 from pypdf import PdfReader
 
-from ctt.config import DB_API
+from ctt.config import DB_API, DB_OWNER
 from tests.support import as_role
 from tests.tracking_api.export_support import BIG_FIXES, World, auth, build
 from tracking_api.auth import Principal
@@ -45,9 +45,10 @@ def text_of(reader: PdfReader) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-def report(database_url: str, shipment: int, generated_at: datetime = AT, lang: str = "en") -> bytes:
+def report(database_url: str, shipment: int, generated_at: datetime = AT, lang: str = "en",
+           role: str = DB_API) -> bytes:
     async def run() -> bytes:
-        async with await psycopg.AsyncConnection.connect(as_role(database_url, DB_API), row_factory=dict_row) as c:
+        async with await psycopg.AsyncConnection.connect(as_role(database_url, role), row_factory=dict_row) as c:
             return await shipment_report(c, Principal("op-report", "operator"), shipment, lang, generated_at)
 
     return asyncio.run(run())
@@ -62,6 +63,7 @@ def test_the_report_holds_the_shipment_its_map_and_its_audit_hashes(client: Test
                      "unscheduled_stop", "transit_overdue", "border_crossed", "op-report (operator)",
                      f"{world.fixes1} fixes", *world.audit_hashes):
         assert expected in content, expected
+    assert "not readable by this API's database role" in content
     images = [image for page in reader.pages for image in page.images]
     assert [image.image.size for image in images if image.image is not None] == [(WIDTH, HEIGHT)]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -98,3 +100,11 @@ def test_a_big_track_is_thinned_and_long_tables_say_how_many_more(database_url: 
     content = text_of(PdfReader(io.BytesIO(report(database_url, world.s1))))
     assert "2 more not shown" in content  # 4 alerts, 2 shown
     assert "1 more not shown" in content  # 3 audit entries, 2 shown
+
+
+def test_seal_events_are_listed_where_the_role_may_read_them(database_url: str, world: World) -> None:
+    """ctt_api may not read seal_events (schema/013): the report says so; a role that may lists them."""
+    content = text_of(PdfReader(io.BytesIO(report(database_url, world.s1, role=DB_OWNER))))
+    assert "not readable" not in content
+    seal_rows = [line for line in content.splitlines() if world.seal1 in line]
+    assert any("armed" in line for line in seal_rows) and any("opened" in line for line in seal_rows)
