@@ -23,6 +23,8 @@ class ApiSettings(ServiceSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # A track query returning more fixes is a 422 asking for a shorter range or a lower max_points.
     track_max_rows: int = Field(default=50_000, ge=2)
+    # The longest time range of one export (GET /exports/...), days: a longer one is a 422.
+    export_max_days: int = Field(default=31, ge=1, le=366)
     # Refused logins (POST /session) per client address within login_window_s before a 429.
     login_max_failures: int = Field(default=10, ge=1)
     login_window_s: float = Field(default=60.0, gt=0)
