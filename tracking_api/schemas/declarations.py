@@ -17,9 +17,19 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, PositiveInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PositiveInt,
+    StringConstraints,
+)
 
 from tracking_api.schemas.checks import no_repeats
 from tracking_api.schemas.shipments import (
@@ -50,6 +60,7 @@ Mrn = Annotated[str, Field(pattern=REFERENCE, description=(
     "digits (e.g. 26KE1000000000042); its check character, when there is one, is not verified"))]
 DeclarationStatus = Literal["active", "cancelled"]
 Change = Literal["created", "amended", "cancelled"]
+Item = TypeVar("Item", bound="_Identified")
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_TEXT)]
@@ -58,8 +69,36 @@ Description = Annotated[str, StringConstraints(min_length=1, max_length=200, pat
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=_TEXT)]
 
 
+def _written(value: Any) -> Any:
+    # pydantic reads a number as seconds since 1970: a time limit of 12 would be 1970-01-01.
+    if not isinstance(value, str | datetime):
+        raise ValueError(f"expected an ISO 8601 date and time with a time zone, got {type(value).__name__}")
+    return value
+
+
+TimeLimit = Annotated[AwareDatetime, BeforeValidator(_written)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Identified(Protocol):
+    id: str
+
+
+def _unique_ids(what: str) -> AfterValidator:
+    """Refuses a list of objects naming the same ``id`` twice (the second occurrence is named)."""
+
+    def check(values: list[Item]) -> list[Item]:
+        seen: set[str] = set()
+        for value in values:
+            if value.id in seen:
+                raise ValueError(f"{what} {value.id} is listed twice")
+            seen.add(value.id)
+        return values
+
+    return AfterValidator(check)
 
 
 class Party(_Strict):
@@ -76,7 +115,7 @@ class Seal(_Strict):
 
 class TransportEquipment(_Strict):
     id: Container = Field(description="ISO 6346 container number, check digit verified (WCO TransportEquipment.ID)")
-    seals: Annotated[list[Seal], no_repeats("seal")] = Field(default_factory=list, max_length=MAX_SEALS_PER_EQUIPMENT)
+    seals: Annotated[list[Seal], _unique_ids("seal")] = Field(default_factory=list, max_length=MAX_SEALS_PER_EQUIPMENT)
 
 
 class BorderTransportMeans(_Strict):
@@ -144,14 +183,14 @@ class TransitDeclaration(_Strict):
     declarant: Party
     carrier: Party | None = None
     borderTransportMeans: BorderTransportMeans | None = None
-    transportEquipment: Annotated[list[TransportEquipment], no_repeats("container")] = Field(
+    transportEquipment: Annotated[list[TransportEquipment], _unique_ids("container")] = Field(
         default_factory=list, max_length=MAX_EQUIPMENT, description="Containers with their seals")
     goodsItems: list[GoodsItem] = Field(default_factory=list, max_length=MAX_GOODS)
     officeOfDeparture: OfficeCode
     officesOfTransit: list[OfficeCode] = Field(default_factory=list, max_length=MAX_TRANSIT_OFFICES,
                                                description="In the order the truck passes them")
     officeOfDestination: OfficeCode
-    timeLimit: AwareDatetime = Field(description="Time limit for presenting the goods at destination (the deadline)")
+    timeLimit: TimeLimit = Field(description="Time limit for presenting the goods at destination (the deadline)")
     guarantee: Guarantee | None = None
     monitoring: Monitoring
 
@@ -222,24 +261,25 @@ def to_shipment(doc: TransitDeclaration) -> ShipmentIn:
 
 
 def issues(doc: TransitDeclaration) -> list[tuple[tuple[str | int, ...], str]]:
-    """What contradicts itself in the declaration (beyond ``ShipmentIn``'s checks), as (loc, msg)."""
+    """What contradicts itself in the declaration (beyond ``ShipmentIn``'s checks), as (loc in the
+    document, msg)."""
     found: list[tuple[tuple[str | int, ...], str]] = []
     seen: dict[int, int] = {}
     for i, item in enumerate(doc.goodsItems):
         if item.sequenceNumeric in seen:
-            found.append((("body", "goodsItems", i, "sequenceNumeric"),
+            found.append((("goodsItems", i, "sequenceNumeric"),
                           f"sequenceNumeric {item.sequenceNumeric} is also item {seen[item.sequenceNumeric]}'s"))
         seen.setdefault(item.sequenceNumeric, i)
     numbers: dict[str, tuple[int, int]] = {}
     for i, equipment in enumerate(doc.transportEquipment):
         for j, seal in enumerate(equipment.seals):
             if seal.id in numbers and numbers[seal.id][0] != i:
-                found.append((("body", "transportEquipment", i, "seals", j, "id"),
+                found.append((("transportEquipment", i, "seals", j, "id"),
                               f"seal {seal.id} is also on transportEquipment {numbers[seal.id][0]}"))
             numbers.setdefault(seal.id, (i, j))
     if len(numbers) > MAX_SEALS:
-        found.append((("body", "transportEquipment"), f"{len(numbers)} seals in all, at most {MAX_SEALS}"))
+        found.append((("transportEquipment",), f"{len(numbers)} seals in all, at most {MAX_SEALS}"))
     if doc.monitoring.trackerId in doc.monitoring.sealIds:
-        found.append((("body", "monitoring", "sealIds"),
+        found.append((("monitoring", "sealIds"),
                       f"trackerId {doc.monitoring.trackerId!r} is also listed in sealIds"))
     return found

@@ -3,7 +3,8 @@ consolidated trucks), one shipment's read and timeline, the status lifecycle
 ``registered -> in_transit -> arrived -> closed`` and the release at destination.
 
 The API's routes and the command line (scenario registration, ``ctt shipments``)
-both come here: the body is a ``ShipmentIn`` (the one schema), every change is
+and the declarations (``services/declarations.py``: amendment, cancellation) all come
+here: the body is a ``ShipmentIn`` (the one schema), every change is
 audited in the same transaction as the change itself. An officer sees and acts
 only on shipments touching their region; any other is ``NotFoundError``.
 """
@@ -96,10 +97,10 @@ FROM shipment_seals ss JOIN shipments s ON s.id = ss.shipment_id
 WHERE ss.active AND ss.seal_id = ANY(%(devices)s)
 ORDER BY 1, 3
 """
-# Declared seal numbers stay taken until their shipment is closed, like the e-seal devices.
+# Declared seal numbers stay taken until their shipment is closed (or cancelled), like the e-seal devices.
 _NUMBERS_TAKEN = """
 SELECT n.seal_number, s.reference, s.status FROM shipment_seal_numbers n JOIN shipments s ON s.id = n.shipment_id
-WHERE s.status <> 'closed' AND n.seal_number = ANY(%s) ORDER BY 1, 2
+WHERE s.status NOT IN ('closed', 'cancelled') AND n.seal_number = ANY(%s) ORDER BY 1, 2
 """
 # The trigger shipment_truck_check (schema/022) takes this lock too: two registrations of one
 # tracker are serialised before either checks the other's itinerary. Seal numbers get their own.
@@ -135,7 +136,15 @@ _EVENT = """
 INSERT INTO shipment_events (shipment_id, kind, office_code, at, detail, country)
 SELECT %s, %s, %s, %s, %s, (SELECT country FROM zones WHERE office_code = %s)
 """
+_AMEND = """
+UPDATE shipments SET route_id = %s, tracker_id = %s, containers = %s, office_of_departure = %s,
+                     office_of_destination = %s, deadline = %s, vehicle = %s, operator = %s
+WHERE id = %s
+"""
 RELEASABLE: tuple[Status, ...] = ("in_transit", "arrived")
+AMENDABLE: tuple[Status, ...] = ("registered", "in_transit")
+# What the engine has started on at departure: its state is keyed by them.
+FIXED_AFTER_DEPARTURE = frozenset({"route_id", "tracker_id", "seal_ids", "office_of_departure"})
 _CONSTRAINT_FIELDS = {"shipments_reference_key": "reference", "shipments_active_tracker": "tracker_id",
                       "shipment_seals_active": "seal_ids"}
 # Kinds of zone an itinerary office may be (those with an office code).
@@ -166,35 +175,137 @@ async def register(conn: Conn, caller: Principal, body: ShipmentIn) -> Shipment:
     another active shipment, or the tracker is on one that is not the same truck (vehicle,
     route, itinerary); 422 (``RequestValidationError``) naming a route or office that does
     not exist or a declaration that contradicts itself."""
+    async with conn.transaction():
+        return await get(conn, caller, await registered(conn, caller, body))
+
+
+async def registered(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
+    """``register`` without reading the shipment back: its id (the bulk import's path)."""
     problems = declaration_issues(body)
     if problems:
         raise invalid(*problems)
     try:
         async with conn.transaction():
-            await conn.execute(_LOCK_TRACKER, (body.tracker_id,))
-            numbers = [seal.number for seal in body.seals]
-            await conn.execute(_LOCK_SEAL_NUMBER, (numbers,))
-            parts = await _parts(conn, body)
-            await _devices_free(conn, body)
-            await _seal_numbers_free(conn, numbers)
+            parts = await _checked(conn, body)
             taken = await (await conn.execute("SELECT id FROM shipments WHERE reference = %s",
                                               (body.reference,))).fetchone()
             if taken is not None:
                 raise ConflictError(f"reference {body.reference!r} is already registered (shipment {taken['id']})")
             regions = await regions_touching(conn, parts)
             shipment_id = await _insert(conn, caller, body)
-            if regions:
-                await conn.execute("INSERT INTO shipment_regions (shipment_id, region_code) "
-                                   "SELECT %s, unnest(%s::text[])", (shipment_id, regions))
+            await _set_regions(conn, shipment_id, regions)
             await audit.record(conn, caller, "shipment.registered", "shipment", shipment_id,
                                body.model_dump(mode="json") | {"regions": regions})
             await risk.assess(conn, shipment_id)
-            return await get(conn, caller, shipment_id)
+            return shipment_id
     except errors.UniqueViolation as exc:  # registered concurrently, after the checks
-        field = _CONSTRAINT_FIELDS.get(exc.diag.constraint_name or "", "reference")
-        # The detail names the value: "Key (tracker_id)=(trk-0042) already exists."
-        raise ConflictError(f"{field}: {exc.diag.message_detail or 'already in use'} "
-                       "(bound by a shipment registered at the same time)") from exc
+        raise _concurrent(exc) from exc
+
+
+async def _checked(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
+    """Locks the tracker and the seal numbers, checks the route, offices, devices and seal
+    numbers (free of any other shipment); the route and office geometries."""
+    await conn.execute(_LOCK_TRACKER, (body.tracker_id,))
+    numbers = [seal.number for seal in body.seals]
+    await conn.execute(_LOCK_SEAL_NUMBER, (numbers,))
+    parts = await _parts(conn, body)
+    await _devices_free(conn, body)
+    await _seal_numbers_free(conn, numbers, body.reference)
+    return parts
+
+
+async def _set_regions(conn: Conn, shipment_id: int, regions: list[str]) -> None:
+    if regions:
+        await conn.execute("INSERT INTO shipment_regions (shipment_id, region_code) "
+                           "SELECT %s, unnest(%s::text[])", (shipment_id, regions))
+
+
+def _concurrent(exc: errors.UniqueViolation) -> ConflictError:
+    field = _CONSTRAINT_FIELDS.get(exc.diag.constraint_name or "", "reference")
+    # The detail names the value: "Key (tracker_id)=(trk-0042) already exists."
+    return ConflictError(f"{field}: {exc.diag.message_detail or 'already in use'} "
+                         "(bound by a shipment registered at the same time)")
+
+
+# Amendment and cancellation (a declaration's, before or during the movement)
+
+async def amend(conn: Conn, caller: Principal, shipment_id: int, body: ShipmentIn) -> list[str]:
+    """Replaces the registered or in-transit shipment's declared data with ``body`` (same
+    reference) under the registration's checks: itinerary, seal numbers, containers, goods,
+    deadline, vehicle, operator; the tracker, e-seals, route and office of departure only
+    before departure. The triggers on the rewritten tables bump ``geofence_version``: ingest
+    reloads. Re-runs the risk assessment; audited. The names of the fields it changed.
+    ``ConflictError`` when arrived, closed or cancelled, or a device or seal number is taken."""
+    problems = declaration_issues(body)
+    if problems:
+        raise invalid(*problems)
+    try:
+        async with conn.transaction():
+            row = await locked(conn, caller, shipment_id)
+            if row["status"] not in AMENDABLE:
+                raise ConflictError(f"cannot amend shipment {shipment_id}: its status is {row['status']!r}, "
+                                    f"amending needs {' or '.join(map(repr, AMENDABLE))}")
+            before = (await get(conn, caller, shipment_id)).model_dump(mode="json")
+            after = body.model_dump(mode="json")
+            changed = sorted(k for k in after if k != "reference" and _declared(before, k) != _declared(after, k))
+            frozen = [k for k in changed if k in FIXED_AFTER_DEPARTURE]
+            if row["status"] != "registered" and frozen:
+                raise ConflictError(f"cannot amend {', '.join(frozen)} of shipment {shipment_id}: it is "
+                                    f"{row['status']}, these may change only before departure")
+            parts = await _checked(conn, body)
+            await _replace(conn, shipment_id, body)
+            await conn.execute("DELETE FROM shipment_regions WHERE shipment_id = %s", (shipment_id,))
+            regions = await regions_touching(conn, parts)
+            await _set_regions(conn, shipment_id, regions)
+            await audit.record(conn, caller, "shipment.amended", "shipment", shipment_id,
+                               {"reference": body.reference, "changed": changed, "regions": regions})
+            await risk.assess(conn, shipment_id)
+            return changed
+    except errors.UniqueViolation as exc:
+        raise _concurrent(exc) from exc
+
+
+def _declared(shipment: dict[str, Any], field: str) -> Any:
+    """The value of ``ShipmentIn`` field ``field`` in a form that compares a ``Shipment``'s (the
+    API's answer, JSON) with a ``ShipmentIn``'s: sets sorted, times parsed, goods without line."""
+    value = shipment[field]
+    if field == "seals":
+        return sorted(value, key=lambda s: s["number"])
+    if field == "seal_ids":
+        return sorted(value)
+    if field == "deadline":
+        return datetime.fromisoformat(value)
+    if field == "goods":
+        return [{k: v for k, v in g.items() if k != "line"} for g in value]
+    return value
+
+
+async def _replace(conn: Conn, shipment_id: int, body: ShipmentIn) -> None:
+    await conn.execute(_AMEND, (body.route_id, body.tracker_id, body.containers, body.office_of_departure,
+                                body.office_of_destination, body.deadline, body.vehicle, body.operator,
+                                shipment_id))
+    for table in ("shipment_seals", "shipment_offices", "shipment_seal_numbers", "shipment_goods"):
+        await conn.execute(sql.SQL("DELETE FROM {} WHERE shipment_id = %s").format(sql.Identifier(table)),
+                           (shipment_id,))
+    await _insert_parts(conn, shipment_id, body)
+
+
+async def cancel(conn: Conn, caller: Principal, shipment_id: int, reason: str) -> Shipment:
+    """``registered -> cancelled``: its tracker, e-seals and seal numbers are free again, the
+    engine forgets it. ``ConflictError`` in any other status."""
+    async with conn.transaction():
+        row = await locked(conn, caller, shipment_id)
+        if row["status"] != "registered":
+            raise ConflictError(f"cannot cancel shipment {shipment_id}: its status is {row['status']!r}, "
+                                "only a 'registered' shipment can be cancelled")
+        await conn.execute("UPDATE shipments SET status = 'cancelled', cancelled_at = now(), cancelled_by = %s "
+                           "WHERE id = %s", (caller.subject, shipment_id))
+        await conn.execute("UPDATE shipment_seals SET active = false WHERE shipment_id = %s AND active",
+                           (shipment_id,))
+        await audit.record(conn, caller, "shipment.cancelled", "shipment", shipment_id,
+                           {"reference": row["reference"], "from": "registered", "to": "cancelled",
+                            "reason": reason})
+        return await get(conn, caller, shipment_id)
 
 
 def itinerary(body: ShipmentIn) -> list[str]:
@@ -252,7 +363,8 @@ async def _devices_free(conn: Conn, body: ShipmentIn) -> None:
     body's tracker on a shipment of the same truck (vehicle, route and itinerary)."""
     devices = [body.tracker_id, *body.seal_ids]
     rows = await (await conn.execute(_BOUND, {"devices": devices})).fetchall()
-    refusals = [_refusal(body, r) for r in rows]
+    # Its own devices (an amendment) are no conflict: the reference is unique.
+    refusals = [_refusal(body, r) for r in rows if r["reference"] != body.reference]
     if any(refusals):
         raise ConflictError("; ".join(r for r in refusals if r))
 
@@ -275,8 +387,9 @@ def _refusal(body: ShipmentIn, row: DictRow) -> str | None:
     return None
 
 
-async def _seal_numbers_free(conn: Conn, numbers: list[str]) -> None:
-    rows = await (await conn.execute(_NUMBERS_TAKEN, (numbers,))).fetchall()
+async def _seal_numbers_free(conn: Conn, numbers: list[str], reference: str) -> None:
+    rows = [r for r in await (await conn.execute(_NUMBERS_TAKEN, (numbers,))).fetchall()
+            if r["reference"] != reference]
     if rows:
         raise ConflictError("; ".join(f"seal number {r['seal_number']} is declared on active shipment "
                                       f"{r['reference']} ({r['status']})" for r in rows))
@@ -289,6 +402,12 @@ async def _insert(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
         body.office_of_destination, body.deadline, caller.subject, body.vehicle, body.operator))).fetchone()
     assert row is not None
     shipment_id: int = row["id"]
+    await _insert_parts(conn, shipment_id, body)
+    return shipment_id
+
+
+async def _insert_parts(conn: Conn, shipment_id: int, body: ShipmentIn) -> None:
+    """Its e-seals, itinerary, seal numbers and goods."""
     if body.seal_ids:
         await conn.execute("INSERT INTO shipment_seals (shipment_id, seal_id) SELECT %s, unnest(%s::text[])",
                            (shipment_id, body.seal_ids))
@@ -303,7 +422,6 @@ async def _insert(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
         await conn.execute(_INSERT_GOODS, (shipment_id, [x.hs_code for x in g], [x.description for x in g],
                                            [x.gross_mass_kg for x in g], [x.value for x in g],
                                            [x.currency for x in g]))
-    return shipment_id
 
 
 # Reads
