@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import query
+from tests.ingest.alerting.seal_support import event, milestones, now_ms, seal_alerts, send
+from tests.support import IngestProcess, provision, query
 from tests.tracking_api.geo_support import API, CONTAINERS, World, auth, device, make_world, reference
 from tracking_api.schemas.declarations import MAX_EQUIPMENT, MAX_SEALS_PER_EQUIPMENT
 from tracking_api.schemas.shipments import MAX_GOODS, MAX_TRANSIT_OFFICES
@@ -248,3 +249,26 @@ def test_openapi_documents_the_declaration(client: TestClient) -> None:
     assert {"functionalReferenceId", "declarant", "transportEquipment", "goodsItems", "timeLimit",
             "monitoring"} <= set(schema["properties"])
     assert set(spec["paths"][f"{API}/declarations/{{mrn}}"]) == {"get", "put"}
+
+
+def test_an_amended_seal_list_takes_effect_for_the_engine(client: TestClient, world: World, ingest: IngestProcess,
+                                                          database_url: str) -> None:
+    """Through the broker and the real ingest: a seal number added by amendment is accepted at
+    arming (a seal_armed milestone); the one the amendment removed is a seal_mismatch."""
+    doc = document(world)
+    mrn, seal_device = doc["functionalReferenceId"], doc["monitoring"]["sealIds"][0]
+    removed = doc["transportEquipment"][0]["seals"][0]["id"]
+    shipment_id = _post(client, doc).json()["shipment"]["id"]
+    amended = copy.deepcopy(doc)
+    amended["transportEquipment"][0]["seals"] = [{"id": "KRA-ADDED-" + mrn[-6:]}]
+    assert _put(client, mrn, 1, amended).status_code == 200
+    provision([seal_device])
+    at_departure = (world.lon, world.lat)
+    ts = now_ms() - 60_000
+    send(seal_device, [event(0, ts, "KRA-ADDED-" + mrn[-6:], "armed", at_departure),
+                       event(1, ts + 1000, removed, "armed", at_departure)])
+    assert [(kind, office) for kind, office, _at, _detail in milestones(database_url, shipment_id)] == [
+        ("seal_armed", world.departure)]
+    assert seal_alerts(database_url, shipment_id) == [
+        ("seal_mismatch", ts + 1000, ts + 1000,
+         {"seal_number": removed, "reason": f"seal number {removed} is not declared on the shipment"})]
