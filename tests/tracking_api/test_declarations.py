@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.ingest.alerting.seal_support import event, milestones, now_ms, seal_alerts, send
 from tests.support import IngestProcess, provision, query
-from tests.tracking_api.geo_support import API, CONTAINERS, World, auth, device, make_world, reference
+from tests.tracking_api.declaration_support import document
+from tests.tracking_api.geo_support import API, CONTAINERS, World, auth, device, make_world
 from tracking_api.schemas.declarations import MAX_EQUIPMENT, MAX_SEALS_PER_EQUIPMENT
 from tracking_api.schemas.shipments import MAX_GOODS, MAX_TRANSIT_OFFICES
 
@@ -20,23 +21,6 @@ from tracking_api.schemas.shipments import MAX_GOODS, MAX_TRANSIT_OFFICES
 @pytest.fixture
 def world(client: TestClient) -> World:
     return make_world(client)
-
-
-def document(world: World, **overrides: Any) -> dict[str, Any]:
-    """A valid declaration on ``world``'s route, with a fresh MRN, tracker and e-seal."""
-    number = device("KRA").upper()
-    doc: dict[str, Any] = {
-        "functionalReferenceId": reference(),
-        "declarant": {"name": "Acme Freight Ltd", "id": "P051234567X"},
-        "carrier": {"name": "Rift Valley Haulage"},
-        "borderTransportMeans": {"identificationId": "KCB 123A"},
-        "transportEquipment": [{"id": CONTAINERS[0], "seals": [{"id": number}]}, {"id": CONTAINERS[1]}],
-        "goodsItems": [{"sequenceNumeric": 1, "commodity": {"description": "tea", "classification": {"id": "0902"}},
-                        "grossMassMeasure": 12000.0, "valueAmount": {"value": 30000.0, "currencyId": "USD"}}],
-        "officeOfDeparture": world.departure, "officeOfDestination": world.destination,
-        "timeLimit": "2030-01-01T12:00:00+03:00", "guarantee": {"referenceId": "26KE0000000012345"},
-        "monitoring": {"trackerId": device("trk"), "sealIds": [device("seal")], "routeId": world.route_id}}
-    return doc | overrides
 
 
 def _post(client: TestClient, doc: dict[str, Any], role: str = "integrator", region: str | None = None) -> Any:
