@@ -51,7 +51,7 @@ async def import_lines(conn: AsyncConnection[DictRow], caller: Principal, lines:
     in order, once its chunk is committed."""
     for chunk in _chunks(lines):
         async with conn.transaction():
-            reports = [await _one(conn, caller, number, text) for number, text in chunk]
+            reports = await _chunk(conn, caller, chunk)
         for report in reports:
             reported(report)
 
@@ -69,8 +69,33 @@ def _chunks(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
         yield chunk
 
 
-async def _one(conn: AsyncConnection[DictRow], caller: Principal, number: int, text: str) -> LineReport:
-    """One line, in a savepoint (the service's own transaction, nested in the chunk's)."""
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    mrn: str | None
+    parsed: TransitDeclaration | AmendmentIn | LineReport  # a report: refused before any database work
+
+
+async def _chunk(conn: AsyncConnection[DictRow], caller: Principal, chunk: list[tuple[int, str]]) -> list[LineReport]:
+    """The chunk's lines in file order: runs of new declarations (distinct MRNs) set-based,
+    amendments one at a time between them."""
+    reports: dict[int, LineReport] = {}
+    run: list[_Line] = []
+    for line in (_parse(number, text) for number, text in chunk):
+        if isinstance(line.parsed, LineReport):
+            reports[line.number] = line.parsed
+        elif isinstance(line.parsed, TransitDeclaration) and line.mrn not in {r.mrn for r in run}:
+            run.append(line)
+        else:
+            reports |= await _run(conn, caller, run)
+            run = [line] if isinstance(line.parsed, TransitDeclaration) else []
+            if isinstance(line.parsed, AmendmentIn):
+                reports[line.number] = await _amend(conn, caller, line.number, line.parsed)
+    reports |= await _run(conn, caller, run)
+    return [reports[number] for number, _text in chunk]
+
+
+def _parse(number: int, text: str) -> _Line:
     mrn: str | None = None
     try:
         if len(text) > MAX_LINE_BYTES:
@@ -78,22 +103,57 @@ async def _one(conn: AsyncConnection[DictRow], caller: Principal, number: int, t
         data = json.loads(text)
         mrn = _mrn(data)
         if isinstance(data, dict) and "document" in data:
-            amendment = AmendmentIn.model_validate(data)
-            result = await service.amend(conn, caller, amendment.document.functionalReferenceId,
-                                         amendment.version, amendment.document, at=("document",))
-        else:
-            result = await service.declare(conn, caller, TransitDeclaration.model_validate(data), at=())
-    except (ValidationError, RequestValidationError) as exc:
-        return LineReport(number, mrn, "refused", _fields(exc.errors()))
-    except (ServiceError, _TooLongError) as exc:
-        return LineReport(number, mrn, "refused", str(exc))
+            return _Line(number, mrn, AmendmentIn.model_validate(data))
+        return _Line(number, mrn, TransitDeclaration.model_validate(data))
+    except ValidationError as exc:
+        return _Line(number, mrn, LineReport(number, mrn, "refused", _fields(exc.errors())))
+    except _TooLongError as exc:
+        return _Line(number, mrn, LineReport(number, mrn, "refused", str(exc)))
     except json.JSONDecodeError as exc:
-        return LineReport(number, mrn, "refused", f"not JSON: {exc}")
+        return _Line(number, mrn, LineReport(number, mrn, "refused", f"not JSON: {exc}"))
+
+
+async def _run(conn: AsyncConnection[DictRow], caller: Principal, run: list[_Line]) -> dict[int, LineReport]:
+    """New declarations set-based, in a savepoint; if a concurrent registration wins a race
+    in the middle (the savepoint rolled back), one line at a time instead."""
+    docs = [line.parsed for line in run if isinstance(line.parsed, TransitDeclaration)]
+    if not docs:
+        return {}
+    results: list[service.Result | Exception]
+    try:
+        async with conn.transaction():
+            results = list(await service.declare_many(conn, caller, docs))
+    except (errors.DataError, errors.IntegrityError):
+        results = []
+        for doc in docs:
+            try:
+                results.append(await service.declare(conn, caller, doc, at=()))
+            except (RequestValidationError, ServiceError) as exc:
+                results.append(exc)
+            except (errors.DataError, errors.IntegrityError) as exc:
+                results.append(ServiceError(f"refused by the database: {exc.diag.message_primary}"))
+    return {line.number: _report(line, result) for line, result in zip(run, results, strict=True)}
+
+
+async def _amend(conn: AsyncConnection[DictRow], caller: Principal, number: int, line: AmendmentIn) -> LineReport:
+    mrn = line.document.functionalReferenceId
+    try:
+        result = await service.amend(conn, caller, mrn, line.version, line.document, at=("document",))
+    except (RequestValidationError, ServiceError) as exc:
+        return _report(_Line(number, mrn, line), exc)
     except (errors.DataError, errors.IntegrityError) as exc:  # a check of the database's (rolled back)
         return LineReport(number, mrn, "refused", f"refused by the database: {exc.diag.message_primary}")
-    outcome: Outcome = "unchanged" if result.outcome == "unchanged" else (
-        "created" if result.outcome == "created" else "amended")
-    return LineReport(number, result.mrn, outcome, None, result.version, result.shipment_id)
+    return _report(_Line(number, mrn, line), result)
+
+
+def _report(line: _Line, result: service.Result | Exception) -> LineReport:
+    if isinstance(result, RequestValidationError):
+        return LineReport(line.number, line.mrn, "refused", _fields(result.errors()))
+    if isinstance(result, Exception):
+        return LineReport(line.number, line.mrn, "refused", str(result))
+    outcome: Outcome = "amended" if result.outcome == "amended" else (
+        "unchanged" if result.outcome == "unchanged" else "created")
+    return LineReport(line.number, result.mrn, outcome, None, result.version, result.shipment_id)
 
 
 class _TooLongError(ValueError):

@@ -37,10 +37,13 @@ Conn = AsyncConnection[DictRow]
 Outcome = Literal["created", "amended", "unchanged", "cancelled"]
 Loc = tuple[str | int, ...]
 T = TypeVar("T")
+Refused = shipments.Refused
 
 # Two requests for one MRN at once: the second waits, then sees the first's row.
 _LOCK = "SELECT pg_advisory_xact_lock(7710028, hashtext(%s))"
+_LOCK_MANY = "SELECT pg_advisory_xact_lock(7710028, hashtext(m)) FROM unnest(%s::text[]) m ORDER BY m"
 _ROW = "SELECT * FROM declarations WHERE mrn = %s"
+_ROWS = "SELECT * FROM declarations WHERE mrn = ANY(%s)"
 _INSERT = """
 INSERT INTO declarations (mrn, shipment_id, version, document, document_sha256, created_by, updated_by)
 VALUES (%s, %s, 1, %s, %s, %s, %s)
@@ -81,24 +84,63 @@ async def declare(conn: Conn, caller: Principal, doc: TransitDeclaration, at: Lo
     """Creates the declaration and registers its shipment (``created``), or finds the same
     document already there (``unchanged``). ``ConflictError`` for the same MRN with other
     content; 422 naming every bad field (locations under ``at``)."""
-    _check(doc, at)
-    document, sha = canonical(doc)
-    mrn = doc.functionalReferenceId
+    result = (await declare_many(conn, caller, [doc], at))[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def declare_many(conn: Conn, caller: Principal, docs: Sequence[TransitDeclaration],
+                       at: Loc = ()) -> list[Result | Refused]:
+    """``declare`` for each of ``docs`` (distinct MRNs), set-based through
+    ``shipments.register_many``: for each, its result or what ``declare`` would raise."""
+    if len({d.functionalReferenceId for d in docs}) != len(docs):
+        raise ValueError("declare_many needs distinct MRNs: a repeated one must follow its first's commit")
+    out: list[Result | Refused | None] = [None] * len(docs)
+    for i, doc in enumerate(docs):
+        found = issues(doc)
+        if found:
+            out[i] = invalid(*(((*at, *loc), msg) for loc, msg in found))
     async with conn.transaction():
-        await conn.execute(_LOCK, (mrn,))
-        row = await (await conn.execute(_ROW, (mrn,))).fetchone()
-        if row is not None:
-            if row["document_sha256"] != sha:
-                raise ConflictError(f"declaration {mrn} exists (version {row['version']}, {row['status']}) with "
-                                    f"other content: to amend it, PUT /declarations/{mrn} with "
-                                    f'{{"version": {row["version"]}, "document": ...}}')
-            return Result("unchanged", mrn, row["version"], row["shipment_id"])
-        shipment_id = await _translated(shipments.registered(conn, caller, to_shipment(doc)), at)
-        await conn.execute(_INSERT, (mrn, shipment_id, Jsonb(document), sha, caller.subject, caller.subject))
-        await conn.execute(_VERSION, (mrn, 1, Jsonb(document), sha, caller.subject, "created", None))
-        await audit.record(conn, caller, "declaration.created", "declaration", mrn,
-                           {"version": 1, "sha256": sha, "shipment": shipment_id})
-        return Result("created", mrn, 1, shipment_id)
+        mrns = sorted(d.functionalReferenceId for d in docs)
+        await conn.execute(_LOCK_MANY, (mrns,))
+        existing = {r["mrn"]: r for r in await (await conn.execute(_ROWS, (mrns,))).fetchall()}
+        new: list[tuple[int, TransitDeclaration, dict[str, Any], str]] = []
+        for i, doc in enumerate(docs):
+            document, sha = canonical(doc)
+            row = existing.get(doc.functionalReferenceId)
+            if out[i] is not None:
+                continue
+            if row is None:
+                new.append((i, doc, document, sha))
+            elif row["document_sha256"] == sha:
+                out[i] = Result("unchanged", row["mrn"], row["version"], row["shipment_id"])
+            else:
+                out[i] = _other_content(row)
+        registered = await shipments.register_many(conn, caller, [to_shipment(d) for _i, d, _doc, _sha in new])
+        async with conn.pipeline():
+            for (i, doc, document, sha), shipment in zip(new, registered, strict=True):
+                if isinstance(shipment, Exception):
+                    out[i] = _renamed_exception(shipment, at)
+                    continue
+                out[i] = await _created(conn, caller, doc.functionalReferenceId, shipment, document, sha)
+    return [r for r in out if r is not None]
+
+
+async def _created(conn: Conn, caller: Principal, mrn: str, shipment_id: int, document: dict[str, Any],
+                   sha: str) -> Result:
+    await conn.execute(_INSERT, (mrn, shipment_id, Jsonb(document), sha, caller.subject, caller.subject))
+    await conn.execute(_VERSION, (mrn, 1, Jsonb(document), sha, caller.subject, "created", None))
+    await audit.record(conn, caller, "declaration.created", "declaration", mrn,
+                       {"version": 1, "sha256": sha, "shipment": shipment_id})
+    return Result("created", mrn, 1, shipment_id)
+
+
+def _other_content(row: DictRow) -> ConflictError:
+    mrn = row["mrn"]
+    return ConflictError(f"declaration {mrn} exists (version {row['version']}, {row['status']}) with other "
+                         f"content: to amend it, PUT /declarations/{mrn} with "
+                         f'{{"version": {row["version"]}, "document": ...}}')
 
 
 async def amend(conn: Conn, caller: Principal, mrn: str, version: int, doc: TransitDeclaration,
@@ -193,7 +235,13 @@ async def _translated(work: Awaitable[T], at: Loc) -> T:
     try:
         return await work
     except RequestValidationError as exc:
-        raise RequestValidationError([_renamed(e, at) for e in exc.errors()]) from exc
+        raise _renamed_exception(exc, at) from exc
+
+
+def _renamed_exception(exc: Refused, at: Loc) -> Refused:
+    if isinstance(exc, RequestValidationError):
+        return RequestValidationError([_renamed(e, at) for e in exc.errors()])
+    return exc
 
 
 def _renamed(error: dict[str, Any], at: Loc) -> dict[str, Any]:

@@ -11,10 +11,12 @@ only on shipments touching their region; any other is ``NotFoundError``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -23,7 +25,7 @@ from tracking_api import audit
 from tracking_api.access import visible
 from tracking_api.auth import Principal
 from tracking_api.progress import estimate, route_lengths
-from tracking_api.regions import regions_touching
+from tracking_api.regions import REGIONS, RegionIndex, regions_touching
 from tracking_api.schemas.errors import invalid
 from tracking_api.schemas.risk import risk as risk_view
 from tracking_api.schemas.shipments import (
@@ -105,6 +107,9 @@ WHERE s.status NOT IN ('closed', 'cancelled') AND n.seal_number = ANY(%s) ORDER 
 # The trigger shipment_truck_check (schema/022) takes this lock too: two registrations of one
 # tracker are serialised before either checks the other's itinerary. Seal numbers get their own.
 _LOCK_TRACKER = "SELECT pg_advisory_xact_lock(7710013, hashtext(%s))"
+_LOCK_TRACKERS = "SELECT pg_advisory_xact_lock(7710013, hashtext(t)) FROM unnest(%s::text[]) t ORDER BY t"
+_ROUTES = "SELECT id, geometry FROM routes WHERE id = ANY(%s)"
+_REFERENCES = "SELECT id, reference FROM shipments WHERE reference = ANY(%s)"
 _LOCK_SEAL_NUMBER = "SELECT pg_advisory_xact_lock(7710025, hashtext(n)) FROM unnest(%s::text[]) n ORDER BY n"
 _INSERT = """
 INSERT INTO shipments (reference, route_id, tracker_id, containers, office_of_departure, office_of_destination,
@@ -147,6 +152,8 @@ AMENDABLE: tuple[Status, ...] = ("registered", "in_transit")
 FIXED_AFTER_DEPARTURE = frozenset({"route_id", "tracker_id", "seal_ids", "office_of_departure"})
 _CONSTRAINT_FIELDS = {"shipments_reference_key": "reference", "shipments_active_tracker": "tracker_id",
                       "shipment_seals_active": "seal_ids"}
+# What registering one body of a batch may raise instead of registering it.
+Refused = RequestValidationError | ConflictError
 # Kinds of zone an itinerary office may be (those with an office code).
 OFFICE_KINDS = ("office", "border_post")
 
@@ -180,26 +187,115 @@ async def register(conn: Conn, caller: Principal, body: ShipmentIn) -> Shipment:
 
 
 async def registered(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
-    """``register`` without reading the shipment back: its id (the bulk import's path)."""
-    problems = declaration_issues(body)
-    if problems:
-        raise invalid(*problems)
+    """``register`` without reading the shipment back: its id (a batch of one)."""
     try:
-        async with conn.transaction():
-            parts = await _checked(conn, body)
-            taken = await (await conn.execute("SELECT id FROM shipments WHERE reference = %s",
-                                              (body.reference,))).fetchone()
-            if taken is not None:
-                raise ConflictError(f"reference {body.reference!r} is already registered (shipment {taken['id']})")
-            regions = await regions_touching(conn, parts)
-            shipment_id = await _insert(conn, caller, body)
+        result = (await register_many(conn, caller, [body]))[0]
+    except errors.UniqueViolation as exc:  # registered concurrently, after the checks
+        raise _concurrent(exc) from exc
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def register_many(conn: Conn, caller: Principal, bodies: Sequence[ShipmentIn]) -> list[int | Refused]:
+    """``registered`` for each of ``bodies``, in order, with the same checks and audit, set-based
+    (the bulk import): one query per check for all of them, one batch of statements per table.
+    For each body its shipment's id, or what ``register`` would raise for it (nothing of it
+    written). An earlier body binds its devices, seal numbers and reference for the later ones,
+    as if they were registered one after the other. A concurrent registration that wins a race
+    after the checks (a unique violation) fails the whole call: the caller retries one by one."""
+    results: list[int | Refused | None] = [None] * len(bodies)
+    for i, body in enumerate(bodies):
+        problems = declaration_issues(body)
+        if problems:
+            results[i] = invalid(*problems)
+    live = [bodies[i] for i, r in enumerate(results) if r is None]
+    async with conn.transaction():
+        await conn.execute(_LOCK_TRACKERS, (sorted({b.tracker_id for b in live}),))
+        await conn.execute(_LOCK_SEAL_NUMBER, (sorted({s.number for b in live for s in b.seals}),))
+        known = await _Known.load(conn, live)
+        accepted: list[tuple[int, ShipmentIn, list[str]]] = []
+        for i, body in enumerate(bodies):
+            if results[i] is None:
+                try:
+                    accepted.append((i, body, known.admit(body)))
+                except (RequestValidationError, ConflictError) as exc:
+                    results[i] = exc
+        ids = await _insert_many(conn, caller, accepted)
+        for (i, _body, _regions), shipment_id in zip(accepted, ids, strict=True):
+            results[i] = shipment_id
+        await risk.assess_new(conn, ids)
+    return [r for r in results if r is not None]
+
+
+@dataclass
+class _Known:
+    """What the checks of a batch read once: routes, office zones, devices and seal numbers
+    bound, references taken, regions; updated as each body of the batch is admitted."""
+
+    routes: dict[int, dict[str, Any]]
+    zones: dict[str, DictRow]
+    bound: list[dict[str, Any]]
+    numbers: list[dict[str, Any]]
+    references: dict[str, int]
+    regions: RegionIndex
+
+    @classmethod
+    async def load(cls, conn: Conn, bodies: Sequence[ShipmentIn]) -> _Known:
+        async def rows(query: str, params: Any) -> list[DictRow]:
+            return await (await conn.execute(query, params)).fetchall()
+
+        routes = {r["id"]: r["geometry"] for r in await rows(_ROUTES, (sorted({b.route_id for b in bodies}),))}
+        codes = sorted({c for b in bodies for c in itinerary(b)})
+        zones = {r["office_code"]: r for r in await rows(_OFFICES, (codes,))}
+        devices = sorted({d for b in bodies for d in (b.tracker_id, *b.seal_ids)})
+        bound = [dict(r) for r in await rows(_BOUND, {"devices": devices})]
+        numbers = [dict(r) for r in await rows(_NUMBERS_TAKEN, (sorted({s.number for b in bodies for s in b.seals}),))]
+        taken = {r["reference"]: r["id"] for r in await rows(_REFERENCES, ([b.reference for b in bodies],))}
+        regions = RegionIndex([(r["code"], r["geometry"]) for r in await rows(REGIONS, ())])
+        return cls(routes, zones, bound, numbers, taken, regions)
+
+    def admit(self, body: ShipmentIn) -> list[str]:
+        """``registered``'s checks, in its order, on what was read; the regions it touches. The
+        body then binds its devices, numbers and reference for the rest of the batch."""
+        parts = _parts_of(body, self.routes.get(body.route_id), self.zones)
+        _devices_refused(body, self.bound)
+        _numbers_refused((s.number for s in body.seals), body.reference, self.numbers)
+        if body.reference in self.references:
+            raise ConflictError(f"reference {body.reference!r} is already registered "
+                                f"(shipment {self.references[body.reference]})")
+        held = {"reference": body.reference, "status": "registered"}
+        self.bound.append(held | {"device": body.tracker_id, "part": "tracker", "vehicle": body.vehicle,
+                                  "route_id": body.route_id, "offices": itinerary(body)})
+        self.bound += [held | {"device": d, "part": "seal", "vehicle": None, "route_id": None, "offices": None}
+                       for d in body.seal_ids]
+        self.numbers += [held | {"seal_number": s.number} for s in body.seals]
+        self.references[body.reference] = -1  # this batch's: the id is not known yet
+        return self.regions.touching(parts)
+
+
+async def _insert_many(conn: Conn, caller: Principal, accepted: list[tuple[int, ShipmentIn, list[str]]]) -> list[int]:
+    """``_insert``, the regions and the audit of each admitted body, batched; the new ids in order."""
+    if not accepted:
+        return []
+    async with conn.cursor() as cur:
+        await cur.executemany(_INSERT, [(
+            b.reference, b.route_id, b.tracker_id, b.containers, b.office_of_departure, b.office_of_destination,
+            b.deadline, caller.subject, b.vehicle, b.operator) for _i, b, _r in accepted], returning=True)
+        ids: list[int] = []
+        while True:
+            row = await cur.fetchone()
+            assert row is not None
+            ids.append(row["id"])
+            if not cur.nextset():
+                break
+    async with conn.pipeline():
+        for (_i, body, regions), shipment_id in zip(accepted, ids, strict=True):
+            await _insert_parts(conn, shipment_id, body)
             await _set_regions(conn, shipment_id, regions)
             await audit.record(conn, caller, "shipment.registered", "shipment", shipment_id,
                                body.model_dump(mode="json") | {"regions": regions})
-            await risk.assess(conn, shipment_id)
-            return shipment_id
-    except errors.UniqueViolation as exc:  # registered concurrently, after the checks
-        raise _concurrent(exc) from exc
+    return ids
 
 
 async def _checked(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
@@ -340,8 +436,13 @@ async def _parts(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
     """The route line and every itinerary office's polygon (GeoJSON); 422 naming each reference
     that does not exist or is not an office or border post."""
     route = await (await conn.execute(_ROUTE, (body.route_id,))).fetchone()
+    zones = {r["office_code"]: r for r in await (await conn.execute(_OFFICES, (itinerary(body),))).fetchall()}
+    return _parts_of(body, route["geometry"] if route else None, zones)
+
+
+def _parts_of(body: ShipmentIn, route: dict[str, Any] | None, zones: Mapping[str, DictRow]) -> list[dict[str, Any]]:
+    """``_parts`` from the route's geometry (None: no such route) and the zones by office code."""
     codes = itinerary(body)
-    zones = {r["office_code"]: r for r in await (await conn.execute(_OFFICES, (codes,))).fetchall()}
     issues: list[tuple[tuple[str | int, ...], str]] = []
     if route is None:
         issues.append((("body", "route_id"), f"route {body.route_id} does not exist"))
@@ -355,21 +456,26 @@ async def _parts(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
     if issues:
         raise invalid(*issues)
     assert route is not None
-    return [route["geometry"], *(zones[c]["geometry"] for c in codes)]
+    return [route, *(zones[c]["geometry"] for c in codes)]
 
 
 async def _devices_free(conn: Conn, body: ShipmentIn) -> None:
     """``ConflictError`` naming each device bound to another active shipment, unless it is this
     body's tracker on a shipment of the same truck (vehicle, route and itinerary)."""
     devices = [body.tracker_id, *body.seal_ids]
-    rows = await (await conn.execute(_BOUND, {"devices": devices})).fetchall()
+    _devices_refused(body, await (await conn.execute(_BOUND, {"devices": devices})).fetchall())
+
+
+def _devices_refused(body: ShipmentIn, rows: Iterable[Mapping[str, Any]]) -> None:
+    """``_devices_free`` on the rows of ``_BOUND`` (those of other devices are ignored)."""
+    devices = {body.tracker_id, *body.seal_ids}
     # Its own devices (an amendment) are no conflict: the reference is unique.
-    refusals = [_refusal(body, r) for r in rows if r["reference"] != body.reference]
+    refusals = [_refusal(body, r) for r in rows if r["device"] in devices and r["reference"] != body.reference]
     if any(refusals):
         raise ConflictError("; ".join(r for r in refusals if r))
 
 
-def _refusal(body: ShipmentIn, row: DictRow) -> str | None:
+def _refusal(body: ShipmentIn, row: Mapping[str, Any]) -> str | None:
     """Why the device of ``row`` (bound to another active shipment) may not serve ``body``; None if it may."""
     part = "tracker" if row["device"] == body.tracker_id else "seal"
     bound = f"{part} {row['device']!r} is bound to active shipment {row['reference']} ({row['status']})"
@@ -388,8 +494,12 @@ def _refusal(body: ShipmentIn, row: DictRow) -> str | None:
 
 
 async def _seal_numbers_free(conn: Conn, numbers: list[str], reference: str) -> None:
-    rows = [r for r in await (await conn.execute(_NUMBERS_TAKEN, (numbers,))).fetchall()
-            if r["reference"] != reference]
+    _numbers_refused(numbers, reference, await (await conn.execute(_NUMBERS_TAKEN, (numbers,))).fetchall())
+
+
+def _numbers_refused(numbers: Iterable[str], reference: str, taken: Iterable[Mapping[str, Any]]) -> None:
+    wanted = set(numbers)
+    rows = [r for r in taken if r["seal_number"] in wanted and r["reference"] != reference]
     if rows:
         raise ConflictError("; ".join(f"seal number {r['seal_number']} is declared on active shipment "
                                       f"{r['reference']} ({r['status']})" for r in rows))
