@@ -77,3 +77,17 @@ def test_a_line_refused_for_a_bound_tracker_leaves_no_shipment(database_url: str
     assert "is bound to active shipment" in report[1]["reason"]
     assert query(database_url, "SELECT count(*) FROM shipments WHERE reference = %s",
                  (clash["functionalReferenceId"],)) == [(0,)]
+
+
+def test_a_seal_number_declared_twice_in_one_file_is_refused_the_second_time(database_url: str,
+                                                                             tmp_path: Path) -> None:
+    """In one batch (no database constraint would catch it: the batch's own bindings must)."""
+    world = sql_world(database_url)
+    first, second = document(world), document(world)
+    second["transportEquipment"][0]["seals"] = first["transportEquipment"][0]["seals"]
+    number = first["transportEquipment"][0]["seals"][0]["id"]
+    code, _out, report = _run(database_url, [first, second], tmp_path)
+    assert code == 1
+    assert [r["outcome"] for r in report] == ["created", "refused"]
+    assert report[1]["reason"] == (f"seal number {number} is declared on active shipment "
+                                   f"{first['functionalReferenceId']} (registered)")
