@@ -172,7 +172,7 @@ def test_422_names_every_bad_field_at_once(client: TestClient, world: World) -> 
 
 def _limit(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     out = copy.deepcopy(doc)
-    target = out
+    target: Any = out
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
