@@ -26,13 +26,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ctt.config import DB_API, DB_OWNER, OpsSettings
-from ctt.declarations import LineReport, import_lines
 from ctt.migrate import fresh_database
 from ctt.transit import run_service
 from tests.support import ApiServer, as_role
 from tracking_api.auth import Principal, mint
 from tracking_api.config import ApiSettings
 from tracking_api.schemas.declarations import TransitDeclaration, canonical, to_shipment
+from tracking_api.services.declaration_import import LineReport, import_lines
 
 BENCH_DB = "ctt_bench_declarations"
 CONTAINERS = ["CSQU3054383", "TASU1170000"]

@@ -506,7 +506,7 @@ def declarations_import(
 ) -> None:
     """Create, amend or find unchanged each line's declaration; print a report line per line
     (created / amended / unchanged / refused with every bad field). Exit 1 if any was refused."""
-    from ctt.declarations import LineReport, import_lines
+    from tracking_api.services.declaration_import import LineReport, import_lines
 
     with path.open(encoding="utf-8") as f:
         total = sum(1 for line in f if line.strip())

@@ -5,6 +5,7 @@ cancellation, 422s naming every bad field, hostile input, and the audit entries.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -256,3 +257,24 @@ def test_an_amended_seal_list_takes_effect_for_the_engine(client: TestClient, wo
     assert seal_alerts(database_url, shipment_id) == [
         ("seal_mismatch", ts + 1000, ts + 1000,
          {"seal_number": removed, "reason": f"seal number {removed} is not declared on the shipment"})]
+
+
+def test_bulk_endpoint_streams_a_report_line_per_line(client: TestClient, world: World, database_url: str) -> None:
+    good, bad = document(world), document(world)
+    bad["transportEquipment"][0]["id"] = "CSQU3054384"
+    body = "\n".join(json.dumps(d) for d in (good, bad, good)) + "\n"
+    response = client.post(f"{API}/declarations/import", content=body.encode(),
+                           headers=auth("integrator") | {"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    report = [json.loads(x) for x in response.text.splitlines()]
+    assert [(r["line"], r["outcome"]) for r in report] == [(1, "created"), (2, "refused"), (3, "unchanged")]
+    assert report[1]["reason"].startswith("transportEquipment.0.id: ")
+    assert query(database_url, "SELECT count(*) FROM shipments WHERE reference = %s",
+                 (bad["functionalReferenceId"],)) == [(0,)]
+    wrong = client.post(f"{API}/declarations/import", content=body.encode(),
+                        headers=auth("integrator") | {"Content-Type": "text/plain"})
+    assert wrong.status_code == 415
+    officer = client.post(f"{API}/declarations/import", content=body.encode(),
+                          headers=auth("officer", "KE-MSA") | {"Content-Type": "application/x-ndjson"})
+    assert officer.status_code == 403

@@ -1,4 +1,5 @@
-"""Bulk import of transit declarations (JSON lines), through the API's services.
+"""Bulk import of transit declarations (JSON lines): ``ctt declarations import`` and
+``POST /declarations/import``.
 
 A line is a declaration (``POST /declarations``'s body) or an amendment (``PUT
 /declarations/{mrn}``'s body: ``{"version": n, "document": {...}}``, the MRN being the
@@ -11,7 +12,7 @@ committed, so a line reported created is durable.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -49,11 +50,18 @@ async def import_lines(conn: AsyncConnection[DictRow], caller: Principal, lines:
                        reported: Callable[[LineReport], None]) -> None:
     """Apply each non-blank line of ``lines`` as ``caller``; ``reported`` is called for each,
     in order, once its chunk is committed."""
+    async for report in import_stream(conn, caller, lines):
+        reported(report)
+
+
+async def import_stream(conn: AsyncConnection[DictRow], caller: Principal,
+                        lines: Iterable[str]) -> AsyncIterator[LineReport]:
+    """``import_lines`` as an iterator of the reports, a chunk at a time once committed."""
     for chunk in _chunks(lines):
         async with conn.transaction():
             reports = await _chunk(conn, caller, chunk)
         for report in reports:
-            reported(report)
+            yield report
 
 
 def _chunks(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
