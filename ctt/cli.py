@@ -702,7 +702,7 @@ async def _close_earlier_demos(conn: AsyncConnection[DictRow]) -> None:
     from tracking_api.services import shipments as service
 
     rows = await (await conn.execute("SELECT id, status FROM shipments WHERE tracker_id LIKE 'demo%%'"
-                                     " AND status <> 'closed' ORDER BY id")).fetchall()
+                                     " AND status NOT IN ('closed', 'cancelled') ORDER BY id")).fetchall()
     await conn.commit()
     steps: list[Action] = ["depart", "arrive", "close"]
     for row in rows:
