@@ -84,16 +84,20 @@ class Pipeline:
         committed = self._commit(batch, parsed, stop)
         if committed is None:
             return  # stopping while the database is down: the broker keeps the messages
-        advanced, outcome = committed
+        acked, outcome = committed
         if self._alerting is not None:
             if outcome is not None:
                 self._alerting.adopt(outcome)
             else:  # evaluation failed or was skipped: these trackers are replayed next time
                 self._alerting.forget(list(batch.last_seen))
-        self._source.ack(messages)
-        for device_id, seq in advanced.items():
+        # Acks before PUBACKs, on one connection, so in this order: a worker that dies in
+        # between has its messages redelivered to its session, and the redelivery (records all
+        # stored) is answered with the ack again. PUBACKs first, a death before the acks went
+        # out lost them for good: the broker forgets the messages, the device does not resend.
+        for device_id, seq in acked.items():
             self._source.publish(ack_topic(device_id), encode(DeviceAck(seq)), retain=True)
-        metrics.DEVICE_ACKS.inc(len(advanced))
+        self._source.ack(messages)
+        metrics.DEVICE_ACKS.inc(len(acked))
         self._observe(messages, batch, started)
 
     def _parse(self, m: Inbound, now_ms: int) -> Parsed:
@@ -128,10 +132,10 @@ class Pipeline:
         """Write ``batch``, retrying while the database is down; None if stopped first."""
         delay = 0.25
         # Survives a retry: parts of a split batch committed before the database went away.
-        advanced: dict[str, int] = {}
+        acked: dict[str, int] = {}
         while not stop.is_set():
             try:
-                outcome = self._write(batch, parsed, advanced)
+                outcome = self._write(batch, parsed, acked)
             except _RETRY_ERRORS as exc:
                 metrics.DB_UP.set(0)
                 metrics.DB_ERRORS.labels("transient").inc()
@@ -141,11 +145,11 @@ class Pipeline:
                 delay = min(delay * 2, self._settings.db_retry_max_s)
                 continue
             metrics.DB_UP.set(1)
-            return advanced, outcome
+            return acked, outcome
         return None
 
     def _write(self, batch: Batch, parsed: list[tuple[Inbound, Parsed]],
-               advanced: dict[str, int]) -> Outcome | None:
+               acked: dict[str, int]) -> Outcome | None:
         """Write ``batch`` in one transaction; if the database refuses it (an error a
         retry cannot cure, see ``is_transient``), split it. Raises only transient errors."""
         alerting = self._alerting
@@ -161,17 +165,17 @@ class Pipeline:
                 raise
             metrics.DB_ERRORS.labels("refused").inc()
             log.warning("database refused a batch; splitting it", error=describe(exc), messages=len(parsed))
-            self._split(parsed, exc, advanced)
+            self._split(parsed, exc, acked)
             return None  # the engine skipped these records: their trackers are replayed next time
-        advanced.update(written)
+        acked.update(written)
         return outcome
 
-    def _split(self, parsed: list[tuple[Inbound, Parsed]], refusal: Exception, advanced: dict[str, int]) -> None:
+    def _split(self, parsed: list[tuple[Inbound, Parsed]], refusal: Exception, acked: dict[str, int]) -> None:
         """Messages the database refused together with ``refusal``: write each half
         alone, recursively, and dead-letter a single message it refuses. One bad
         message among n costs about 2 log2(n) transactions, never a loop."""
         if len(parsed) == 1:
-            self._write_one(*parsed[0], refusal, advanced)
+            self._write_one(*parsed[0], refusal, acked)
             return
         half = len(parsed) // 2
         for part in (parsed[:half], parsed[half:]):
@@ -179,13 +183,13 @@ class Pipeline:
             for m, p in part:
                 batch.add(p, m.received_ms)
             try:
-                advanced.update(self._store.write(batch, self._acks)[0])
+                acked.update(self._store.write(batch, self._acks)[0])
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                self._split(part, exc, advanced)
+                self._split(part, exc, acked)
 
-    def _write_one(self, m: Inbound, parsed: Parsed, refusal: Exception, advanced: dict[str, int]) -> None:
+    def _write_one(self, m: Inbound, parsed: Parsed, refusal: Exception, acked: dict[str, int]) -> None:
         """Dead-letter one message the database refused alone, with the database's reason."""
         seqs = parsed.seqs()
         reason = f"database refused: {describe(refusal)}"
@@ -196,7 +200,7 @@ class Pipeline:
             # Dead-lettered whole, every record of it is durably kept: acks move on.
             refused.seqs[parsed.device_id] = seqs
         try:
-            advanced.update(self._store.write(refused, self._acks)[0])
+            acked.update(self._store.write(refused, self._acks)[0])
         except Exception as exc:
             # A database that cannot keep a dead letter is not refusing this message:
             # it is broken (disk full, schema changed); the batch waits and retries.

@@ -178,18 +178,21 @@ class Store:
         return self._session.transact(work)
 
     def write(self, batch: Batch, acks: AckTracker, hook: Hook[T] | None = None) -> tuple[dict[str, int], T | None]:
-        """Commit ``batch``; return the devices whose ack watermark advanced (id -> seq)
-        and what ``hook`` returned (None if it failed: the records commit anyway).
+        """Commit ``batch``; return the ack of every device of the batch (id -> seq: its
+        records 0 … seq are durably stored; devices with none left out) and what ``hook``
+        returned (None if it failed: the records commit anyway).
+
+        Every device is answered, not only those whose ack moved: the ack of an earlier
+        commit may never have gone out (its worker died after the commit; a redelivery or a
+        resend of what is stored is then the only sign), or went out before a higher one.
 
         Raises what the database or driver raised (``is_transient`` tells whether a
         retry may succeed); nothing is committed then.
         """
-        def work(cur: psycopg.Cursor[Any]) -> tuple[list[str], AckPlan, T | None, dict[str, int]]:
+        def work(cur: psycopg.Cursor[Any]) -> tuple[AckPlan, dict[str, int], T | None, dict[str, int]]:
             versions, stale = self._lock_devices(cur, batch)
             acks.forget(stale)
-            restored = self._load_acks(cur, batch, acks)
-            # A device that resends only what is stored missed its ack: it gets it again.
-            restored += [d for d, seqs in batch.seqs.items() if seqs and all(acks.seen(d, q) for q in seqs)]
+            self._load_acks(cur, batch, acks)
             # Signatures, replays, unknown seal numbers: refused records become dead letters (acks count them).
             refuse(batch, signatures.check(batch, self._keys.keys(cur, batch.last_seen)))
             refuse(batch, replays.find(cur, batch, acks))
@@ -197,17 +200,14 @@ class Store:
             new_fixes, new_seals = self._write_records(cur, batch, returning=hook is not None)
             extra = None if hook is None else _guarded(cur, hook, new_fixes, new_seals, stale)
             plan = acks.plan(batch.seqs)
-            self._save_acks(cur, plan)
-            return restored, plan, extra, versions
+            acked = {d: state.watermark for d, state in plan.states.items() if state.watermark >= 0}
+            self._save_acks(cur, acked)
+            return plan, acked, extra, versions
 
-        restored, plan, extra, versions = self.transact(work)
+        plan, acked, extra, versions = self.transact(work)
         acks.apply(plan)
         self._versions.update(versions)
-        for device_id in restored:
-            # Re-announce what was loaded (after a restart, or written by another worker):
-            # the ack of that commit may not have gone out, or went out before a later one.
-            plan.advanced.setdefault(device_id, acks.watermark(device_id))
-        return {d: s for d, s in plan.advanced.items() if s >= 0}, extra
+        return acked, extra
 
     def _lock_devices(self, cur: psycopg.Cursor[Any], batch: Batch) -> tuple[dict[str, int], frozenset[str]]:
         """Lock the batch's devices (creating new ones); their new versions, and those
@@ -256,10 +256,10 @@ class Store:
         return (received_ms, _text(r.topic), r.device_id, r.seq, kept, len(r.payload),
                 hashlib.sha256(r.payload).digest(), _text(r.reason), r.digest)
 
-    def _load_acks(self, cur: psycopg.Cursor, batch: Batch, acks: AckTracker) -> list[str]:
+    def _load_acks(self, cur: psycopg.Cursor, batch: Batch, acks: AckTracker) -> None:
         unknown = acks.unknown(batch.seqs)
         if not unknown:
-            return []
+            return
         watermarks = dict.fromkeys(unknown, -1)
         watermarks.update(cur.execute(_LOAD_WATERMARKS, (unknown,)).fetchall())
         above: dict[str, list[int]] = defaultdict(list)
@@ -267,12 +267,12 @@ class Store:
             above[device_id].append(seq)
         for device_id in unknown:
             acks.load(device_id, watermarks[device_id], above[device_id])
-        return unknown
 
-    def _save_acks(self, cur: psycopg.Cursor, plan: AckPlan) -> None:
-        if plan.advanced:
-            ids = sorted(plan.advanced)
-            cur.execute(_SAVE_ACKS, (ids, [plan.advanced[i] for i in ids]))
+    def _save_acks(self, cur: psycopg.Cursor, acked: dict[str, int]) -> None:
+        """Keep each device's ack (never lowering it: the update is guarded)."""
+        if acked:
+            ids = sorted(acked)
+            cur.execute(_SAVE_ACKS, (ids, [acked[i] for i in ids]))
 
 
 _MARK_BEHIND = "UPDATE geofence_state SET behind = true WHERE device_id = ANY(%s) AND NOT behind"

@@ -80,6 +80,6 @@ def listener() -> Iterator[AlertListener]:
 def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """The API as a real uvicorn process on the test database (keep-alives every 0.5 s)."""
     server = ApiServer(database_url, Path(tmp_path_factory.mktemp("api")) / "api.log",
-                       CTT_STREAM_KEEPALIVE_S="0.5").start()
+                       CTT_STREAM_KEEPALIVE_S="0.5", CTT_WEBHOOKS_DISPATCH="0").start()
     yield server
     server.stop()

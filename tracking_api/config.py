@@ -23,6 +23,8 @@ class ApiSettings(ServiceSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # A track query returning more fixes is a 422 asking for a shorter range or a lower max_points.
     track_max_rows: int = Field(default=50_000, ge=2)
+    # The longest time range of one export (GET /exports/...), days: a longer one is a 422.
+    export_max_days: int = Field(default=31, ge=1, le=366)
     # Refused logins (POST /session) per client address within login_window_s before a 429.
     login_max_failures: int = Field(default=10, ge=1)
     login_window_s: float = Field(default=60.0, gt=0)
@@ -61,10 +63,30 @@ class ApiSettings(ServiceSettings):
     push_timeout_s: float = Field(default=10.0, gt=0)
     # Pushes in flight at once per API process (each holds a thread while it waits).
     push_concurrency: int = Field(default=8, ge=1, le=64)
+    # Outbound webhooks (docs/integration.md, "Webhooks"). Each API process runs a dispatcher
+    # unless this is off; several deliver each event once between them.
+    webhooks_dispatch: bool = True
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Retries: a delay drawn uniformly from [0, min(cap, base * 2^(attempt - 1))] (full jitter),
+    # for retry_for seconds after the event (or a manual redelivery); then the delivery is dead.
+    webhook_retry_base_s: float = Field(default=5.0, gt=0)
+    webhook_retry_cap_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_for_s: float = Field(default=86400.0, gt=0)
+    # A subscription whose deliveries all failed for this long is disabled (an admin re-enables it).
+    webhook_disable_after_s: float = Field(default=86400.0, gt=0)
+    # Deliveries in flight at once per API process (each holds a thread while it waits).
+    webhook_concurrency: int = Field(default=16, ge=1, le=128)
+    # How often the dispatcher looks for due retries when no NOTIFY wakes it (s).
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # http:// webhook URLs without allow_private: the test suite's receiver only.
+    webhook_allow_http: bool = False
 
     @model_validator(mode="after")
     def _no_test_switches_in_production(self) -> Self:
         if self.env == "production" and self.push_allow_insecure_endpoints:
             raise ValueError("CTT_PUSH_ALLOW_INSECURE_ENDPOINTS is for the test suite's local push service only: "
                              "refused with CTT_ENV=production")
+        if self.env == "production" and self.webhook_allow_http:
+            raise ValueError("CTT_WEBHOOK_ALLOW_HTTP is for the test suite's receiver only: refused with "
+                             "CTT_ENV=production")
         return self

@@ -27,6 +27,7 @@ from tracking_api.routers import (
     audit,
     countries,
     declarations,
+    exports,
     geography,
     kpi,
     operations,
@@ -36,11 +37,13 @@ from tracking_api.routers import (
     shipments,
     stream,
     tracks,
+    webhooks,
     workers,
 )
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
 from tracking_api.services.errors import ServiceError
 from tracking_api.stream import Hub
+from tracking_api.webhooks.dispatcher import Dispatcher
 
 API_PREFIX = "/api/v1"
 # Every resource operation may meet a body that is not JSON (400) or a missing or bad token (401).
@@ -63,7 +66,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
     for module in (session, geography, countries, shipments, declarations, tracks, alerts, kpi, risk, push, stream,
-                   audit, workers):
+                   audit, workers, webhooks, exports):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)
@@ -100,10 +103,15 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
     if notifier is not None:
         hub.alert_listeners.append(notifier.notify)
     hub.start()
+    dispatcher = Dispatcher(settings, pool) if settings.webhooks_dispatch else None
+    if dispatcher is not None:
+        dispatcher.start()
     try:
         yield Services(settings, pool, hub, notifier,
                        LoginThrottle(settings.login_max_failures, settings.login_window_s))
     finally:
+        if dispatcher is not None:
+            await dispatcher.stop()
         await hub.stop()
         if notifier is not None:
             await notifier.stop()

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API: requests by route template, stream clients, logins, Web Push."""
+"""Prometheus metrics of the API: requests by route template, stream clients, logins, Web Push, webhooks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ STREAM_DROPPED = Counter("ctt_api_stream_dropped_total", "Stream clients disconn
 LOGINS = Counter("ctt_api_logins_total", "POST /session calls, by outcome", ["outcome"])
 PUSH_SENT = Counter("ctt_api_push_total", "Web Push sends, by outcome: sent, gone (subscription deleted), "
                     "rejected (another HTTP status), unreachable (no answer)", ["outcome"])
+WEBHOOK_ATTEMPTS = Counter("ctt_api_webhook_attempts_total", "Webhook delivery attempts by outcome: delivered (2xx), "
+                           "failed (will be retried), dead (retries exhausted)", ["outcome"])
+WEBHOOK_LATENCY = Histogram("ctt_api_webhook_attempt_seconds", "One webhook POST, to the receiver's answer (s)",
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+WEBHOOK_LAG = Histogram("ctt_api_webhook_lag_seconds", "Outbox lag: from the change's commit to its delivery (s)",
+                        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0))
+WEBHOOKS_DISABLED = Counter("ctt_api_webhook_subscriptions_disabled_total",
+                            "Subscriptions disabled after failing persistently (or a 410 Gone)")
 
 
 class RequestMetrics:

@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import json
 import os
-import socket
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
@@ -39,6 +37,7 @@ from psycopg_pool import AsyncConnectionPool
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
+from tracking_api.addresses import address_problem as _address_problem
 from tracking_api.config import ApiSettings
 from tracking_api.metrics import PUSH_SENT
 from tracking_api.stream import Event
@@ -135,20 +134,6 @@ def _host_matches(host: str, allowed: str) -> bool:
     if allowed.startswith("*."):
         return host.endswith(allowed[1:]) and len(host) > len(allowed) - 1
     return host == allowed
-
-
-def _address_problem(host: str) -> str | None:
-    """Refuses a host that does not resolve, or resolves to any non-public address
-    (private, loopback, link-local, multicast, reserved, unspecified)."""
-    try:
-        infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        return f"endpoint host {host!r} does not resolve: {exc}"
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
-        if not address.is_global or address.is_multicast:
-            return f"endpoint host {host!r} resolves to a non-public address ({address})"
-    return None
 
 
 def origin(endpoint: str) -> str:

@@ -6,7 +6,7 @@ export const ALERT_LABEL = {
   transit_overdue: "Transit overdue", signal_lost: "Signal lost", device_tamper: "Device tampered",
   border_bypass: "Border bypassed", office_skipped: "Office of transit skipped", border_dwell: "Long stay at border",
   seal_mismatch: "Seal number mismatch", low_battery: "Low battery", suspicious_gap: "Suspicious coverage gap",
-  gps_jamming: "Possible GPS jamming", route_reversal: "Route reversal",
+  gps_jamming: "Possible GPS jamming", route_reversal: "Route reversal", device_battery: "Battery will not last the trip",
 };
 
 export function alertLabel(type) {

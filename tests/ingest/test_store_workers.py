@@ -67,3 +67,19 @@ def test_a_device_resending_what_is_stored_gets_its_ack_again(database_url: str)
         assert store.write(_batch(device, range(1, 3)), acks)[0] == {device: 2}
     finally:
         store.close()
+
+
+def test_every_device_of_a_batch_is_answered_with_its_ack(database_url: str) -> None:
+    url = as_role(database_url, DB_INGEST)
+    device, above_gap = unique_prefix("answer"), unique_prefix("gap")
+    store, acks = Store(url), AckTracker()
+    try:
+        assert store.write(_batch(device, range(3)), acks)[0] == {device: 2}
+        # Seq 4 waits for 3: the ack does not move, and is said again (the one before may have
+        # been lost with a worker killed after its commit; only this batch's answer remains).
+        assert store.write(_batch(device, range(4, 5)), acks)[0] == {device: 2}
+        assert store.write(_batch(device, range(3, 4)), acks)[0] == {device: 4}
+        assert store.write(_batch(above_gap, range(1, 2)), acks)[0] == {}  # nothing to acknowledge yet
+    finally:
+        store.close()
+    assert scalar(database_url, "SELECT acked_seq FROM devices WHERE device_id = %s", (device,)) == 4

@@ -310,6 +310,40 @@ def _ack(api: ApiServer, alert_id: int) -> None:
 
 
 
+# ------------------------------------------------------------ a worker killed before its acks
+
+def test_a_worker_killed_between_commit_and_ack_has_the_ack_published_on_redelivery(database_url: str,
+                                                                                    tmp_path: Path) -> None:
+    """A worker commits a device's last records and is killed (SIGKILL) as it starts publishing
+    the device's ack. The device does not resend (nothing tells it to): the broker must still
+    hold the messages for the worker's session (no PUBACK went out before the ack), and the
+    restarted worker, handed them again with every record stored, publishes the ack."""
+    device = unique_prefix("dies")
+    provision([device])
+    now = int(time.time() * 1000)
+    fixes = [Fix(seq=s, ts=now - 600_000 + s * 1000, lat=0.0, lon=30.0) for s in range(10)]
+    messages = [("pos", encode(f)) for f in fixes[:5]] + [("pos", encode(fixes[5:][::-1]))]
+    pool = WorkerPool(database_url, tmp_path, 1)
+    try:
+        with Device(device) as d:
+            dying = subprocess.Popen([sys.executable, "-m", "tests.ingest.dying_worker", device,
+                                      str(len(messages))],
+                                     env=pool.workers[0].env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+            assert dying.stdout is not None
+            said = list(iter(dying.stdout.readline, "ready\n"))  # its log lines until ready (EOF: it died)
+            assert "" not in said, "".join(said)[-2000:]
+            d.publish_all(messages)
+            assert dying.wait(timeout=30) == -9, dying.stdout.read()[-2000:]
+            assert _stored(database_url, device) == 10  # committed, and no ack went out
+            assert d.acks == []
+            pool.restart(0)  # the same worker id: its session, with what the broker holds for it
+            wait_for(lambda: d.acks and max(d.acks) == 9, 15, "the device's ack of its last fix")
+        assert _stored(database_url, device) == 10
+    finally:
+        pool.stop()
+
+
 # ----------------------------------------------------------------------- scaling down
 
 def test_a_worker_away_strands_its_share_until_it_is_retired(database_url: str, tmp_path: Path) -> None:

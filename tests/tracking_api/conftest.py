@@ -17,5 +17,6 @@ def client(database_url: str) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CTT_DATABASE_URL", as_role(database_url, DB_API))  # as in production
         mp.setenv("CTT_BROKER_PORT", str(BROKER[1]))
+        mp.setenv("CTT_WEBHOOKS_DISPATCH", "0")  # webhook tests run their own dispatchers
         with TestClient(app) as c:
             yield c

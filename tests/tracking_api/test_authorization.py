@@ -168,6 +168,29 @@ def _sensitive_goods(db: str) -> str:
 
 
 # The medium profile's defaults (schema/022): putting them back changes nothing.
+WEBHOOKS = {"admin": 200, "operator": 200, "officer": 403, "officer-elsewhere": 403, "integrator": 404,
+            "anonymous": 401}  # on an admin's subscription: another's is a 404 for an integrator
+HOOK_URL = "https://192.88.99.9/ctt-matrix"  # a public address literal: checked, never called (no dispatch)
+
+
+def _hook(c: TestClient) -> int:
+    body = created(c.post(f"{API}/webhooks", json={"url": HOOK_URL, "event_types": ["alert.opened"]},
+                          headers=auth("admin")))
+    return int(body["id"])
+
+
+def _on_hook(method: str, tail: str = "", **kwargs: Any) -> Call:
+    def call(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+        return c.request(method, f"{API}/webhooks/{_hook(c)}{tail}", headers=h, **kwargs)
+    return call
+
+
+def _redeliver(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+    hook = _hook(c)
+    sent = c.post(f"{API}/webhooks/{hook}/test", headers=auth("admin")).json()
+    return c.post(f"{API}/webhooks/{hook}/deliveries/{sent['outbox_id']}/redeliver", headers=h)
+
+
 _MEDIUM = {"corridor_factor": 1.0, "stop_min_s": 900, "report_interval_s": 900, "border_dwell_factor": 1.0,
            "severity_shift": 0}
 
@@ -232,6 +255,16 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
                                                              headers=h), EDIT_RISK),
     "GET /audit/checkpoints": (lambda c, s, db, h: c.get(f"{API}/audit/checkpoints", headers=h), AUDITORS),
     "GET /ingest/workers": (lambda c, s, db, h: c.get(f"{API}/ingest/workers", headers=h), AUDITORS),
+    "POST /webhooks": (lambda c, s, db, h: c.post(f"{API}/webhooks", json={
+        "url": HOOK_URL, "event_types": ["shipment.arrived"]}, headers=h), DECLARE),
+    "GET /webhooks": (lambda c, s, db, h: c.get(f"{API}/webhooks", headers=h), WEBHOOKS | {"integrator": 200}),
+    "GET /webhooks/{id}": (_on_hook("GET"), WEBHOOKS),
+    "PATCH /webhooks/{id}": (_on_hook("PATCH", json={"description": "matrix"}), WEBHOOKS),
+    "DELETE /webhooks/{id}": (_on_hook("DELETE"), WEBHOOKS),
+    "POST /webhooks/{id}/secret": (_on_hook("POST", "/secret"), WEBHOOKS),
+    "GET /webhooks/{id}/deliveries": (_on_hook("GET", "/deliveries"), WEBHOOKS),
+    "POST /webhooks/{id}/deliveries/{outbox_id}/redeliver": (_redeliver, WEBHOOKS | {"admin": 202, "operator": 202}),
+    "POST /webhooks/{id}/test": (_on_hook("POST", "/test"), WEBHOOKS | {"admin": 202, "operator": 202}),
 }
 
 

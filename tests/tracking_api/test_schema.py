@@ -44,3 +44,6 @@ def test_generated_requests_get_no_5xx_and_responses_match_the_schema(case: sche
             # The documented example subscribes a real push service's URL (and an admin's
             # subscription hears of every alert): the test suite must never push there.
             execute(database_url, "DELETE FROM push_subscriptions WHERE subject = 'schemathesis'")
+        elif case.operation.path.startswith("/api/v1/webhooks"):
+            # Generated subscriptions (some allowed private addresses) must not outlive the call.
+            execute(database_url, "DELETE FROM webhook_subscriptions WHERE created_by = 'schemathesis'")
