@@ -10,6 +10,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar, cast
 
 import typer
@@ -41,6 +42,9 @@ app.add_typer(audit_app, name="audit")
 shipments_app = typer.Typer(help="Shipments, as POST /shipments and its lifecycle steps do it (validated, audited).",
                             no_args_is_help=True)
 app.add_typer(shipments_app, name="shipments")
+declarations_app = typer.Typer(help="Transit declarations, as POST/PUT /declarations do it (validated, audited).",
+                               no_args_is_help=True)
+app.add_typer(declarations_app, name="declarations")
 app.add_typer(countries.app, name="countries")
 console = Console(stderr=True)
 
@@ -494,6 +498,42 @@ def shipments_close(shipment_id: int, at: At = None) -> None:
     _move("close", shipment_id, at)
 
 
+@declarations_app.command("import")
+def declarations_import(
+    path: Annotated[Path, typer.Argument(help="JSON lines: a declaration, or {\"version\": n, \"document\": ...} "
+                                              "to amend one.", exists=True, dir_okay=False, readable=True)],
+    report: Annotated[Path | None, typer.Option(help="Also write the per-line report here (JSON lines).")] = None,
+) -> None:
+    """Create, amend or find unchanged each line's declaration; print a report line per line
+    (created / amended / unchanged / refused with every bad field). Exit 1 if any was refused."""
+    from tracking_api.services.declaration_import import LineReport, import_lines
+
+    with path.open(encoding="utf-8") as f:
+        total = sum(1 for line in f if line.strip())
+    counts: dict[str, int] = {}
+    out = report.open("w", encoding="utf-8") if report else None
+    with Progress(TextColumn("[bold]declarations"), BarColumn(), TextColumn("{task.completed:,} / {task.total:,}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("", total=total)
+
+        def reported(line: LineReport) -> None:
+            counts[line.outcome] = counts.get(line.outcome, 0) + 1
+            print(f"{line.line}\t{line.mrn or '-'}\t{line.outcome}" + (f"\t{line.reason}" if line.reason else ""))
+            if out:
+                out.write(line.json() + "\n")
+            bar.advance(task)
+
+        try:
+            with path.open(encoding="utf-8") as lines:
+                _service(lambda conn: import_lines(conn, _cli_user(), lines, reported))
+        finally:
+            if out:
+                out.close()
+    console.print(", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no declarations")
+    if counts.get("refused"):
+        raise typer.Exit(1)
+
+
 # Below this many rows the check takes a moment: no progress bar.
 LONG_AUDIT_LOG = 50_000
 
@@ -662,7 +702,7 @@ async def _close_earlier_demos(conn: AsyncConnection[DictRow]) -> None:
     from tracking_api.services import shipments as service
 
     rows = await (await conn.execute("SELECT id, status FROM shipments WHERE tracker_id LIKE 'demo%%'"
-                                     " AND status <> 'closed' ORDER BY id")).fetchall()
+                                     " AND status NOT IN ('closed', 'cancelled') ORDER BY id")).fetchall()
     await conn.commit()
     steps: list[Action] = ["depart", "arrive", "close"]
     for row in rows:

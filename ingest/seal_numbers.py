@@ -23,10 +23,10 @@ from ingest.refusals import Refusal
 # destination (after release) and those events must be kept and checked.
 _CLAIMS = """
 SELECT 0 AS how, ss.seal_id, s.id, s.status FROM shipment_seals ss JOIN shipments s ON s.id = ss.shipment_id
-WHERE ss.seal_id = ANY(%(devices)s) AND s.status <> 'closed'
+WHERE ss.seal_id = ANY(%(devices)s) AND s.status NOT IN ('closed', 'cancelled')
 UNION ALL
 SELECT 1, n.seal_number, s.id, s.status FROM shipment_seal_numbers n JOIN shipments s ON s.id = n.shipment_id
-WHERE n.seal_number = ANY(%(numbers)s) AND s.status <> 'closed'
+WHERE n.seal_number = ANY(%(numbers)s) AND s.status NOT IN ('closed', 'cancelled')
 """
 # A shipment without itinerary rows (registered before schema 022 or by a v1 body)
 # has its two offices from the shipment's own columns.

@@ -26,6 +26,7 @@ from tracking_api.routers import (
     alerts,
     audit,
     countries,
+    declarations,
     exports,
     geography,
     kpi,
@@ -64,8 +65,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
-    for module in (session, geography, countries, shipments, tracks, alerts, kpi, risk, push, stream, audit,
-                   workers, webhooks, exports):
+    for module in (session, geography, countries, shipments, declarations, tracks, alerts, kpi, risk, push, stream,
+                   audit, workers, webhooks, exports):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)

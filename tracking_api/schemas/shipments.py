@@ -27,7 +27,7 @@ from tracking_api.schemas.risk import Risk
 # Its check character, when there is one, is not verified.
 REFERENCE = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{13,14}$"
 DEVICE_ID = f"^{topics.DEVICE_ID}$"  # as on MQTT: client id = username = device id
-Status = Literal["registered", "in_transit", "arrived", "closed"]
+Status = Literal["registered", "in_transit", "arrived", "closed", "cancelled"]
 Action = Literal["depart", "arrive", "close"]
 Role = Literal["departure", "transit", "destination"]
 EventKind = Literal["arrived", "departed", "border_crossed", "released", "inspection_authorised",

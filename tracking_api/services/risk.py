@@ -84,7 +84,10 @@ SELECT count(*) AS shipments,
 FROM shipments o
 WHERE o.route_id = %(route)s AND o.id <> %(id)s AND o.departed_at >= now() - make_interval(months => %(months)s)
 """
+_GOODS_MANY = _GOODS.replace("WHERE g.shipment_id = %(id)s", "WHERE g.shipment_id = ANY(%(ids)s)").replace(
+    "ORDER BY m.points", "ORDER BY g.shipment_id, m.points").replace("SELECT g.line", "SELECT g.shipment_id, g.line")
 _LOCK = "SELECT id, reference, operator, route_id, risk, risk_level FROM shipments WHERE id = %s FOR UPDATE"
+_LOCK_MANY = "SELECT id, operator, route_id FROM shipments WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 _STORE = "UPDATE shipments SET risk = %s, risk_level = %s WHERE id = %s"
 
 
@@ -108,18 +111,47 @@ async def assess(conn: Conn, shipment_id: int, history_months: int | None = None
         params = {"id": shipment_id, "operator": row["operator"], "route": row["route_id"], "months": months,
                   "confirmed": sorted(CONFIRMED)}
         reasons = [*await _goods(conn, params), *await _operator(conn, params), *await _route(conn, params)]
-        score = sum(r.points for r in reasons)
-        stored: dict[str, Any] = {"score": score, "computed": level_of(score),
-                                  "reasons": [r.model_dump() for r in reasons]}
-        previous = row["risk"].get("override")
-        if previous is not None:
-            stored["override"] = previous
-        in_force = previous["level"] if previous is not None else stored["computed"]
-        await conn.execute(_STORE, (Jsonb(stored), in_force, shipment_id))
+        await conn.execute(_STORE, _scored(reasons, row["risk"].get("override"), shipment_id))
+
+
+def _scored(reasons: list[RiskReason], previous: dict[str, Any] | None, shipment_id: int) -> tuple[Any, ...]:
+    """``_STORE``'s parameters: the score with its reasons, an override kept (it wins)."""
+    score = sum(r.points for r in reasons)
+    stored: dict[str, Any] = {"score": score, "computed": level_of(score),
+                              "reasons": [r.model_dump() for r in reasons]}
+    if previous is not None:
+        stored["override"] = previous
+    in_force = previous["level"] if previous is not None else stored["computed"]
+    return Jsonb(stored), in_force, shipment_id
+
+
+async def assess_new(conn: Conn, shipment_ids: list[int]) -> None:
+    """``assess`` for shipments registered in the caller's transaction, set-based (the bulk
+    import): one goods query for all, one record query per distinct operator and route. Only
+    for new shipments: they have no alert, no departure and no override of their own, so the
+    records "of the others" are everyone's."""
+    months = RiskSettings().history_months
+    if not shipment_ids:
+        return
+    rows = await (await conn.execute(_LOCK_MANY, (shipment_ids,))).fetchall()
+    goods: dict[int, list[DictRow]] = {}
+    for line in await (await conn.execute(_GOODS_MANY, {"ids": shipment_ids})).fetchall():
+        goods.setdefault(line["shipment_id"], []).append(line)
+    base = {"id": 0, "months": months, "confirmed": sorted(CONFIRMED)}
+    operators = {o: await _operator(conn, base | {"operator": o}) for o in {r["operator"] for r in rows}}
+    routes = {r: await _route(conn, base | {"route": r}) for r in {r["route_id"] for r in rows}}
+    stores = [_scored([*_goods_reasons(goods.get(r["id"], [])), *operators[r["operator"]], *routes[r["route_id"]]],
+                      None, r["id"]) for r in rows]
+    async with conn.cursor() as cur:
+        await cur.executemany(_STORE, stores)
 
 
 async def _goods(conn: Conn, params: dict[str, Any]) -> list[RiskReason]:
-    lines = await (await conn.execute(_GOODS, params)).fetchall()
+    return _goods_reasons(await (await conn.execute(_GOODS, params)).fetchall())
+
+
+def _goods_reasons(lines: list[DictRow]) -> list[RiskReason]:
+    """From one shipment's goods lines, the best-scoring first."""
     if not lines:
         return [RiskReason(factor="undeclared", points=UNDECLARED_POINTS, detail="goods not declared")]
     best = lines[0]  # ordered by points, highest first

@@ -3,17 +3,20 @@ consolidated trucks), one shipment's read and timeline, the status lifecycle
 ``registered -> in_transit -> arrived -> closed`` and the release at destination.
 
 The API's routes and the command line (scenario registration, ``ctt shipments``)
-both come here: the body is a ``ShipmentIn`` (the one schema), every change is
+and the declarations (``services/declarations.py``: amendment, cancellation) all come
+here: the body is a ``ShipmentIn`` (the one schema), every change is
 audited in the same transaction as the change itself. An officer sees and acts
 only on shipments touching their region; any other is ``NotFoundError``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -22,7 +25,7 @@ from tracking_api import audit
 from tracking_api.access import visible
 from tracking_api.auth import Principal
 from tracking_api.progress import estimate, route_lengths
-from tracking_api.regions import regions_touching
+from tracking_api.regions import REGIONS, RegionIndex, regions_touching
 from tracking_api.schemas.errors import invalid
 from tracking_api.schemas.risk import risk as risk_view
 from tracking_api.schemas.shipments import (
@@ -96,14 +99,17 @@ FROM shipment_seals ss JOIN shipments s ON s.id = ss.shipment_id
 WHERE ss.active AND ss.seal_id = ANY(%(devices)s)
 ORDER BY 1, 3
 """
-# Declared seal numbers stay taken until their shipment is closed, like the e-seal devices.
+# Declared seal numbers stay taken until their shipment is closed (or cancelled), like the e-seal devices.
 _NUMBERS_TAKEN = """
 SELECT n.seal_number, s.reference, s.status FROM shipment_seal_numbers n JOIN shipments s ON s.id = n.shipment_id
-WHERE s.status <> 'closed' AND n.seal_number = ANY(%s) ORDER BY 1, 2
+WHERE s.status NOT IN ('closed', 'cancelled') AND n.seal_number = ANY(%s) ORDER BY 1, 2
 """
 # The trigger shipment_truck_check (schema/022) takes this lock too: two registrations of one
 # tracker are serialised before either checks the other's itinerary. Seal numbers get their own.
 _LOCK_TRACKER = "SELECT pg_advisory_xact_lock(7710013, hashtext(%s))"
+_LOCK_TRACKERS = "SELECT pg_advisory_xact_lock(7710013, hashtext(t)) FROM unnest(%s::text[]) t ORDER BY t"
+_ROUTES = "SELECT id, geometry FROM routes WHERE id = ANY(%s)"
+_REFERENCES = "SELECT id, reference FROM shipments WHERE reference = ANY(%s)"
 _LOCK_SEAL_NUMBER = "SELECT pg_advisory_xact_lock(7710025, hashtext(n)) FROM unnest(%s::text[]) n ORDER BY n"
 _INSERT = """
 INSERT INTO shipments (reference, route_id, tracker_id, containers, office_of_departure, office_of_destination,
@@ -135,9 +141,19 @@ _EVENT = """
 INSERT INTO shipment_events (shipment_id, kind, office_code, at, detail, country)
 SELECT %s, %s, %s, %s, %s, (SELECT country FROM zones WHERE office_code = %s)
 """
+_AMEND = """
+UPDATE shipments SET route_id = %s, tracker_id = %s, containers = %s, office_of_departure = %s,
+                     office_of_destination = %s, deadline = %s, vehicle = %s, operator = %s
+WHERE id = %s
+"""
 RELEASABLE: tuple[Status, ...] = ("in_transit", "arrived")
+AMENDABLE: tuple[Status, ...] = ("registered", "in_transit")
+# What the engine has started on at departure: its state is keyed by them.
+FIXED_AFTER_DEPARTURE = frozenset({"route_id", "tracker_id", "seal_ids", "office_of_departure"})
 _CONSTRAINT_FIELDS = {"shipments_reference_key": "reference", "shipments_active_tracker": "tracker_id",
                       "shipment_seals_active": "seal_ids"}
+# What registering one body of a batch may raise instead of registering it.
+Refused = RequestValidationError | ConflictError
 # Kinds of zone an itinerary office may be (those with an office code).
 OFFICE_KINDS = ("office", "border_post")
 
@@ -166,35 +182,226 @@ async def register(conn: Conn, caller: Principal, body: ShipmentIn) -> Shipment:
     another active shipment, or the tracker is on one that is not the same truck (vehicle,
     route, itinerary); 422 (``RequestValidationError``) naming a route or office that does
     not exist or a declaration that contradicts itself."""
+    async with conn.transaction():
+        return await get(conn, caller, await registered(conn, caller, body))
+
+
+async def registered(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
+    """``register`` without reading the shipment back: its id (a batch of one)."""
+    try:
+        result = (await register_many(conn, caller, [body]))[0]
+    except errors.UniqueViolation as exc:  # registered concurrently, after the checks
+        raise _concurrent(exc) from exc
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def register_many(conn: Conn, caller: Principal, bodies: Sequence[ShipmentIn]) -> list[int | Refused]:
+    """``registered`` for each of ``bodies``, in order, with the same checks and audit, set-based
+    (the bulk import): one query per check for all of them, one batch of statements per table.
+    For each body its shipment's id, or what ``register`` would raise for it (nothing of it
+    written). An earlier body binds its devices, seal numbers and reference for the later ones,
+    as if they were registered one after the other. A concurrent registration that wins a race
+    after the checks (a unique violation) fails the whole call: the caller retries one by one."""
+    results: list[int | Refused | None] = [None] * len(bodies)
+    for i, body in enumerate(bodies):
+        problems = declaration_issues(body)
+        if problems:
+            results[i] = invalid(*problems)
+    live = [bodies[i] for i, r in enumerate(results) if r is None]
+    async with conn.transaction():
+        await conn.execute(_LOCK_TRACKERS, (sorted({b.tracker_id for b in live}),))
+        await conn.execute(_LOCK_SEAL_NUMBER, (sorted({s.number for b in live for s in b.seals}),))
+        known = await _Known.load(conn, live)
+        accepted: list[tuple[int, ShipmentIn, list[str]]] = []
+        for i, body in enumerate(bodies):
+            if results[i] is None:
+                try:
+                    accepted.append((i, body, known.admit(body)))
+                except (RequestValidationError, ConflictError) as exc:
+                    results[i] = exc
+        ids = await _insert_many(conn, caller, accepted)
+        for (i, _body, _regions), shipment_id in zip(accepted, ids, strict=True):
+            results[i] = shipment_id
+        await risk.assess_new(conn, ids)
+    return [r for r in results if r is not None]
+
+
+@dataclass
+class _Known:
+    """What the checks of a batch read once: routes, office zones, devices and seal numbers
+    bound, references taken, regions; updated as each body of the batch is admitted."""
+
+    routes: dict[int, dict[str, Any]]
+    zones: dict[str, DictRow]
+    bound: list[dict[str, Any]]
+    numbers: list[dict[str, Any]]
+    references: dict[str, int]
+    regions: RegionIndex
+
+    @classmethod
+    async def load(cls, conn: Conn, bodies: Sequence[ShipmentIn]) -> _Known:
+        async def rows(query: str, params: Any) -> list[DictRow]:
+            return await (await conn.execute(query, params)).fetchall()
+
+        routes = {r["id"]: r["geometry"] for r in await rows(_ROUTES, (sorted({b.route_id for b in bodies}),))}
+        codes = sorted({c for b in bodies for c in itinerary(b)})
+        zones = {r["office_code"]: r for r in await rows(_OFFICES, (codes,))}
+        devices = sorted({d for b in bodies for d in (b.tracker_id, *b.seal_ids)})
+        bound = [dict(r) for r in await rows(_BOUND, {"devices": devices})]
+        numbers = [dict(r) for r in await rows(_NUMBERS_TAKEN, (sorted({s.number for b in bodies for s in b.seals}),))]
+        taken = {r["reference"]: r["id"] for r in await rows(_REFERENCES, ([b.reference for b in bodies],))}
+        regions = RegionIndex([(r["code"], r["geometry"]) for r in await rows(REGIONS, ())])
+        return cls(routes, zones, bound, numbers, taken, regions)
+
+    def admit(self, body: ShipmentIn) -> list[str]:
+        """``registered``'s checks, in its order, on what was read; the regions it touches. The
+        body then binds its devices, numbers and reference for the rest of the batch."""
+        parts = _parts_of(body, self.routes.get(body.route_id), self.zones)
+        _devices_refused(body, self.bound)
+        _numbers_refused((s.number for s in body.seals), body.reference, self.numbers)
+        if body.reference in self.references:
+            raise ConflictError(f"reference {body.reference!r} is already registered "
+                                f"(shipment {self.references[body.reference]})")
+        held = {"reference": body.reference, "status": "registered"}
+        self.bound.append(held | {"device": body.tracker_id, "part": "tracker", "vehicle": body.vehicle,
+                                  "route_id": body.route_id, "offices": itinerary(body)})
+        self.bound += [held | {"device": d, "part": "seal", "vehicle": None, "route_id": None, "offices": None}
+                       for d in body.seal_ids]
+        self.numbers += [held | {"seal_number": s.number} for s in body.seals]
+        self.references[body.reference] = -1  # this batch's: the id is not known yet
+        return self.regions.touching(parts)
+
+
+async def _insert_many(conn: Conn, caller: Principal, accepted: list[tuple[int, ShipmentIn, list[str]]]) -> list[int]:
+    """``_insert``, the regions and the audit of each admitted body, batched; the new ids in order."""
+    if not accepted:
+        return []
+    async with conn.cursor() as cur:
+        await cur.executemany(_INSERT, [(
+            b.reference, b.route_id, b.tracker_id, b.containers, b.office_of_departure, b.office_of_destination,
+            b.deadline, caller.subject, b.vehicle, b.operator) for _i, b, _r in accepted], returning=True)
+        ids: list[int] = []
+        while True:
+            row = await cur.fetchone()
+            assert row is not None
+            ids.append(row["id"])
+            if not cur.nextset():
+                break
+    async with conn.pipeline():
+        for (_i, body, regions), shipment_id in zip(accepted, ids, strict=True):
+            await _insert_parts(conn, shipment_id, body)
+            await _set_regions(conn, shipment_id, regions)
+            await audit.record(conn, caller, "shipment.registered", "shipment", shipment_id,
+                               body.model_dump(mode="json") | {"regions": regions})
+    return ids
+
+
+async def _checked(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
+    """Locks the tracker and the seal numbers, checks the route, offices, devices and seal
+    numbers (free of any other shipment); the route and office geometries."""
+    await conn.execute(_LOCK_TRACKER, (body.tracker_id,))
+    numbers = [seal.number for seal in body.seals]
+    await conn.execute(_LOCK_SEAL_NUMBER, (numbers,))
+    parts = await _parts(conn, body)
+    await _devices_free(conn, body)
+    await _seal_numbers_free(conn, numbers, body.reference)
+    return parts
+
+
+async def _set_regions(conn: Conn, shipment_id: int, regions: list[str]) -> None:
+    if regions:
+        await conn.execute("INSERT INTO shipment_regions (shipment_id, region_code) "
+                           "SELECT %s, unnest(%s::text[])", (shipment_id, regions))
+
+
+def _concurrent(exc: errors.UniqueViolation) -> ConflictError:
+    field = _CONSTRAINT_FIELDS.get(exc.diag.constraint_name or "", "reference")
+    # The detail names the value: "Key (tracker_id)=(trk-0042) already exists."
+    return ConflictError(f"{field}: {exc.diag.message_detail or 'already in use'} "
+                         "(bound by a shipment registered at the same time)")
+
+
+# Amendment and cancellation (a declaration's, before or during the movement)
+
+async def amend(conn: Conn, caller: Principal, shipment_id: int, body: ShipmentIn) -> list[str]:
+    """Replaces the registered or in-transit shipment's declared data with ``body`` (same
+    reference) under the registration's checks: itinerary, seal numbers, containers, goods,
+    deadline, vehicle, operator; the tracker, e-seals, route and office of departure only
+    before departure. The triggers on the rewritten tables bump ``geofence_version``: ingest
+    reloads. Re-runs the risk assessment; audited. The names of the fields it changed.
+    ``ConflictError`` when arrived, closed or cancelled, or a device or seal number is taken."""
     problems = declaration_issues(body)
     if problems:
         raise invalid(*problems)
     try:
         async with conn.transaction():
-            await conn.execute(_LOCK_TRACKER, (body.tracker_id,))
-            numbers = [seal.number for seal in body.seals]
-            await conn.execute(_LOCK_SEAL_NUMBER, (numbers,))
-            parts = await _parts(conn, body)
-            await _devices_free(conn, body)
-            await _seal_numbers_free(conn, numbers)
-            taken = await (await conn.execute("SELECT id FROM shipments WHERE reference = %s",
-                                              (body.reference,))).fetchone()
-            if taken is not None:
-                raise ConflictError(f"reference {body.reference!r} is already registered (shipment {taken['id']})")
+            row = await locked(conn, caller, shipment_id)
+            if row["status"] not in AMENDABLE:
+                raise ConflictError(f"cannot amend shipment {shipment_id}: its status is {row['status']!r}, "
+                                    f"amending needs {' or '.join(map(repr, AMENDABLE))}")
+            before = (await get(conn, caller, shipment_id)).model_dump(mode="json")
+            after = body.model_dump(mode="json")
+            changed = sorted(k for k in after if k != "reference" and _declared(before, k) != _declared(after, k))
+            frozen = [k for k in changed if k in FIXED_AFTER_DEPARTURE]
+            if row["status"] != "registered" and frozen:
+                raise ConflictError(f"cannot amend {', '.join(frozen)} of shipment {shipment_id}: it is "
+                                    f"{row['status']}, these may change only before departure")
+            parts = await _checked(conn, body)
+            await _replace(conn, shipment_id, body)
+            await conn.execute("DELETE FROM shipment_regions WHERE shipment_id = %s", (shipment_id,))
             regions = await regions_touching(conn, parts)
-            shipment_id = await _insert(conn, caller, body)
-            if regions:
-                await conn.execute("INSERT INTO shipment_regions (shipment_id, region_code) "
-                                   "SELECT %s, unnest(%s::text[])", (shipment_id, regions))
-            await audit.record(conn, caller, "shipment.registered", "shipment", shipment_id,
-                               body.model_dump(mode="json") | {"regions": regions})
+            await _set_regions(conn, shipment_id, regions)
+            await audit.record(conn, caller, "shipment.amended", "shipment", shipment_id,
+                               {"reference": body.reference, "changed": changed, "regions": regions})
             await risk.assess(conn, shipment_id)
-            return await get(conn, caller, shipment_id)
-    except errors.UniqueViolation as exc:  # registered concurrently, after the checks
-        field = _CONSTRAINT_FIELDS.get(exc.diag.constraint_name or "", "reference")
-        # The detail names the value: "Key (tracker_id)=(trk-0042) already exists."
-        raise ConflictError(f"{field}: {exc.diag.message_detail or 'already in use'} "
-                       "(bound by a shipment registered at the same time)") from exc
+            return changed
+    except errors.UniqueViolation as exc:
+        raise _concurrent(exc) from exc
+
+
+def _declared(shipment: dict[str, Any], field: str) -> Any:
+    """The value of ``ShipmentIn`` field ``field`` in a form that compares a ``Shipment``'s (the
+    API's answer, JSON) with a ``ShipmentIn``'s: sets sorted, times parsed, goods without line."""
+    value = shipment[field]
+    if field == "seals":
+        return sorted(value, key=lambda s: s["number"])
+    if field == "seal_ids":
+        return sorted(value)
+    if field == "deadline":
+        return datetime.fromisoformat(value)
+    if field == "goods":
+        return [{k: v for k, v in g.items() if k != "line"} for g in value]
+    return value
+
+
+async def _replace(conn: Conn, shipment_id: int, body: ShipmentIn) -> None:
+    await conn.execute(_AMEND, (body.route_id, body.tracker_id, body.containers, body.office_of_departure,
+                                body.office_of_destination, body.deadline, body.vehicle, body.operator,
+                                shipment_id))
+    for table in ("shipment_seals", "shipment_offices", "shipment_seal_numbers", "shipment_goods"):
+        await conn.execute(sql.SQL("DELETE FROM {} WHERE shipment_id = %s").format(sql.Identifier(table)),
+                           (shipment_id,))
+    await _insert_parts(conn, shipment_id, body)
+
+
+async def cancel(conn: Conn, caller: Principal, shipment_id: int, reason: str) -> Shipment:
+    """``registered -> cancelled``: its tracker, e-seals and seal numbers are free again, the
+    engine forgets it. ``ConflictError`` in any other status."""
+    async with conn.transaction():
+        row = await locked(conn, caller, shipment_id)
+        if row["status"] != "registered":
+            raise ConflictError(f"cannot cancel shipment {shipment_id}: its status is {row['status']!r}, "
+                                "only a 'registered' shipment can be cancelled")
+        await conn.execute("UPDATE shipments SET status = 'cancelled', cancelled_at = now(), cancelled_by = %s "
+                           "WHERE id = %s", (caller.subject, shipment_id))
+        await conn.execute("UPDATE shipment_seals SET active = false WHERE shipment_id = %s AND active",
+                           (shipment_id,))
+        await audit.record(conn, caller, "shipment.cancelled", "shipment", shipment_id,
+                           {"reference": row["reference"], "from": "registered", "to": "cancelled",
+                            "reason": reason})
+        return await get(conn, caller, shipment_id)
 
 
 def itinerary(body: ShipmentIn) -> list[str]:
@@ -229,8 +436,13 @@ async def _parts(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
     """The route line and every itinerary office's polygon (GeoJSON); 422 naming each reference
     that does not exist or is not an office or border post."""
     route = await (await conn.execute(_ROUTE, (body.route_id,))).fetchone()
+    zones = {r["office_code"]: r for r in await (await conn.execute(_OFFICES, (itinerary(body),))).fetchall()}
+    return _parts_of(body, route["geometry"] if route else None, zones)
+
+
+def _parts_of(body: ShipmentIn, route: dict[str, Any] | None, zones: Mapping[str, DictRow]) -> list[dict[str, Any]]:
+    """``_parts`` from the route's geometry (None: no such route) and the zones by office code."""
     codes = itinerary(body)
-    zones = {r["office_code"]: r for r in await (await conn.execute(_OFFICES, (codes,))).fetchall()}
     issues: list[tuple[tuple[str | int, ...], str]] = []
     if route is None:
         issues.append((("body", "route_id"), f"route {body.route_id} does not exist"))
@@ -244,20 +456,26 @@ async def _parts(conn: Conn, body: ShipmentIn) -> list[dict[str, Any]]:
     if issues:
         raise invalid(*issues)
     assert route is not None
-    return [route["geometry"], *(zones[c]["geometry"] for c in codes)]
+    return [route, *(zones[c]["geometry"] for c in codes)]
 
 
 async def _devices_free(conn: Conn, body: ShipmentIn) -> None:
     """``ConflictError`` naming each device bound to another active shipment, unless it is this
     body's tracker on a shipment of the same truck (vehicle, route and itinerary)."""
     devices = [body.tracker_id, *body.seal_ids]
-    rows = await (await conn.execute(_BOUND, {"devices": devices})).fetchall()
-    refusals = [_refusal(body, r) for r in rows]
+    _devices_refused(body, await (await conn.execute(_BOUND, {"devices": devices})).fetchall())
+
+
+def _devices_refused(body: ShipmentIn, rows: Iterable[Mapping[str, Any]]) -> None:
+    """``_devices_free`` on the rows of ``_BOUND`` (those of other devices are ignored)."""
+    devices = {body.tracker_id, *body.seal_ids}
+    # Its own devices (an amendment) are no conflict: the reference is unique.
+    refusals = [_refusal(body, r) for r in rows if r["device"] in devices and r["reference"] != body.reference]
     if any(refusals):
         raise ConflictError("; ".join(r for r in refusals if r))
 
 
-def _refusal(body: ShipmentIn, row: DictRow) -> str | None:
+def _refusal(body: ShipmentIn, row: Mapping[str, Any]) -> str | None:
     """Why the device of ``row`` (bound to another active shipment) may not serve ``body``; None if it may."""
     part = "tracker" if row["device"] == body.tracker_id else "seal"
     bound = f"{part} {row['device']!r} is bound to active shipment {row['reference']} ({row['status']})"
@@ -275,8 +493,13 @@ def _refusal(body: ShipmentIn, row: DictRow) -> str | None:
     return None
 
 
-async def _seal_numbers_free(conn: Conn, numbers: list[str]) -> None:
-    rows = await (await conn.execute(_NUMBERS_TAKEN, (numbers,))).fetchall()
+async def _seal_numbers_free(conn: Conn, numbers: list[str], reference: str) -> None:
+    _numbers_refused(numbers, reference, await (await conn.execute(_NUMBERS_TAKEN, (numbers,))).fetchall())
+
+
+def _numbers_refused(numbers: Iterable[str], reference: str, taken: Iterable[Mapping[str, Any]]) -> None:
+    wanted = set(numbers)
+    rows = [r for r in taken if r["seal_number"] in wanted and r["reference"] != reference]
     if rows:
         raise ConflictError("; ".join(f"seal number {r['seal_number']} is declared on active shipment "
                                       f"{r['reference']} ({r['status']})" for r in rows))
@@ -289,6 +512,12 @@ async def _insert(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
         body.office_of_destination, body.deadline, caller.subject, body.vehicle, body.operator))).fetchone()
     assert row is not None
     shipment_id: int = row["id"]
+    await _insert_parts(conn, shipment_id, body)
+    return shipment_id
+
+
+async def _insert_parts(conn: Conn, shipment_id: int, body: ShipmentIn) -> None:
+    """Its e-seals, itinerary, seal numbers and goods."""
     if body.seal_ids:
         await conn.execute("INSERT INTO shipment_seals (shipment_id, seal_id) SELECT %s, unnest(%s::text[])",
                            (shipment_id, body.seal_ids))
@@ -303,7 +532,6 @@ async def _insert(conn: Conn, caller: Principal, body: ShipmentIn) -> int:
         await conn.execute(_INSERT_GOODS, (shipment_id, [x.hs_code for x in g], [x.description for x in g],
                                            [x.gross_mass_kg for x in g], [x.value for x in g],
                                            [x.currency for x in g]))
-    return shipment_id
 
 
 # Reads
