@@ -5,8 +5,11 @@ Loads 10,000 in-transit shipments with a latest position each, and 30 days of
 15 s fixes for 100 of their trackers; starts the API (uvicorn, one process);
 measures ``GET /positions/latest`` and 7-day ``GET /devices/{id}/track``
 (p50/p99 over sequential requests on a kept-alive connection), and the
-fan-out of an alert change to 200 ``GET /stream`` clients. The last line is
-``latest_p99_ms=<a> track_p99_ms=<b>``.
+fan-out of an alert change to 200 ``GET /stream`` clients. Then declarations
+(``bench/declarations.py``: bulk import, one POST each, and plain COPY as the
+peer) and webhooks (``bench/webhooks.py``: commit to receiver at 50 events/s,
+against a direct POST of the same bodies). The last line is
+``latest_p99_ms=<a> track_p99_ms=<b> declarations_per_s=<c> webhook_p99_ms=<d>``.
 
     .venv/bin/python -m bench.api [--quick]
 """
@@ -29,6 +32,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import Progress
 
+from bench import declarations, webhooks
 from ctt.config import DB_OWNER, OpsSettings
 from ctt.migrate import fresh_database
 from tests.support import ApiServer, EventStream
@@ -49,10 +53,14 @@ class Scale:
     requests: int
     clients: int
     events: int
+    declarations: int
+    webhook_s: float
 
 
-FULL = Scale(shipments=10_000, history_devices=100, history_days=30, requests=200, clients=200, events=20)
-QUICK = Scale(shipments=2_000, history_devices=10, history_days=8, requests=60, clients=50, events=5)
+FULL = Scale(shipments=10_000, history_devices=100, history_days=30, requests=200, clients=200, events=20,
+             declarations=1000, webhook_s=20.0)
+QUICK = Scale(shipments=2_000, history_devices=10, history_days=8, requests=60, clients=50, events=5,
+              declarations=300, webhook_s=6.0)
 
 
 def database() -> str:
@@ -195,7 +203,16 @@ def main() -> None:
     print(f"GET /stream fan-out to {scale.clients} clients, {scale.events} alert changes: delivery p50 "
           f"{p(delays, 50):.1f} ms, p99 {p(delays, 99):.1f} ms, max {max(delays):.1f} ms")
     print(f"ratio_latest={p(latest, 50) / p(peer_latest, 50):.2f} ratio_track={p(track, 50) / p(peer_track, 50):.2f}")
-    print(f"latest_p99_ms={p(latest, 99):.1f} track_p99_ms={p(track, 99):.1f}")
+    declared = declarations.measure(url, scale.declarations)
+    print(f"declarations: bulk {declared['bulk_per_s']:.0f}/s, one POST each {declared['one_by_one_per_s']:.0f}/s;"
+          f" the peer (COPY, no checks) {declared['peer_copy_per_s']:.0f}/s;"
+          f" ratio_declarations={declared['peer_copy_per_s'] / declared['bulk_per_s']:.2f}", flush=True)
+    hooks = webhooks.measure(url, 50, scale.webhook_s)
+    print(f"webhooks at 50 events/s: commit to receiver p50 {hooks['p50_ms']:.1f} ms, p99 {hooks['p99_ms']:.1f} ms;"
+          f" a direct POST p50 {hooks['peer_p50_ms']:.1f} ms, p99 {hooks['peer_p99_ms']:.1f} ms;"
+          f" ratio_webhook_p99={hooks['p99_ms'] / hooks['peer_p99_ms']:.1f}")
+    print(f"latest_p99_ms={p(latest, 99):.1f} track_p99_ms={p(track, 99):.1f}"
+          f" declarations_per_s={declared['bulk_per_s']:.0f} webhook_p99_ms={hooks['p99_ms']:.1f}")
     sys.stdout.flush()
 
 
