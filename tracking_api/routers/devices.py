@@ -50,7 +50,7 @@ async def list_devices(
 ) -> DevicePage:
     """Every device heard from or issued to a shipment, matching every given filter, sorted
     (ties by id), a page at a time: follow `next_cursor` until it is null. A device never
-    heard from sorts as the oldest last_seen; one without a battery reading as the lowest.
+    heard from sorts as the oldest last_seen; one without a battery reading after every reading.
     An officer sees only the devices of shipments touching their region."""
     query = service.Query(kind=kind, state=state, battery_below=battery_below, flagged=flagged, shipment=shipment,
                           q=q, sort=sort, descending=order == "desc", after=page.after(2), limit=page.limit)

@@ -86,10 +86,12 @@ _VISIBLE = """(EXISTS (SELECT 1 FROM shipments s WHERE s.tracker_id = b.id AND {
                WHERE ss.seal_id = b.id AND {visible})
     OR EXISTS (SELECT 1 FROM device_assignments da JOIN shipments s ON s.id = da.shipment_id
                WHERE da.device_id = b.id AND {visible}))"""
-# Sort keys as numbers (epoch seconds, %), never null: the cursor carries (key, id).
+# Sort keys as numbers (epoch seconds, %), never null: the cursor carries (key, id). A device
+# never heard from is the stalest; one without a battery reading comes after every reading,
+# either way ({unknown}: -1 descending, 101 ascending).
 SORT_KEYS: dict[Sort, str] = {
     "last_seen": "extract(epoch FROM coalesce(last_seen, 'epoch'::timestamptz))",
-    "battery": "coalesce(bat, -1)::numeric",
+    "battery": "coalesce(bat, {unknown})::numeric",
     "id": "0::numeric",
 }
 # The page's battery: the trend over the window, hourly means, and the current shipment's
@@ -155,8 +157,8 @@ async def listing(conn: Conn, caller: Principal, settings: Settings,
         params |= {"after_key": query.after[0], "after_id": query.after[1]}
     page = sql.SQL("SELECT b.* FROM (SELECT i.*, {key} AS sort_key FROM ({inventory}) i) b WHERE {where} "
                    "ORDER BY b.sort_key {direction}, b.id {direction} LIMIT %(fetch)s").format(
-        key=sql.SQL(SORT_KEYS[query.sort]), inventory=sql.SQL(_INVENTORY),
-        where=sql.SQL(" AND ").join(conditions), direction=direction)
+        key=sql.SQL(SORT_KEYS[query.sort].format(unknown=-1 if query.descending else 101)),
+        inventory=sql.SQL(_INVENTORY), where=sql.SQL(" AND ").join(conditions), direction=direction)
     await conn.execute(_NO_JIT)
     rows = await (await conn.execute(sql.SQL(_PAGE).format(page=page, direction=direction),
                                      params | _common(settings) | {"fetch": query.limit + 1})).fetchall()
