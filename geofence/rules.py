@@ -38,6 +38,12 @@ class Rules:
     max_speed_kmh: float = 100.0
     excursion_m: float = 2_000.0
     excursion_min_s: float = 600.0
+    # device_battery: the battery trend's window, and the margin before the deadline the
+    # forecast must clear (hours), and how often the sweep forecasts (it fits every active
+    # device's readings: about 1 s per 5,000 devices with a reading every 5 minutes)
+    battery_trend_h: float = 24.0
+    battery_margin_h: float = 2.0
+    battery_sweep_s: float = 300.0
     # Switches for the benchmark's "rules off" run: itinerary and border rules, reversal, gaps.
     border_rules: bool = True
     reversal_rule: bool = True

@@ -65,6 +65,12 @@ class IngestSettings(ServiceSettings):
     stop_min_duration_s: float = Field(default=900.0, gt=0)
     spike_m: float = Field(default=100.0, gt=0)
     signal_lost_s: float = Field(default=900.0, gt=0)
+    # device_battery (ingest/alerting/device_battery.py): hours of battery readings the trend
+    # fits, and the margin before the deadline the forecast must clear.
+    battery_trend_h: float = Field(default=24.0, gt=0, le=24 * 31)
+    battery_margin_h: float = Field(default=2.0, gt=0)
+    # How often the leader's sweep forecasts batteries (the fit reads a day of readings per device).
+    battery_sweep_s: float = Field(default=300.0, gt=0)
     # Ingest has drained its backlog (and the sweep may raise signal_lost) once it has
     # been connected to the broker this long and then collected a batch that was not full.
     drain_settle_s: float = Field(default=2.0, ge=0)
@@ -86,4 +92,6 @@ class IngestSettings(ServiceSettings):
             deviation_enter_s=self.deviation_enter_s, deviation_exit_s=self.deviation_exit_s,
             stop_max_diameter_m=self.stop_max_diameter_m, stop_min_duration_s=self.stop_min_duration_s,
             spike_m=self.spike_m, signal_lost_s=self.signal_lost_s,
+            battery_trend_h=self.battery_trend_h, battery_margin_h=self.battery_margin_h,
+            battery_sweep_s=self.battery_sweep_s,
         )

@@ -80,6 +80,10 @@ class ApiSettings(ServiceSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
     # http:// webhook URLs without allow_private: the test suite's receiver only.
     webhook_allow_http: bool = False
+    # Devices: the battery trend's window (hours of readings), and how long after its shipment
+    # arrived a device not yet returned is flagged missing.
+    battery_trend_h: float = Field(default=24.0, gt=0, le=24 * 31)
+    device_return_grace_s: float = Field(default=86_400.0, ge=0)
 
     @model_validator(mode="after")
     def _no_test_switches_in_production(self) -> Self:

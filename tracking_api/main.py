@@ -27,6 +27,7 @@ from tracking_api.routers import (
     audit,
     countries,
     declarations,
+    devices,
     exports,
     geography,
     kpi,
@@ -66,7 +67,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
     for module in (session, geography, countries, shipments, declarations, tracks, alerts, kpi, risk, push, stream,
-                   audit, workers, webhooks, exports):
+                   audit, workers, webhooks, exports, devices):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)

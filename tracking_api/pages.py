@@ -1,5 +1,5 @@
 """The browser pages: control room at ``/``, officers at ``/officer/``, KPIs at
-``/kpi/``, their shared code at ``/static/``, and the npm libraries they use at
+``/kpi/``, devices at ``/devices/``, their shared code at ``/static/``, and the npm libraries they use at
 ``/vendor/`` (only the files they load, never the whole ``node_modules``).
 
 The pages are plain files (ES modules, no build step) talking to the API like
@@ -21,7 +21,7 @@ from tracking_api.config import ApiSettings
 log = structlog.get_logger("tracking_api.pages")
 
 # URL path -> folder under the dashboards directory.
-PAGES = {"/officer": "officer", "/kpi": "kpi", "/static": "common"}
+PAGES = {"/officer": "officer", "/kpi": "kpi", "/devices": "devices", "/static": "common"}
 VENDOR = {"leaflet": "node_modules/leaflet/dist", "topojson-client": "node_modules/topojson-client/dist",
           "world-atlas": "node_modules/world-atlas"}
 

@@ -11,6 +11,7 @@ shipment's departure and its alerts reconciled.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,7 @@ class Alerting:
         self._states: dict[str, DeviceState] = {}
         # Trackers whose evaluation failed: evaluated next batch from their saved state.
         self._retry: set[str] = set()
+        self._battery_at: float | None = None  # time.monotonic() of the last battery forecast
 
     def refresh(self, cur: psycopg.Cursor[Any]) -> Registry:
         """Reload routes, zones and shipments if they changed since the last batch."""
@@ -126,7 +128,11 @@ class Alerting:
 
     def sweep(self, cur: psycopg.Cursor[Any], drained: bool) -> Outcome:
         """Wall-clock rules; signal lost only once ingest has drained its backlog (Pipeline.drained)."""
-        return Outcome(changes=sweep(cur, self._rules.signal_lost_s, drained))
+        now = time.monotonic()
+        battery = self._battery_at is None or now - self._battery_at >= self._rules.battery_sweep_s
+        if battery:
+            self._battery_at = now
+        return Outcome(changes=sweep(cur, self._rules, drained, battery))
 
 
 def _newest(fresh: Fresh) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Wall-clock rules, run periodically: signal lost, transit overdue, and the
+"""Wall-clock rules, run periodically: signal lost, transit overdue, device battery, and the
 end of the conditions of shipments that are no longer in transit (an arrived
 truck is not deviating any more)."""
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from geofence.rules import Rules
+from ingest.alerting import device_battery
 from ingest.alerting.changes import RETURNING, changed
 from ingest.alerting.signal_lost import raise_lost
 from protocol.alerts import AlertChange
@@ -33,11 +35,14 @@ WITH changed AS (
 ) """ + RETURNING
 
 
-def sweep(cur: psycopg.Cursor[Any], signal_lost_s: float, drained: bool) -> list[AlertChange]:
+def sweep(cur: psycopg.Cursor[Any], rules: Rules, drained: bool, battery: bool = True) -> list[AlertChange]:
     """The wall-clock rules. ``signal_lost`` waits until ingest has drained its
     backlog (see Pipeline.drained): until then a tracker's silence may only be
-    its fixes still queued in the broker."""
-    out = raise_lost(cur, signal_lost_s) if drained else []
+    its fixes still queued in the broker. ``battery``: forecast batteries this time
+    (every ``battery_sweep_s``, not every sweep)."""
+    out = raise_lost(cur, rules.signal_lost_s) if drained else []
     out += changed(cur, "opened", _OVERDUE, ())
     out += changed(cur, "ended", _FINISHED, ())
+    if battery:
+        out += device_battery.evaluate(cur, rules.battery_trend_h, rules.battery_margin_h)
     return out

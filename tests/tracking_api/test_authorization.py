@@ -265,7 +265,22 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "GET /webhooks/{id}/deliveries": (_on_hook("GET", "/deliveries"), WEBHOOKS),
     "POST /webhooks/{id}/deliveries/{outbox_id}/redeliver": (_redeliver, WEBHOOKS | {"admin": 202, "operator": 202}),
     "POST /webhooks/{id}/test": (_on_hook("POST", "/test"), WEBHOOKS | {"admin": 202, "operator": 202}),
+    "GET /devices": (lambda c, s, db, h: c.get(f"{API}/devices", params={"limit": 1}, headers=h), ALL_READ),
+    "GET /devices/{id}": (lambda c, s, db, h: c.get(f"{API}/devices/{shipment(c, s)['tracker_id']}", headers=h),
+                          REGION_READ),
+    "POST /devices/{id}/return": (lambda c, s, db, h: c.post(
+        f"{API}/devices/{shipment(c, s)['tracker_id']}/return", json={"office": s.world.destination}, headers=h),
+        ACT),
+    "POST /devices/{id}/issue": (lambda c, s, db, h: _issue(c, s, h), ACT),
 }
+
+
+def _issue(c: TestClient, s: Setup, h: dict[str, str]) -> Any:
+    """Issue a shipment's tracker again after an operator took it back."""
+    sh = shipment(c, s)
+    c.post(f"{API}/devices/{sh['tracker_id']}/return", json={"office": s.world.destination}, headers=auth("operator"))
+    return c.post(f"{API}/devices/{sh['tracker_id']}/issue",
+                  json={"shipment": sh["id"], "office": s.world.departure}, headers=h)
 
 
 def test_every_resource_operation_is_in_the_matrix() -> None:
