@@ -1,5 +1,5 @@
 """Standard Webhooks symmetric signatures: ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``
-with a secret given as ``whsec_<base64>`` (spec/standard-webhooks.md, "Signature scheme";
+with a secret given as ``whsec_<base64>`` (the Standard Webhooks specification, "Signature scheme";
 its reference library, libraries/python/standardwebhooks/webhooks.py)."""
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class Received:
 
 
 def independent_check(secret: str, msg_id: str, timestamp: str, body: bytes, signature_header: str) -> bool:
-    """spec/standard-webhooks.md, "Signature scheme": HMAC-SHA256 over ``msg_id.timestamp.payload``
+    """the Standard Webhooks specification, "Signature scheme": HMAC-SHA256 over ``msg_id.timestamp.payload``
     with the base64-decoded secret after ``whsec_``, sent as ``v1,<base64>`` among space-separated signatures."""
     key = base64.b64decode(secret.split("_", 1)[1])
     expected = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())

@@ -13,7 +13,7 @@ from typing import Any
 from tracking_api.webhooks.sender import post
 from tracking_api.webhooks.signing import headers, new_secret
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "integration.md"
+DOC = Path(__file__).resolve().parents[3] / "docs/integration.md"
 
 
 def _example() -> str:
