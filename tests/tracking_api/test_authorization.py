@@ -4,6 +4,7 @@ effect never decides another's answer."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from tests.support import execute, scalar
+from tests.tracking_api.declaration_support import document
 from tests.tracking_api.geo_support import (
     API,
     World,
@@ -95,6 +97,17 @@ SUBSCRIBE = {"admin": 201, "operator": 201, "officer": 201, "officer-elsewhere":
 UNSUBSCRIBE = ALL_READ | {"integrator": 403}
 AUDITORS = ALL_READ | {"officer": 403, "officer-elsewhere": 403, "integrator": 403}
 EDIT_RISK = DEFINE | {"admin": 200, "operator": 200}  # sensitive goods and profiles: admins and operators
+
+
+REGISTRARS_OK = DECLARE | {"admin": 200, "operator": 200, "integrator": 200}
+_RANGE = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+
+
+def _declared(c: TestClient, s: Setup, then: Callable[[str, dict[str, Any]], Any]) -> Any:
+    """``then(mrn, document)`` on a declaration an operator sent on the region's route."""
+    doc = document(s.world)
+    created(c.post(f"{API}/declarations", json=doc, headers=auth("operator")))
+    return then(doc["functionalReferenceId"], doc)
 
 
 def _transition(action: str, start: str) -> Call:
@@ -272,6 +285,27 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
         f"{API}/devices/{shipment(c, s)['tracker_id']}/return", json={"office": s.world.destination}, headers=h),
         ACT),
     "POST /devices/{id}/issue": (lambda c, s, db, h: _issue(c, s, h), ACT),
+    "POST /declarations": (lambda c, s, db, h: c.post(f"{API}/declarations", json=document(s.world), headers=h),
+                           DECLARE),
+    "POST /declarations/import": (lambda c, s, db, h: c.post(
+        f"{API}/declarations/import", content=json.dumps(document(s.world)) + "\n",
+        headers=h | {"Content-Type": "application/x-ndjson"}), REGISTRARS_OK),
+    "PUT /declarations/{mrn}": (lambda c, s, db, h: _declared(c, s, lambda mrn, doc: c.put(
+        f"{API}/declarations/{mrn}", json={"version": 1, "document": doc | {"carrier": {"name": "Other"}}},
+        headers=h)), REGISTRARS_OK),
+    "POST /declarations/{mrn}/cancel": (lambda c, s, db, h: _declared(c, s, lambda mrn, doc: c.post(
+        f"{API}/declarations/{mrn}/cancel", json={"reason": "withdrawn by the declarant"}, headers=h)),
+        REGISTRARS_OK),
+    "GET /declarations/{mrn}": (lambda c, s, db, h: _declared(c, s, lambda mrn, doc: c.get(
+        f"{API}/declarations/{mrn}", headers=h)), REGION_READ),
+    "GET /declarations/{mrn}/versions": (lambda c, s, db, h: _declared(c, s, lambda mrn, doc: c.get(
+        f"{API}/declarations/{mrn}/versions", headers=h)), REGION_READ),
+    "GET /exports/alerts": (lambda c, s, db, h: c.get(f"{API}/exports/alerts", params=_RANGE, headers=h), ALL_READ),
+    "GET /exports/tracks": (lambda c, s, db, h: c.get(f"{API}/exports/tracks", params=_RANGE, headers=h), ALL_READ),
+    "GET /exports/shipments": (lambda c, s, db, h: c.get(f"{API}/exports/shipments", params=_RANGE, headers=h),
+                               ALL_READ),
+    "GET /shipments/{id}/report.pdf": (lambda c, s, db, h: c.get(
+        f"{API}/shipments/{shipment(c, s)['id']}/report.pdf", headers=h), REGION_READ),
 }
 
 
