@@ -35,6 +35,7 @@ from tracking_api.routers import (
     shipments,
     stream,
     tracks,
+    units,
     workers,
 )
 from tracking_api.schemas.errors import UNAUTHORIZED, error, validation_error_handler
@@ -61,7 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
-    for module in (session, geography, countries, shipments, tracks, alerts, kpi, risk, push, stream, audit,
+    for module in (session, geography, countries, shipments, tracks, alerts, units, kpi, risk, push, stream, audit,
                    workers):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
