@@ -110,6 +110,8 @@ CREATE TRIGGER case_evidence_read_only BEFORE INSERT OR UPDATE OR DELETE ON case
 -- KPI: alerts resolved per type and outcome over a range.
 CREATE INDEX alerts_resolved_at ON alerts (resolved_at) WHERE resolved_at IS NOT NULL;
 
+-- The evidence snapshot (and the shipment report) read the shipment's seal events.
+GRANT SELECT ON seal_events TO ctt_api;
 GRANT SELECT, UPDATE ON response_times TO ctt_api;
 GRANT SELECT ON response_times, escalations, cases, case_alerts, case_entries TO ctt_report;
 GRANT SELECT, INSERT, UPDATE (notified) ON escalations TO ctt_api;

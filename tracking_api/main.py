@@ -25,6 +25,7 @@ from tracking_api.push import PushNotifier
 from tracking_api.routers import (
     alerts,
     audit,
+    cases,
     countries,
     geography,
     kpi,
@@ -62,8 +63,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
-    for module in (session, geography, countries, shipments, tracks, alerts, units, kpi, risk, push, stream, audit,
-                   workers):
+    for module in (session, geography, countries, shipments, tracks, alerts, units, cases, kpi, risk, push, stream,
+                   audit, workers):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)

@@ -4,6 +4,7 @@
 // itinerary crosses their administration, on another country's ground (or where none is known).
 import { Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
+import { outcomeSelect } from "/static/outcomes.js";
 import {
   SEVERITY_COLOUR, ago, alertDetail, alertLabel, bearingDeg, compass, contestedLabel, countryTag, distanceM,
   escapeHtml, km, supersedes,
@@ -16,13 +17,6 @@ const client = new Client(tokenStore(localStorage));
 // country: the officer's administration (alpha-3), null when the API does not say.
 // me: the officer's subject and unit (GET /session): alerts assigned to either come first.
 const state = { alerts: new Map(), here: null, fresh: new Set(), editing: new Map(), country: null, me: null };
-
-// The verdicts an officer resolves with (protocol.alerts.Outcome); the confirmed ones open a case.
-export const OUTCOMES = [
-  ["false_alarm", "False alarm"], ["technical_fault", "Technical fault"],
-  ["confirmed_irregularity", "Confirmed irregularity (opens a case)"], ["goods_seized", "Goods seized (opens a case)"],
-  ["other", "Other"],
-];
 
 export function mine(a, me) {
   return !!me && ((a.assignee != null && a.assignee === me.subject) || (a.unit != null && a.unit === me.unit));
@@ -107,9 +101,7 @@ function askNote(a, div) {
   const note = Object.assign(document.createElement("textarea"), {
     rows: 3, placeholder: "What did you find? (required)", maxLength: 2000,
   });
-  const outcome = document.createElement("select");
-  outcome.setAttribute("aria-label", "Outcome");
-  outcome.append(new Option("Outcome… (required)", ""), ...OUTCOMES.map(([v, label]) => new Option(label, v)));
+  const outcome = outcomeSelect();
   const ok = button("Resolve", () => note.value.trim() && outcome.value
     && act(a, "resolve", { note: note.value.trim(), outcome: outcome.value }));
   div.replaceChildren(outcome, note, ok, button("Cancel", () => { state.editing.delete(a.id); render(); }));

@@ -106,8 +106,8 @@ def _transition(action: str, start: str) -> Call:
 def _alert_action(action: str) -> Call:
     def call(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
         sh = shipment(c, s, "in_transit")
-        return c.post(f"{API}/alerts/{alert(db, sh['id'], sh['tracker_id'])}/{action}", json={"note": "checked"},
-                      headers=h)
+        body = {"note": "checked"} | ({"outcome": "false_alarm"} if action == "resolve" else {})
+        return c.post(f"{API}/alerts/{alert(db, sh['id'], sh['tracker_id'])}/{action}", json=body, headers=h)
     return call
 
 

@@ -9,7 +9,7 @@ import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
 from psycopg import sql
 
-from protocol.alerts import alert
+from protocol.alerts import CONFIRMED, alert
 from tracking_api import access, audit
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
@@ -29,6 +29,7 @@ from tracking_api.schemas.alerts import (
     one_of,
 )
 from tracking_api.schemas.errors import UNAUTHORIZED, error, invalid, validation
+from tracking_api.services import cases
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -38,7 +39,7 @@ _SHIPMENT_OF_VIEW = sql.SQL("a.shipment")
 
 # The one alert object's row (protocol.alerts.Alert), as every other consumer gets it.
 _SELECT = sql.SQL("SELECT a.* FROM alert_view a")
-_LOCK = sql.SQL("SELECT a.status FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
+_LOCK = sql.SQL("SELECT a.status, a.shipment_id FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
 _ACKNOWLEDGE = """
 UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, acknowledged_at = now(),
                   note = coalesce(%s, note), updated_at = now()
@@ -74,7 +75,8 @@ _ACTION_ERRORS = {
     **_NOT_FOUND,
     **error(409, "The alert's status does not allow this step; the message names it",
             "alert 42 is resolved; only an open alert can be acknowledged"),
-    **validation("The body is invalid: an unknown field, a missing, blank or too long note, an unknown outcome",
+    **validation("The body is invalid: an unknown field, a missing, blank or too long note, a missing or unknown "
+                 "outcome",
                  ["body", "note"],
                  "Field required"),
 }
@@ -164,12 +166,14 @@ async def resolve(
     body: Annotated[ResolveRequest, Body(openapi_examples={
         "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked", "outcome": "false_alarm"}},
         "goods seized": {"value": {"note": "undeclared cigarettes behind the load", "outcome": "goods_seized"}},
-        "without an outcome": {"value": {"note": "duplicate of alert 41"}}})],
+        "duplicate": {"value": {"note": "duplicate of alert 41", "outcome": "other"}}})],
 ) -> Response:
-    """`open` or `acknowledged` -> `resolved`, with a required note saying why and,
-    optionally, the outcome (the verdict the risk unit's figures count).
-    Records who and when and an `alert.resolved` audit entry, in one transaction.
-    Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
+    """`open` or `acknowledged` -> `resolved`, with a required note saying why and the
+    outcome (the verdict the risk unit's figures count; without one, a 422 naming `outcome`).
+    Records who and when and an `alert.resolved` audit entry, in one transaction. A confirmed
+    outcome (`confirmed_irregularity`, `goods_seized`) opens a case on the shipment, or adds the
+    alert to its open case, with the evidence snapshot (`GET /cases?alert=`), in the same
+    transaction. Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
     return await _transition(conn, caller, alert_id, "resolved", body.note, body.outcome)
 
 
@@ -235,9 +239,11 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
             await conn.execute(_ACKNOWLEDGE, (caller.subject, note, alert_id))
         else:
             await conn.execute(_RESOLVE, (caller.subject, note, outcome, alert_id))
-            if outcome is not None:
-                detail["outcome"] = outcome
+            detail["outcome"] = outcome
         await audit.record(conn, caller, f"alert.{target}", "alert", alert_id, detail)
+        if outcome in CONFIRMED:
+            # After the resolution's audit entry: the case's evidence holds it.
+            await cases.open_or_join(conn, caller, alert_id, locked["shipment_id"], outcome)
         return await _fetch(conn, caller, alert_id)
 
 
