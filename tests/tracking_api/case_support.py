@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from tests.support import unique_prefix
 from tests.tracking_api.test_alerts import add_alert, auth
 
-__all__ = ["CaseWorld", "add_alert", "auth", "case_world", "new_alert"]
+__all__ = ["CaseWorld", "add_alert", "another_shipment", "auth", "case_world", "new_alert"]
 
 _SQUARE = {"type": "Polygon", "coordinates": [[[38.0, -4.0], [38.1, -4.0], [38.1, -3.9], [38.0, -3.9], [38.0, -4.0]]]}
 
@@ -26,6 +26,7 @@ class CaseWorld:
     s_b: int  # a shipment of region B
     unit_a: str  # a unit of region A
     unit_b: str
+    route: int
 
     def tracker(self, shipment: int) -> str:
         return f"{self.prefix}-trk{shipment}"
@@ -59,7 +60,15 @@ def case_world(database_url: str, name: str) -> CaseWorld:
                          (region, region, Jsonb(_SQUARE)))
             conn.execute("INSERT INTO units (code, name, region) VALUES (%s, %s, %s)", (unit, unit, region))
         return CaseWorld(p, *regions, _shipment(conn, p, int(route[0]), regions[0], 1),
-                         _shipment(conn, p, int(route[0]), regions[1], 2), *units)
+                         _shipment(conn, p, int(route[0]), regions[1], 2), *units, int(route[0]))
+
+
+def another_shipment(database_url: str, w: CaseWorld, region: str) -> int:
+    """A further shipment of ``region`` (one without a case yet)."""
+    with psycopg.connect(database_url) as conn:
+        n = conn.execute("SELECT count(*) FROM shipments WHERE route_id = %s", (w.route,)).fetchone()
+        assert n is not None
+        return _shipment(conn, w.prefix, w.route, region, int(n[0]) + 1)
 
 
 def new_alert(database_url: str, w: CaseWorld, shipment: int, **kwargs: Any) -> int:
