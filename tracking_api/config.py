@@ -62,6 +62,10 @@ class ApiSettings(ServiceSettings):
     # Pushes in flight at once per API process (each holds a thread while it waits).
     push_concurrency: int = Field(default=8, ge=1, le=64)
 
+    # The escalation sweep (tracking_api/escalation.py) runs this often in each API process, one
+    # process at a time doing the work; 0: this process never sweeps (another does).
+    escalation_sweep_s: float = Field(default=15.0, ge=0)
+
     @model_validator(mode="after")
     def _no_test_switches_in_production(self) -> Self:
         if self.env == "production" and self.push_allow_insecure_endpoints:

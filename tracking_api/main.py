@@ -19,6 +19,7 @@ from tracking_api import pages
 from tracking_api.body_limit import BodySizeLimit
 from tracking_api.config import ApiSettings
 from tracking_api.deps import Services
+from tracking_api.escalation import Escalator
 from tracking_api.login_throttle import LoginThrottle
 from tracking_api.metrics import RequestMetrics
 from tracking_api.push import PushNotifier
@@ -27,6 +28,7 @@ from tracking_api.routers import (
     audit,
     cases,
     countries,
+    escalation,
     geography,
     kpi,
     operations,
@@ -63,8 +65,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
-    for module in (session, geography, countries, shipments, tracks, alerts, units, cases, kpi, risk, push, stream,
-                   audit, workers):
+    for module in (session, geography, countries, shipments, tracks, alerts, units, cases, escalation, kpi, risk, push,
+                   stream, audit, workers):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)
@@ -101,10 +103,13 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
     if notifier is not None:
         hub.alert_listeners.append(notifier.notify)
     hub.start()
+    escalator = Escalator(settings, pool)
+    escalator.start()
     try:
         yield Services(settings, pool, hub, notifier,
                        LoginThrottle(settings.login_max_failures, settings.login_window_s))
     finally:
+        await escalator.stop()
         await hub.stop()
         if notifier is not None:
             await notifier.stop()
