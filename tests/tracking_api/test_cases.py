@@ -53,7 +53,10 @@ def test_a_confirmed_outcome_opens_a_case_with_the_hashed_evidence(
     alert_id = new_alert(database_url, w, w.s_a, type_="seal_breach", severity="critical")
     resolve(client, alert_id, "confirmed_irregularity", officer)
     (case,) = case_of(client, alert_id, officer)
-    assert (case["shipment"], case["status"], case["opened_by"], case["alerts"]) == (w.s_a, "open", "off-a", 1)
+    assert (case["shipment"], case["status"], case["opened_by"], case["alert_ids"]) == (w.s_a, "open", "off-a",
+                                                                                       [alert_id])
+    assert [c["id"] for c in client.get(f"{API}/cases", params={"shipment": w.s_a},
+                                        headers=officer).json()["items"]] == [case["id"]]
 
     body = client.get(f"{API}/cases/{case['id']}", headers=officer).json()
     assert [a["id"] for a in body["alerts"]] == [alert_id]

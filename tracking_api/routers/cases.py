@@ -38,7 +38,7 @@ _EXTENSIONS = {"application/json": "json", "application/geo+json": "geojson", "a
 
 
 def _case(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "shipment": row["shipment_id"]}
+    return {**row, "shipment": row["shipment_id"], "alert_ids": row["alert_ids"] or []}
 
 
 @router.get("", summary="List cases, newest first", response_model=CasePage,
@@ -51,10 +51,11 @@ async def list_cases(
     region: Annotated[str | None, Query(min_length=1, max_length=64, description="Only cases of shipments touching "
                                                                                    "this region")] = None,
     alert: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only the case holding this alert")] = None,
+    shipment: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only this shipment's cases")] = None,
 ) -> CasePage:
     """Cases matching every filter, in pages (follow `next_cursor`). An officer or supervisor
     sees the cases of shipments touching their region only."""
-    rows = await cases.listing(conn, caller, page.fetch, page.below, status_, region, alert)
+    rows = await cases.listing(conn, caller, page.fetch, page.below, status_, region, alert, shipment)
     items = rows[:page.limit]
     return CasePage.model_validate({"items": [_case(r) for r in items],
                                     "next_cursor": page.next_cursor([r["id"] for r in items], len(rows))})

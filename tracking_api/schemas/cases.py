@@ -17,7 +17,7 @@ EvidenceKind = Literal["track", "timeline", "seal_events", "alerts", "audit", "r
 _CASE: dict[str, Any] = {
     "id": 3, "shipment": 7, "reference": "26KE4795554000003", "status": "open",
     "opened_at": "2026-11-23T07:02:10Z", "opened_by": "officer-kemba-17", "closed_at": None, "closed_by": None,
-    "outcome": None, "summary": None, "alerts": 1,
+    "outcome": None, "summary": None, "alert_ids": [42],
 }
 
 
@@ -40,7 +40,7 @@ class Case(BaseModel):
     closed_by: str | None
     outcome: Outcome | None = Field(description="The closing verdict; null while open")
     summary: str | None = Field(description="The closing summary; null while open")
-    alerts: int = Field(description="How many alerts it holds")
+    alert_ids: list[int] = Field(description="The alerts it holds, by id")
 
 
 class CasePage(BaseModel):
@@ -78,7 +78,7 @@ class CaseDetail(Case):
          "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
          "taken_at": "2026-11-23T07:02:10Z", "taken_by": "officer-kemba-17"}]}]})
 
-    alerts: list[Alert] = Field(description="The alerts it holds")  # type: ignore[assignment]
+    alerts: list[Alert] = Field(description="The alerts it holds (the one alert object)")
     entries: list[Entry] = Field(description="In order")
     evidence: list[EvidenceItem] = Field(description="In the order taken (a snapshot at opening and whenever an "
                                                      "alert joins)")

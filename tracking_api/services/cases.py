@@ -168,8 +168,11 @@ async def open_or_join(conn: Conn, caller: Principal, alert_id: int, shipment_id
 
 # Reading and the officers' steps.
 
-_CASE = sql.SQL("""
-SELECT c.*, s.reference FROM cases c JOIN shipments s ON s.id = c.shipment_id WHERE c.id = %s AND {}
+# The ids of a case's alerts, for every row that describes a case.
+_ALERT_IDS = "(SELECT array_agg(ca.alert_id ORDER BY ca.alert_id) FROM case_alerts ca WHERE ca.case_id = c.id)"
+_CASE = sql.SQL(f"""
+SELECT c.*, s.reference, {_ALERT_IDS} AS alert_ids
+FROM cases c JOIN shipments s ON s.id = c.shipment_id WHERE c.id = %s AND {{}}
 """)
 _CASE_ALERTS = ("SELECT a.* FROM case_alerts ca JOIN alert_view a ON a.id = ca.alert_id WHERE ca.case_id = %s "
                 "ORDER BY a.id")
@@ -183,10 +186,10 @@ _EVIDENCE_CONTENT = "SELECT kind, media_type, content, encode(sha256, 'hex') AS 
 _CLOSE = """
 UPDATE cases SET status = 'closed', closed_at = now(), closed_by = %s, outcome = %s, summary = %s WHERE id = %s
 """
-_LIST = sql.SQL("""
-SELECT c.*, s.reference, (SELECT count(*) FROM case_alerts ca WHERE ca.case_id = c.id) AS alerts
+_LIST = sql.SQL(f"""
+SELECT c.*, s.reference, {_ALERT_IDS} AS alert_ids
 FROM cases c JOIN shipments s ON s.id = c.shipment_id
-WHERE {} ORDER BY c.id DESC LIMIT %s
+WHERE {{}} ORDER BY c.id DESC LIMIT %s
 """)
 
 
@@ -212,13 +215,14 @@ async def detail(conn: Conn, caller: Principal, case_id: int) -> dict[str, Any]:
 
 
 async def listing(conn: Conn, caller: Principal, limit: int, below: int | None, status: str | None,
-                  region: str | None, alert_id: int | None) -> list[dict[str, Any]]:
+                  region: str | None, alert_id: int | None, shipment_id: int | None = None) -> list[dict[str, Any]]:
     """Cases newest first, ``limit`` of them with ids below ``below``."""
     conditions: list[sql.Composable] = [visible(caller, sql.SQL("c.shipment_id"))]
     params: list[Any] = []
-    if status is not None:
-        conditions.append(sql.SQL("c.status = %s"))
-        params.append(status)
+    for column, value in (("c.status", status), ("c.shipment_id", shipment_id)):
+        if value is not None:
+            conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
+            params.append(value)
     if region is not None:
         conditions.append(sql.SQL("EXISTS (SELECT 1 FROM shipment_regions sr WHERE sr.shipment_id = c.shipment_id "
                                   "AND sr.region_code = %s)"))
