@@ -82,8 +82,9 @@ def test_refusals(client: TestClient, w: CaseWorld, database_url: str) -> None:
     resolved = new_alert(database_url, w, w.s_a, status="resolved")
     response = client.post(f"{API}/alerts/{resolved}/assign", json={"assignee": "x"}, headers=auth("admin"))
     assert response.status_code == 409, response.text
-    assert client.post(f"{API}/alerts/{alert_id}/assign", json={"assignee": " "},
-                       headers=auth("admin")).status_code == 422
+    for bad in (" ", "nul\x00"):
+        assert client.post(f"{API}/alerts/{alert_id}/assign", json={"assignee": bad},
+                           headers=auth("admin")).status_code == 422
 
 
 def test_assigned_me_lists_the_callers_and_their_units_alerts(

@@ -113,7 +113,8 @@ def test_entries_then_closing_then_read_only_everything_audited(
     assert added.status_code == 201, added.text
     assert (added.json()["author"], added.json()["role"], added.json()["text"]) == ("off-a", "officer",
                                                                                     "driver interviewed")
-    assert client.post(f"{API}/cases/{case_id}/entries", json={"text": " "}, headers=officer).status_code == 422
+    for bad in (" ", "nul \x00 inside"):
+        assert client.post(f"{API}/cases/{case_id}/entries", json={"text": bad}, headers=officer).status_code == 422
     closing = {"outcome": "goods_seized", "summary": "cartons seized"}
     assert client.post(f"{API}/cases/{case_id}/close", json={"summary": "x"},
                        headers=officer).json()["detail"][0]["loc"] == ["body", "outcome"]

@@ -22,6 +22,7 @@ from protocol.alerts import (
     RiskLevel,
     Severity,
 )
+from tracking_api.schemas.checks import NO_NUL
 
 __all__ = ["ALERT_STATUSES", "ALERT_TYPES", "OUTCOMES", "AlertStatus", "AlertType", "Outcome", "Severity"]
 
@@ -130,7 +131,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Note = Annotated[str, Field(min_length=1, max_length=NOTE_MAX), AfterValidator(_not_blank)]
+Note = Annotated[str, Field(min_length=1, max_length=NOTE_MAX), AfterValidator(_not_blank), NO_NUL]
 
 
 class AckRequest(BaseModel):
@@ -149,7 +150,7 @@ class ResolveRequest(BaseModel):
         "goods_seized open a case on the shipment (or add the alert to its open case) with the evidence"))
 
 
-Subject = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+Subject = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$"), NO_NUL]
 UnitCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from protocol.alerts import OUTCOMES, Outcome
 from tracking_api.schemas.alerts import Alert, UtcDatetime, one_of
+from tracking_api.schemas.checks import NO_NUL
 
 CaseStatus = Literal["open", "closed"]
 CASE_STATUSES: tuple[str, ...] = ("open", "closed")
@@ -84,7 +85,7 @@ class CaseDetail(Case):
                                                      "alert joins)")
 
 
-Text = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_not_blank)]
+Text = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_not_blank), NO_NUL]
 
 
 class EntryIn(BaseModel):

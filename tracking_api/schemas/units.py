@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tracking_api.schemas.checks import NO_NUL
+from tracking_api.schemas.geography import REGION_CODE
 
 _EXAMPLE: dict[str, Any] = {"code": "MSA-MOBILE-1", "name": "Mombasa mobile team 1", "region": "KE-MSA"}
 
@@ -13,8 +16,8 @@ class UnitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"name": "Mombasa mobile team 1", "region": "KE-MSA"}]})
 
-    name: str = Field(min_length=1, max_length=200)
-    region: str = Field(min_length=1, max_length=64, description="The region (GET /regions) it works in")
+    name: Annotated[str, NO_NUL] = Field(min_length=1, max_length=200)
+    region: str = Field(pattern=REGION_CODE, description="The region (GET /regions) it works in")
 
 
 class Unit(UnitIn):
