@@ -16,9 +16,11 @@ from ctt.audit import verify
 from ctt.config import DB_API, DB_OWNER
 from tests.support import as_role, execute, query
 from tests.tracking_api.case_support import CaseWorld, another_shipment, auth, case_world, new_alert
+from tracking_api.services.cases import report_maker
 
 API = "/api/v1"
-KINDS = ["track", "timeline", "seal_events", "alerts", "audit"]
+# The shipment report (PDF) is evidence too where tracking_api.report is installed.
+KINDS = ["track", "timeline", "seal_events", "alerts", "audit"] + (["report"] if report_maker() else [])
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +62,17 @@ def test_a_confirmed_outcome_opens_a_case_with_the_hashed_evidence(
 
     body = client.get(f"{API}/cases/{case['id']}", headers=officer).json()
     assert [a["id"] for a in body["alerts"]] == [alert_id]
-    assert [e["kind"] for e in body["evidence"]] == KINDS  # no report: tracking_api.report is not installed
+    assert [e["kind"] for e in body["evidence"]] == KINDS
     contents = {}
     for item in body["evidence"]:
         response = client.get(f"{API}/cases/{case['id']}/evidence/{item['id']}", headers=officer)
         assert response.status_code == 200
         assert hashlib.sha256(response.content).hexdigest() == item["sha256"] == response.headers["x-content-sha256"]
         assert response.headers["content-type"].startswith(item["media_type"])
-        contents[item["kind"]] = json.loads(response.content)
+        if item["kind"] == "report":
+            assert response.content.startswith(b"%PDF-")
+        else:
+            contents[item["kind"]] = json.loads(response.content)
     assert len(contents["track"]["geometry"]["coordinates"]) == 3
     assert [e["event"] for e in contents["seal_events"]] == ["opened"]
     assert [(a["id"], a["status"], a["outcome"]) for a in contents["alerts"]] == [
