@@ -24,6 +24,10 @@ from tests.support import (
     reset_session,
 )
 
+# The escalation sweep changes every old open alert (an 'escalated' event each): off in the tests'
+# API processes unless a test turns it on (tests/tracking_api/test_escalation.py).
+os.environ.setdefault("CTT_ESCALATION_SWEEP_S", "0")
+
 # Overridable so that two checkouts can run their suites side by side.
 TEST_DB = os.environ.get("CTT_TEST_DB", "ctt_test")
 

@@ -85,6 +85,10 @@ class ApiSettings(ServiceSettings):
     battery_trend_h: float = Field(default=24.0, gt=0, le=24 * 31)
     device_return_grace_s: float = Field(default=86_400.0, ge=0)
 
+    # The escalation sweep (tracking_api/escalation.py) runs this often in each API process, one
+    # process at a time doing the work; 0: this process never sweeps (another does).
+    escalation_sweep_s: float = Field(default=15.0, ge=0)
+
     @model_validator(mode="after")
     def _no_test_switches_in_production(self) -> Self:
         if self.env == "production" and self.push_allow_insecure_endpoints:

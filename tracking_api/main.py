@@ -19,15 +19,18 @@ from tracking_api import pages
 from tracking_api.body_limit import BodySizeLimit
 from tracking_api.config import ApiSettings
 from tracking_api.deps import Services
+from tracking_api.escalation import Escalator
 from tracking_api.login_throttle import LoginThrottle
 from tracking_api.metrics import RequestMetrics
 from tracking_api.push import PushNotifier
 from tracking_api.routers import (
     alerts,
     audit,
+    cases,
     countries,
     declarations,
     devices,
+    escalation,
     exports,
     geography,
     kpi,
@@ -38,6 +41,7 @@ from tracking_api.routers import (
     shipments,
     stream,
     tracks,
+    units,
     webhooks,
     workers,
 )
@@ -66,8 +70,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
-    for module in (session, geography, countries, shipments, declarations, tracks, alerts, kpi, risk, push, stream,
-                   audit, workers, webhooks, exports, devices):
+    for module in (session, geography, countries, shipments, declarations, tracks, alerts, units, cases, escalation,
+                   kpi, risk, push, stream, audit, workers, webhooks, exports, devices):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)
@@ -107,10 +111,13 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
     dispatcher = Dispatcher(settings, pool) if settings.webhooks_dispatch else None
     if dispatcher is not None:
         dispatcher.start()
+    escalator = Escalator(settings, pool)
+    escalator.start()
     try:
         yield Services(settings, pool, hub, notifier,
                        LoginThrottle(settings.login_max_failures, settings.login_window_s))
     finally:
+        await escalator.stop()
         if dispatcher is not None:
             await dispatcher.stop()
         await hub.stop()

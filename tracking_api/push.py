@@ -1,9 +1,11 @@
 """Web Push (VAPID, RFC 8030/8291/8292) to subscribed browsers when an alert opens:
-an officer's browser for the openings of their region, an admin's or operator's
-for every region.
+an officer's or supervisor's browser for the openings of their region, an admin's or
+operator's for every region; and when an alert escalates (its response time passed
+unanswered, ``tracking_api.escalation``): the supervisors of the shipment's regions, the
+officer it is assigned to, and admins and operators.
 
 The stream's ``Hub`` hands every batch of alert changes to ``PushNotifier.notify``;
-only ``opened`` events are pushed. Every API process hears every opening, so each
+only ``opened`` and ``escalated`` events are pushed. Every API process hears every opening, so each
 first claims its pushes in ``push_deliveries`` (one INSERT ... ON CONFLICT DO
 NOTHING RETURNING per opening) and sends only what it claimed: at most one push
 per subscription and opening, whatever the number of processes. pywebpush's
@@ -51,14 +53,17 @@ URGENT = frozenset({"critical", "high"})
 # The browser unsubscribed or the subscription expired (RFC 8030 §7.3): never again.
 GONE = frozenset({404, 410})
 
-# The subscriptions an opening concerns, claimed by this process. Plain-http
+# What is pushed.
+PUSHED = frozenset({"opened", "escalated"})
+# The subscriptions an opening (or escalation) concerns, claimed by this process. Plain-http
 # endpoints only when this process allows them (the test suite's push service).
 _CLAIM = """
 WITH claimed AS (
     INSERT INTO push_deliveries (subscription_id, alert_event_id)
     SELECT p.id, %(event)s FROM push_subscriptions p
     WHERE (p.region IS NULL
-           OR p.region IN (SELECT region_code FROM shipment_regions WHERE shipment_id = %(shipment)s))
+           OR (p.region IN (SELECT region_code FROM shipment_regions WHERE shipment_id = %(shipment)s)
+               AND (NOT %(escalated)s OR p.role = 'supervisor' OR p.subject = %(assignee)s)))
       AND (%(insecure)s OR p.endpoint ~* '^https://')
     ON CONFLICT DO NOTHING
     RETURNING subscription_id
@@ -69,6 +74,8 @@ _ANSWERED = "UPDATE push_deliveries SET sent_at = now(), status = %s WHERE subsc
 _SUCCEEDED = "UPDATE push_subscriptions SET last_sent_at = now(), failures = 0 WHERE id = %s"
 _FAILED = "UPDATE push_subscriptions SET failures = failures + 1 WHERE id = %s"
 _GONE = "DELETE FROM push_subscriptions WHERE id = %s"
+# How many subscriptions an escalation was pushed to (claimed: each process adds its own).
+_NOTIFIED = "UPDATE escalations SET notified = notified + %s WHERE alert_id = %s AND level = %s"
 
 
 def b64url(raw: bytes) -> str:
@@ -151,7 +158,8 @@ def payload(event: Event) -> dict[str, Any]:
     (one notification per alert)."""
     a = event.data
     kind = str(a["type"]).replace("_", " ")
-    return {**a, "title": f"{str(a['severity']).capitalize()} alert: {kind}",
+    escalated = "Escalated: " if a.get("event") == "escalated" else ""
+    return {**a, "title": f"{escalated}{str(a['severity']).capitalize()} alert: {kind}",
             "body": f"{a['reference']}: {kind} ({a['severity']}), device {a['device']}",
             "url": f"/officer/#alert-{a['id']}", "tag": f"alert-{a['id']}"}
 
@@ -167,7 +175,8 @@ class Target:
 
 
 class PushNotifier:
-    """Pushes every alert opening to the subscriptions it concerns; fed by the Hub (``notify``)."""
+    """Pushes every alert opening and escalation to the subscriptions it concerns; fed by the Hub
+    (``notify``)."""
 
     def __init__(self, settings: ApiSettings, pool: AsyncConnectionPool, vapid: Vapid02) -> None:
         self._settings = settings
@@ -191,9 +200,9 @@ class PushNotifier:
         return cls(settings, pool, vapid)
 
     def notify(self, events: Iterable[Event]) -> None:
-        """Hub listener: start pushing each alert opening among ``events`` (returns at once)."""
+        """Hub listener: start pushing each alert opening or escalation among ``events`` (returns at once)."""
         for event in events:
-            if event.kind == "alert" and event.data.get("event") == "opened" and event.row is not None:
+            if event.kind == "alert" and event.data.get("event") in PUSHED and event.row is not None:
                 task = asyncio.create_task(self._deliver(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
@@ -219,10 +228,13 @@ class PushNotifier:
             await asyncio.gather(*(self._send(t, event.row, body, urgency) for t in targets))
 
     async def _claim(self, event: Event) -> list[Target]:
-        params = {"event": event.row, "shipment": event.shipment,
-                  "insecure": self._settings.push_allow_insecure_endpoints}
+        escalated = event.data.get("event") == "escalated"
+        params = {"event": event.row, "shipment": event.shipment, "escalated": escalated,
+                  "assignee": event.data.get("assignee"), "insecure": self._settings.push_allow_insecure_endpoints}
         async with self._pool.connection() as conn:
             rows = await (await conn.cursor(row_factory=dict_row).execute(_CLAIM, params)).fetchall()
+            if escalated and rows:
+                await conn.execute(_NOTIFIED, (len(rows), event.data["id"], event.data["escalation_level"]))
         return [Target(**row) for row in rows]
 
     async def _send(self, target: Target, event_id: int, body: str, urgency: str) -> None:

@@ -1,6 +1,8 @@
-// One shipment: declaration, progress along the route, ETA, and a replay of its track with a
-// time slider that shows where each of its alerts happened.
+// One shipment: declaration, progress along the route, ETA, a replay of its track with a
+// time slider that shows where each of its alerts happened, and its alerts: who they are
+// assigned to, "Assign…" (an officer or a unit, or the whole incident), and the case they are in.
 import { ALERT_LABEL, SEVERITY_COLOUR, countryTag, escapeHtml, km, when } from "/static/format.js";
+import { CasePanel } from "./cases.js";
 import { itineraryHtml, itinerarySteps, riskHtml } from "./itinerary.js";
 
 export class DetailPanel {
@@ -12,6 +14,10 @@ export class DetailPanel {
     this.layer = L.layerGroup().addTo(map);
     this.shipment = null;
     this.timer = 0;
+    // Cases and assignment belong to the roles that act on alerts.
+    this.acts = client.may("act_on_alerts");
+    this.cases = this.acts ? new CasePanel(section.parentElement, client) : null;
+    this.cases?.load();
   }
 
   async show(shipmentId) {
@@ -23,13 +29,18 @@ export class DetailPanel {
     // A shipment with an itinerary comes from an API that also serves its timeline.
     const timeline = "itinerary" in shipment
       ? await this.client.get(`/shipments/${shipmentId}/timeline`) : { items: [] };
+    const [cases, units] = this.acts ? await Promise.all([
+      this.client.get(`/cases?shipment=${shipmentId}`), this.client.get("/units")]) : [{ items: [] }, { items: [] }];
     this.shipment = shipment;
     this.alerts = alerts.items.filter((a) => !a.withdrawn);
+    this.caseOf = new Map(cases.items.flatMap((c) => c.alert_ids.map((id) => [id, c])));
+    this.units = units.items;
     this.steps = itinerarySteps(shipment, timeline.items);
     this.section.hidden = false;
     this.section.innerHTML = this.html(shipment);
     this.section.querySelector(".close").addEventListener("click", () => this.close());
     this.section.querySelector(".replay").addEventListener("click", () => this.replay());
+    for (const li of this.section.querySelectorAll(".shipment-alerts li")) this.wire(li);
     for (const [action, next] of [["depart", "in_transit"], ["arrive", "arrived"], ["close", "closed"]]) {
       const b = this.section.querySelector(`[data-action=${action}]`);
       if (b) b.addEventListener("click", () => this.transition(action, next));
@@ -63,10 +74,60 @@ export class DetailPanel {
         <dt>Last fix</dt><dd>${when(p.last_fix_at)}</dd>
         <dt>Alerts</dt><dd>${this.alerts.length}</dd>
       </dl>
+      <h4>Alerts</h4>
+      <ol class="shipment-alerts">${this.alerts.map((a) => this.alertHtml(a)).join("")
+        || "<li class='muted'>None.</li>"}</ol>
       <h4>Itinerary</h4>
       ${itineraryHtml(this.steps)}
       <button type="button" class="replay primary">Replay track</button> ${step}
       <div id="replay"></div>`;
+  }
+
+  alertHtml(a) {
+    const who = [a.assignee && `officer ${escapeHtml(a.assignee)}`, a.unit && `unit ${escapeHtml(a.unit)}`]
+      .filter(Boolean).join(", ");
+    const c = this.caseOf.get(a.id);
+    const assign = this.acts && a.status !== "resolved" ? "<button type='button' class='assign'>Assign…</button>" : "";
+    return `<li data-id="${a.id}"><span class="sev ${a.severity}">${a.severity}</span> ${ALERT_LABEL[a.type] || a.type}
+      <span class="status">${a.status}${a.escalation_level ? ` · escalated ×${a.escalation_level}` : ""}</span>
+      <div class="assigned">${who ? `Assigned to ${who}` : "<span class='muted'>Not assigned</span>"}</div>
+      ${c ? `<a href="#case-${c.id}" class="case-link" data-case="${c.id}">Case ${c.id} (${c.status})</a>` : ""}
+      ${assign}</li>`;
+  }
+
+  wire(li) {
+    const id = Number(li.dataset.id);
+    li.querySelector(".case-link")?.addEventListener("click", (e) => {
+      e.preventDefault();
+      this.cases.open(Number(e.target.dataset.case));
+    });
+    li.querySelector(".assign")?.addEventListener("click", () => this.askAssignee(li, id));
+  }
+
+  // The assignment form: an officer (token subject) and/or a unit, optionally the whole incident.
+  askAssignee(li, id) {
+    const form = document.createElement("form");
+    form.className = "assign-form";
+    form.innerHTML = `<input name="assignee" placeholder="Officer (token subject)" maxlength="200">
+      <select name="unit" aria-label="Unit"><option value="">No unit</option>${this.units.map((u) =>
+        `<option value="${escapeHtml(u.code)}">${escapeHtml(u.code)} · ${escapeHtml(u.name)}</option>`).join("")}</select>
+      <label><input type="checkbox" name="incident"> whole incident</label>
+      <button type="submit">Assign</button>`;
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      try {
+        await this.client.post(`/alerts/${id}/assign`, {
+          assignee: data.get("assignee").trim() || null, unit: data.get("unit") || null,
+          incident: data.get("incident") === "on",
+        });
+        await this.show(this.shipment.id);
+      } catch (err) {
+        alert(`Could not assign alert ${id}: ${err.message}`);
+      }
+    });
+    li.querySelector(".assign").replaceWith(form);
+    form.querySelector("input").focus();
   }
 
   async transition(action, expected) {

@@ -4,6 +4,7 @@
 import {
   SEVERITY_COLOUR, ago, alertDetail, alertLabel, contestedLabel, countryTag, escapeHtml, supersedes,
 } from "/static/format.js";
+import { outcomeSelect } from "/static/outcomes.js";
 
 const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 };
 const STATUS_RANK = { resolved: 0, acknowledged: 1, open: 2 };
@@ -149,9 +150,11 @@ export class AlertFeed {
     const input = Object.assign(document.createElement("input"), {
       placeholder: "What was found (required)", required: true, maxLength: 2000,
     });
-    const ok = button("Resolve", () => input.value.trim() && this.act(group, "resolve", { note: input.value.trim() }));
+    const outcome = outcomeSelect();
+    const ok = button("Resolve", () => input.value.trim() && outcome.value
+      && this.act(group, "resolve", { note: input.value.trim(), outcome: outcome.value }));
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") ok.click(); });
-    div.replaceChildren(input, ok, button("Cancel", () => { this.editing.delete(group.lead.id); this.render(); }));
+    div.replaceChildren(outcome, input, ok, button("Cancel", () => { this.editing.delete(group.lead.id); this.render(); }));
     this.editing.set(group.lead.id, div.closest("li"));
     input.focus();
   }

@@ -1,9 +1,11 @@
 // KPIs: transit times per route, stop time, alerts per route and type, time to acknowledgement;
-// Time Release figures (border posts, segments, countries) and the risk levels' alert outcomes.
+// Time Release figures (border posts, segments, countries) and the risk levels' alert outcomes;
+// time to acknowledge and resolve per severity and region, and the outcome mix per alert type.
 import { Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
 import { ALERT_LABEL, duration, escapeHtml, when } from "/static/format.js";
 import { postsChart, riskRows } from "./timerelease.js";
+import { answerRows, outcomesChart } from "./answers.js";
 
 const $ = (id) => document.getElementById(id);
 const client = new Client(tokenStore(sessionStorage));
@@ -102,6 +104,13 @@ function risk(figures) {
     + "<p class='legend-note'>Shares of the resolved alerts. Confirmed: confirmed irregularity or goods seized.</p>";
 }
 
+function answers(figures) {
+  $("answers").innerHTML = table(["Severity", "Region", "Alerts", "Answered", "Median min", "p90 min", "Resolved",
+    "Median min to resolve", "p90 min to resolve", "Escalated"], answerRows(figures.rows))
+    + "<p class='legend-note'>Minutes from an alert's creation to its first answer (acknowledged, or resolved "
+    + "without one) and to its resolution. An alert counts in every region its shipment touches.</p>";
+}
+
 async function downloadCsv() {
   try {
     const { blob, filename } = await client.download(`/kpi/time-release?${period()}&format=csv`);
@@ -120,13 +129,17 @@ async function load() {
   const to = new Date();
   const from = new Date(to.getTime() - Number($("days").value) * 86400000);
   shown = [from, to];
-  const [kpi, release, levels] = await Promise.all([
+  const [kpi, release, levels, answered, judged] = await Promise.all([
     client.get(`/kpi?from=${from.toISOString()}&to=${to.toISOString()}`),
     optional(`/kpi/time-release?${period()}`, "posts", "segments", "countries"),
     optional(`/kpi/risk?${period()}`, "risk"),
+    optional(`/kpi/response?${period()}`, "answers"),
+    optional(`/kpi/outcomes?${period()}`, "outcomes"),
   ]);
   if (release) timeRelease(release);
   if (levels) risk(levels);
+  if (answered) answers(answered);
+  if (judged) $("outcomes").innerHTML = outcomesChart(judged.types);
   $("window").textContent = `${when(kpi.window.from)} – ${when(kpi.window.to)}; now-figures at `
     + `${when(kpi.generated_at)}${client.session.region ? `; region ${client.session.region} only` : ""}`;
   transit(kpi.routes);

@@ -4,6 +4,7 @@
 // itinerary crosses their administration, on another country's ground (or where none is known).
 import { Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
+import { outcomeSelect } from "/static/outcomes.js";
 import {
   SEVERITY_COLOUR, ago, alertDetail, alertLabel, bearingDeg, compass, contestedLabel, countryTag, distanceM,
   escapeHtml, km, supersedes,
@@ -14,9 +15,14 @@ const $ = (id) => document.getElementById(id);
 const client = new Client(tokenStore(localStorage));
 // editing: alert id -> its list item while a note is being written (kept across re-renders).
 // country: the officer's administration (alpha-3), null when the API does not say.
-const state = { alerts: new Map(), here: null, fresh: new Set(), editing: new Map(), country: null };
+// me: the officer's subject and unit (GET /session): alerts assigned to either come first.
+const state = { alerts: new Map(), here: null, fresh: new Set(), editing: new Map(), country: null, me: null };
 
-export function ordered(alerts, here) {
+export function mine(a, me) {
+  return !!me && ((a.assignee != null && a.assignee === me.subject) || (a.unit != null && a.unit === me.unit));
+}
+
+export function ordered(alerts, here, me = null) {
   const list = [...alerts].filter((a) => a.status !== "resolved" && !a.withdrawn);
   for (const a of list) {
     a._distance = here && a.lat != null ? distanceM(here, [a.lat, a.lon]) : null;
@@ -24,6 +30,8 @@ export function ordered(alerts, here) {
   }
   // Nearest first when the phone knows where it is; alerts without a position last; else newest first.
   return list.sort((a, b) => {
+    const assigned = mine(b, me) - mine(a, me);
+    if (assigned) return assigned;
     if (here) {
       if (a._distance == null || b._distance == null) return (a._distance == null) - (b._distance == null);
       return a._distance - b._distance;
@@ -39,7 +47,7 @@ export function byGround(list, country) {
 }
 
 function render() {
-  const list = ordered(state.alerts.values(), state.here);
+  const list = ordered(state.alerts.values(), state.here, state.me);
   const [own, handover] = byGround(list, state.country);
   $("alerts").replaceChildren(...own.map((a) => state.editing.get(a.id) || item(a)));
   $("handover").replaceChildren(...handover.map((a) => state.editing.get(a.id) || item(a)));
@@ -54,7 +62,7 @@ function item(a) {
   const li = document.createElement("li");
   li.dataset.id = a.id;
   li.id = `alert-${a.id}`;
-  if (state.fresh.has(a.id)) li.className = "new";
+  li.className = [state.fresh.has(a.id) ? "new" : "", mine(a, state.me) ? "mine" : ""].join(" ").trim();
   li.style.setProperty("--c", SEVERITY_COLOUR[a.severity]);
   const where = a._distance == null ? "" : `<span class="dist"><span class="arrow"
       style="transform:rotate(${a._bearing.toFixed(0)}deg)">↑</span> ${km(a._distance)} ${compass(a._bearing)}</span>`;
@@ -62,6 +70,8 @@ function item(a) {
   li.innerHTML = `
     <div class="top"><span class="sev ${a.severity}">${a.severity}</span>
       <strong>${alertLabel(a.type)}</strong>${where}</div>
+    ${mine(a, state.me) ? `<div class="meta assigned">Assigned to ${a.assignee === state.me.subject ? "you"
+      : `your unit ${escapeHtml(a.unit)}`}</div>` : ""}
     <div class="meta">${countryTag(a.country, state.country) || UNKNOWN_COUNTRY}
       ${escapeHtml(a.reference)} · ${escapeHtml(a.device)} · ${ago(a.started_at)}
       · <span class="status">${a.status}${a.ended_at ? " · ended" : ""}</span></div>
@@ -91,8 +101,10 @@ function askNote(a, div) {
   const note = Object.assign(document.createElement("textarea"), {
     rows: 3, placeholder: "What did you find? (required)", maxLength: 2000,
   });
-  const ok = button("Resolve", () => note.value.trim() && act(a, "resolve", { note: note.value.trim() }));
-  div.replaceChildren(note, ok, button("Cancel", () => { state.editing.delete(a.id); render(); }));
+  const outcome = outcomeSelect();
+  const ok = button("Resolve", () => note.value.trim() && outcome.value
+    && act(a, "resolve", { note: note.value.trim(), outcome: outcome.value }));
+  div.replaceChildren(outcome, note, ok, button("Cancel", () => { state.editing.delete(a.id); render(); }));
   state.editing.set(a.id, div.closest("li"));
   note.focus();
 }
@@ -189,6 +201,7 @@ async function ownCountry(session) {
 async function start(session) {
   $("login").hidden = true;
   state.country = await ownCountry(session);
+  state.me = { subject: session.subject, unit: session.unit ?? null };
   $("who").textContent = `${session.subject}${session.region ? ` · ${session.region}` : ""}`
     + `${state.country ? ` · ${state.country}` : ""}`;
   $("own-heading").textContent = `On ${state.country} ground`;

@@ -1,6 +1,7 @@
 // The officers' service worker: the page's shell offline, and Web Push notifications.
-const SHELL = "ctt-officer-v2";
+const SHELL = "ctt-officer-v3";
 const FILES = ["/officer/", "/officer/officer.js", "/officer/officer.css", "/static/api.js", "/static/format.js", "/static/login.js",
+  "/static/outcomes.js",
   "/static/common.css", "/static/icon.svg", "/officer/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {

@@ -61,10 +61,19 @@ def test_officer_sees_region_alerts_nearest_first_and_acts(browser: Browser, con
              "the acknowledgement")
     page.locator(f"#alert-{by_distance[0]}").get_by_role("button", name="Resolve…").click()
     page.locator(f"#alert-{by_distance[0]} textarea").fill("Seal intact, driver resting; checked on site")
+    page.locator(f"#alert-{by_distance[0]} select").select_option("false_alarm")
     page.locator(f"#alert-{by_distance[0]}").get_by_role("button", name="Resolve", exact=True).click()
     wait_for(lambda: _status(database_url, by_distance[0])
              == ("resolved", "officer.busia", "Seal intact, driver resting; checked on site"), 5, "the resolution")
     wait_for(lambda: page.locator(f"#alert-{by_distance[0]}").count() == 0, 5, "the resolved alert to leave the list")
+    assert query(database_url, "SELECT outcome FROM alerts WHERE id = %s", (by_distance[0],))[0][0] == "false_alarm"
+
+    # Assigned to the officer (the farthest one): it comes first, marked as theirs.
+    query(database_url, "UPDATE alerts SET assignee = 'officer.busia', assigned_at = now() WHERE id = %s RETURNING id",
+          (by_distance[-1],))
+    wait_for(lambda: page.locator("#alerts li").first.get_attribute("data-id") == str(by_distance[-1]), 5,
+             "the assigned alert first")
+    assert page.locator(f"#alert-{by_distance[-1]} .assigned").inner_text() == "Assigned to you"
 
     scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.active ? r.scope : null)")
     assert scope.endswith("/officer/")

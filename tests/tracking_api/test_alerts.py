@@ -241,7 +241,8 @@ def test_acknowledge_then_resolve_records_who_when_why_and_audits_it(
     assert row["acknowledged_at"] is not None and row["resolved_at"] is None
 
     officer = auth("officer", world.region_a, subject="officer-a")
-    resolved = client.post(f"{ALERTS}/{alert_id}/resolve", json={"note": "tyre change, cargo checked"},
+    resolved = client.post(f"{ALERTS}/{alert_id}/resolve", json={"note": "tyre change, cargo checked",
+                                                                  "outcome": "false_alarm"},
                            headers=officer)
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["status"] == "resolved" and resolved.json()["resolved_by"] == "officer-a"
@@ -252,7 +253,8 @@ def test_acknowledge_then_resolve_records_who_when_why_and_audits_it(
 
     assert audit_rows(database_url, alert_id) == [
         ("op-1", "operator", "alert.acknowledged", {"note": "calling the driver", "from": "open"}),
-        ("officer-a", "officer", "alert.resolved", {"note": "tyre change, cargo checked", "from": "acknowledged"}),
+        ("officer-a", "officer", "alert.resolved", {"note": "tyre change, cargo checked", "from": "acknowledged",
+                                                    "outcome": "false_alarm"}),
     ]
     assert verify(database_url).intact
 
@@ -260,9 +262,11 @@ def test_acknowledge_then_resolve_records_who_when_why_and_audits_it(
 def test_an_open_alert_can_be_resolved_directly_and_ack_needs_no_body(
         client: TestClient, world: World, database_url: str) -> None:
     direct = fresh(database_url, world.s1, world.tracker1)
-    response = client.post(f"{ALERTS}/{direct}/resolve", json={"note": "false alarm"}, headers=auth("admin"))
+    response = client.post(f"{ALERTS}/{direct}/resolve", json={"note": "false alarm", "outcome": "false_alarm"},
+                           headers=auth("admin"))
     assert response.status_code == 200, response.text
-    assert audit_rows(database_url, direct)[0][2:] == ("alert.resolved", {"note": "false alarm", "from": "open"})
+    assert audit_rows(database_url, direct)[0][2:] == ("alert.resolved", {"note": "false alarm", "from": "open",
+                                                                          "outcome": "false_alarm"})
 
     quiet = fresh(database_url, world.s1, world.tracker1)
     response = client.post(f"{ALERTS}/{quiet}/ack", headers=OPERATOR)
@@ -271,19 +275,25 @@ def test_an_open_alert_can_be_resolved_directly_and_ack_needs_no_body(
     assert audit_rows(database_url, quiet)[0][3] == {"note": None, "from": "open"}
 
 
-@pytest.mark.parametrize("body", [{}, {"note": ""}, {"note": "   "}, {"note": "x" * 2001}, {"note": None}])
-def test_resolve_needs_a_note(client: TestClient, world: World, database_url: str, body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("body", "named"), [
+    ({"outcome": "other"}, "note"), ({"note": "", "outcome": "other"}, "note"),
+    ({"note": "   ", "outcome": "other"}, "note"), ({"note": "x" * 2001, "outcome": "other"}, "note"),
+    ({"note": None, "outcome": "other"}, "note"), ({"note": "checked"}, "outcome"),
+    ({"note": "checked", "outcome": None}, "outcome")])
+def test_resolve_needs_a_note_and_an_outcome(client: TestClient, world: World, database_url: str,
+                                             body: dict[str, Any], named: str) -> None:
     alert_id = fresh(database_url, world.s1, world.tracker1)
     response = client.post(f"{ALERTS}/{alert_id}/resolve", json=body, headers=OPERATOR)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"][:2] == ["body", "note"]
+    assert [issue["loc"][:2] for issue in response.json()["detail"]] == [["body", named]]
     assert alert_row(database_url, alert_id)["status"] == "open"
     assert audit_rows(database_url, alert_id) == []
 
 
 def test_unknown_fields_are_422_naming_them(client: TestClient, world: World, database_url: str) -> None:
     alert_id = fresh(database_url, world.s1, world.tracker1)
-    for action, body in (("ack", {"note": "x", "severity": "low"}), ("resolve", {"note": "x", "severity": "low"})):
+    for action, body in (("ack", {"note": "x", "severity": "low"}),
+                         ("resolve", {"note": "x", "outcome": "other", "severity": "low"})):
         response = client.post(f"{ALERTS}/{alert_id}/{action}", json=body, headers=OPERATOR)
         assert response.status_code == 422, response.text
         assert response.json()["detail"][0]["loc"] == ["body", "severity"]
@@ -298,7 +308,8 @@ def test_unknown_fields_are_422_naming_them(client: TestClient, world: World, da
 def test_a_step_the_status_does_not_allow_is_409_naming_it(
         client: TestClient, world: World, database_url: str, status: str, action: str, message: str) -> None:
     alert_id = fresh(database_url, world.s1, world.tracker1, status=status)
-    response = client.post(f"{ALERTS}/{alert_id}/{action}", json={"note": "again"}, headers=OPERATOR)
+    body = {"note": "again"} | ({"outcome": "other"} if action == "resolve" else {})
+    response = client.post(f"{ALERTS}/{alert_id}/{action}", json=body, headers=OPERATOR)
     assert response.status_code == 409, response.text
     assert response.json() == {"detail": f"alert {alert_id} {message}"}
     assert alert_row(database_url, alert_id)["status"] == status
@@ -341,7 +352,8 @@ def test_officers_see_and_act_only_in_their_region(client: TestClient, world: Wo
     alert_id = fresh(database_url, world.s1, world.tracker1)
     assert client.get(f"{ALERTS}/{alert_id}", headers=officer_b).status_code == 404
     for action in ("ack", "resolve"):
-        response = client.post(f"{ALERTS}/{alert_id}/{action}", json={"note": "mine?"}, headers=officer_b)
+        body = {"note": "mine?"} | ({"outcome": "other"} if action == "resolve" else {})
+        response = client.post(f"{ALERTS}/{alert_id}/{action}", json=body, headers=officer_b)
         assert response.status_code == 404
         assert response.json() == {"detail": f"alert {alert_id} not found"}
     assert alert_row(database_url, alert_id)["status"] == "open"
@@ -367,7 +379,8 @@ def test_every_operation_is_documented() -> None:
     paths = app.openapi()["paths"]
     operations = {(m, p): op for p, ops in paths.items() if p.startswith(ALERTS) for m, op in ops.items()}
     assert set(operations) == {("get", ALERTS), ("get", f"{ALERTS}/{{alert_id}}"),
-                               ("post", f"{ALERTS}/{{alert_id}}/ack"), ("post", f"{ALERTS}/{{alert_id}}/resolve")}
+                               ("post", f"{ALERTS}/{{alert_id}}/ack"), ("post", f"{ALERTS}/{{alert_id}}/resolve"),
+                               ("post", f"{ALERTS}/{{alert_id}}/assign")}
     for (method, _path), op in operations.items():
         assert op["summary"] and op["description"]
         assert {"200", "401", "422"} <= set(op["responses"])

@@ -97,6 +97,8 @@ SUBSCRIBE = {"admin": 201, "operator": 201, "officer": 201, "officer-elsewhere":
 UNSUBSCRIBE = ALL_READ | {"integrator": 403}
 AUDITORS = ALL_READ | {"officer": 403, "officer-elsewhere": 403, "integrator": 403}
 EDIT_RISK = DEFINE | {"admin": 200, "operator": 200}  # sensitive goods and profiles: admins and operators
+CASE_WORK = ACT  # the roles that act on alerts work cases (officers in their region); integrators do not
+RESPONSE_TIMES = {"critical": 300, "high": 900, "medium": 3600, "low": 14400}
 
 
 REGISTRARS_OK = DECLARE | {"admin": 200, "operator": 200, "integrator": 200}
@@ -119,14 +121,36 @@ def _transition(action: str, start: str) -> Call:
 def _alert_action(action: str) -> Call:
     def call(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
         sh = shipment(c, s, "in_transit")
-        return c.post(f"{API}/alerts/{alert(db, sh['id'], sh['tracker_id'])}/{action}", json={"note": "checked"},
-                      headers=h)
+        body = {"note": "checked"} | ({"outcome": "false_alarm"} if action == "resolve" else {})
+        return c.post(f"{API}/alerts/{alert(db, sh['id'], sh['tracker_id'])}/{action}", json=body, headers=h)
     return call
 
 
-def _one_alert(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+def _case(c: TestClient, s: Setup, db: str) -> tuple[int, int]:
+    """A case (an admin's confirmed outcome) on a new shipment of the region, and its first evidence."""
     sh = shipment(c, s, "in_transit")
-    return c.get(f"{API}/alerts/{alert(db, sh['id'], sh['tracker_id'])}", headers=h)
+    alert_id = alert(db, sh["id"], sh["tracker_id"])
+    assert c.post(f"{API}/alerts/{alert_id}/resolve", json={"note": "seized", "outcome": "goods_seized"},
+                  headers=auth("admin")).status_code == 200
+    (case,) = c.get(f"{API}/cases", params={"alert": alert_id}, headers=auth("admin")).json()["items"]
+    return int(case["id"]), int(scalar(db, "SELECT min(id) FROM case_evidence WHERE case_id = %s", (case["id"],)))
+
+
+def _case_call(method: str, tail: str, body: dict[str, Any] | None = None) -> Call:
+    def call(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+        case_id, evidence_id = _case(c, s, db)
+        path = f"{API}/cases/{case_id}{tail.format(evidence=evidence_id)}"
+        return c.request(method, path, json=body, headers=h)
+    return call
+
+
+def _alert_id(c: TestClient, s: Setup, db: str) -> int:
+    sh = shipment(c, s, "in_transit")
+    return alert(db, sh["id"], sh["tracker_id"])
+
+
+def _one_alert(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+    return c.get(f"{API}/alerts/{_alert_id(c, s, db)}", headers=h)
 
 
 def _track(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
@@ -246,6 +270,24 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
     "GET /alerts/{id}": (_one_alert, REGION_READ),
     "POST /alerts/{id}/ack": (_alert_action("ack"), ACT),
     "POST /alerts/{id}/resolve": (_alert_action("resolve"), ACT),
+    "POST /alerts/{id}/assign": (lambda c, s, db, h: c.post(
+        f"{API}/alerts/{_alert_id(c, s, db)}/assign", json={"assignee": "someone"}, headers=h), ACT),
+    "GET /units": (lambda c, s, db, h: c.get(f"{API}/units", headers=h), ALL_READ),
+    "PUT /units/{code}": (lambda c, s, db, h: c.put(f"{API}/units/{unique('U').upper()}",
+                                                    json={"name": "matrix", "region": s.region}, headers=h),
+                          ADMIN_ONLY | {"admin": 200}),
+    "GET /cases": (lambda c, s, db, h: c.get(f"{API}/cases", headers=h), ALL_READ | {"integrator": 403}),
+    "GET /cases/{id}": (_case_call("GET", ""), CASE_WORK),
+    "POST /cases/{id}/entries": (_case_call("POST", "/entries", {"text": "matrix"}),
+                                 CASE_WORK | {"admin": 201, "operator": 201, "officer": 201}),
+    "POST /cases/{id}/close": (_case_call("POST", "/close", {"outcome": "other", "summary": "matrix"}), CASE_WORK),
+    "GET /cases/{id}/evidence/{id}": (_case_call("GET", "/evidence/{evidence}"), CASE_WORK),
+    "GET /escalation/response-times": (lambda c, s, db, h: c.get(f"{API}/escalation/response-times", headers=h),
+                                       ALL_READ),
+    "PUT /escalation/response-times": (lambda c, s, db, h: c.put(
+        f"{API}/escalation/response-times", json=RESPONSE_TIMES, headers=h), ADMIN_ONLY | {"admin": 200}),
+    "GET /kpi/response": (lambda c, s, db, h: c.get(f"{API}/kpi/response", headers=h), ALL_READ),
+    "GET /kpi/outcomes": (lambda c, s, db, h: c.get(f"{API}/kpi/outcomes", headers=h), ALL_READ),
     "GET /push/vapid-public-key": (lambda c, s, db, h: c.get(f"{API}/push/vapid-public-key", headers=h), ALL_READ),
     "POST /push/subscriptions": (_on_test_push_host(_subscribe), SUBSCRIBE),
     "DELETE /push/subscriptions": (_on_test_push_host(_unsubscribe), UNSUBSCRIBE),

@@ -93,12 +93,13 @@ def test_the_outcome_is_stored_in_the_alert_object_and_audited(client: TestClien
     assert audited == ({"note": "checked on site", "from": "open", "outcome": "goods_seized"},)
 
 
-def test_a_resolution_without_an_outcome_leaves_it_null(client: TestClient, database_url: str) -> None:
+def test_a_resolution_without_an_outcome_is_a_422_naming_it(client: TestClient, database_url: str) -> None:
     shipment = ship(client, make_world(client))
     alert_id = add_alert(database_url, shipment, datetime.now(UTC))
-    body = resolve(client, alert_id, None).json()
-    assert (body["status"], body["outcome"]) == ("resolved", None)
-    assert query(database_url, "SELECT outcome FROM alerts WHERE id = %s", (alert_id,)) == [(None,)]
+    response = resolve(client, alert_id, None)
+    assert response.status_code == 422, response.text
+    assert [issue["loc"] for issue in response.json()["detail"]] == [["body", "outcome"]]
+    assert query(database_url, "SELECT status, outcome FROM alerts WHERE id = %s", (alert_id,)) == [("open", None)]
 
 
 def test_an_unknown_outcome_is_a_422_naming_it(client: TestClient, database_url: str) -> None:

@@ -17,8 +17,6 @@ LABELS: dict[Lang, dict[str, str]] = {
         "seal_events": "Seal events", "device": "Device", "actions": "Officers' actions (audit log)",
         "actor": "Actor", "action": "Action", "object": "Object", "hash": "Audit hash (SHA-256 chain)",
         "more": "{n} more not shown", "none": "None.", "track": "{fixes} fixes, {drawn} drawn",
-        "no_seal_access": "Raw seal events are not readable by this API's database role; the seal milestones "
-                          "of the timeline are shown.",
         "number": "#",
     },
     "fr": {
@@ -33,8 +31,6 @@ LABELS: dict[Lang, dict[str, str]] = {
         "actions": "Actions des agents (journal d'audit)", "actor": "Agent", "action": "Action",
         "object": "Objet", "hash": "Empreinte d'audit (chaine SHA-256)", "more": "{n} de plus non affiches",
         "none": "Aucun.", "track": "{fixes} positions, {drawn} tracees",
-        "no_seal_access": "Les evenements bruts des scelles ne sont pas lisibles par le role de base de donnees "
-                          "de cette API ; les jalons de scelles de la chronologie sont affiches.",
         "number": "#",
     },
 }

@@ -161,12 +161,8 @@ def _who(a: dict[str, Any]) -> str:
 
 def _seal_events(r: _Report, data: ReportData) -> None:
     r.heading("seal_events")
-    if data.seal_events is None:
-        r.line(r.words["no_seal_access"], style="I")
-    else:
-        rows = [(e["ts"], e["device_id"], e["seal_id"], e["event"], e["bat"]) for e in data.seal_events]
-        r.table(("at", "device", "seals", "event", "detail"), rows, (24, 26, 26, 16, 14),
-                total=data.seal_events_total)
+    rows = [(e["ts"], e["device_id"], e["seal_id"], e["event"], e["bat"]) for e in data.seal_events]
+    r.table(("at", "device", "seals", "event", "detail"), rows, (24, 26, 26, 16, 14), total=data.seal_events_total)
     milestones = [(i.at, i.kind, i.office_code, _detail(i.detail)) for i in data.timeline if i.kind in SEAL_KINDS]
     if milestones:
         r.table(("at", "event", "office", "detail"), milestones, (24, 24, 18, 54))

@@ -9,7 +9,7 @@ import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
 from psycopg import sql
 
-from protocol.alerts import alert
+from protocol.alerts import CONFIRMED, alert
 from tracking_api import access, audit
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
@@ -22,11 +22,14 @@ from tracking_api.schemas.alerts import (
     AlertPage,
     AlertStatus,
     AlertType,
+    Assigned,
+    AssignRequest,
     Outcome,
     ResolveRequest,
     one_of,
 )
-from tracking_api.schemas.errors import UNAUTHORIZED, error, validation
+from tracking_api.schemas.errors import UNAUTHORIZED, error, invalid, validation
+from tracking_api.services import cases
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -36,7 +39,7 @@ _SHIPMENT_OF_VIEW = sql.SQL("a.shipment")
 
 # The one alert object's row (protocol.alerts.Alert), as every other consumer gets it.
 _SELECT = sql.SQL("SELECT a.* FROM alert_view a")
-_LOCK = sql.SQL("SELECT a.status FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
+_LOCK = sql.SQL("SELECT a.status, a.shipment_id FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
 _ACKNOWLEDGE = """
 UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, acknowledged_at = now(),
                   note = coalesce(%s, note), updated_at = now()
@@ -47,6 +50,18 @@ UPDATE alerts SET status = 'resolved', resolved_by = %s, resolved_at = now(), no
                   updated_at = now()
 WHERE id = %s
 """
+
+_LOCK_ASSIGNED = sql.SQL("""
+SELECT a.id, a.status FROM alerts a
+WHERE {} AND a.status <> 'resolved'
+  AND (a.id = %(id)s OR (%(incident)s AND a.incident = (SELECT incident FROM alerts WHERE id = %(id)s)))
+ORDER BY a.id FOR UPDATE
+""")
+_ASSIGN = """
+UPDATE alerts SET assignee = %s, unit = %s, assigned_at = now(), assigned_by = %s, updated_at = now()
+WHERE id = %s
+"""
+_UNIT_REGION = "SELECT region FROM units WHERE code = %s"
 
 # Which status each action may start from; anything else is a 409.
 _FROM: dict[str, tuple[str, ...]] = {"acknowledged": ("open",), "resolved": ("open", "acknowledged")}
@@ -60,7 +75,8 @@ _ACTION_ERRORS = {
     **_NOT_FOUND,
     **error(409, "The alert's status does not allow this step; the message names it",
             "alert 42 is resolved; only an open alert can be acknowledged"),
-    **validation("The body is invalid: an unknown field, a missing, blank or too long note, an unknown outcome",
+    **validation("The body is invalid: an unknown field, a missing, blank or too long note, a missing or unknown "
+                 "outcome",
                  ["body", "note"],
                  "Field required"),
 }
@@ -94,6 +110,8 @@ async def list_alerts(
                                                                          "(ISO 3166-1 alpha-3)")] = None,
     incident: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only the alerts of this incident "
                                                                           "(one truck's condition)")] = None,
+    assigned: Annotated[Literal["me"] | None, Query(description=(
+        "`me`: only the alerts assigned to the caller (their token's subject) or to their unit"))] = None,
 ) -> Response:
     """Alerts matching every given filter, by id descending (newest first), in pages:
     follow `next_cursor` until it is null. Keyset pagination: alerts raised while
@@ -107,6 +125,9 @@ async def list_alerts(
         if value is not None:
             conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
             params.append(value)
+    if assigned == "me":
+        conditions.append(sql.SQL("(a.assignee = %s OR a.unit = %s)"))
+        params += [caller.subject, caller.unit]
     if page.below is not None:
         conditions.append(sql.SQL("a.id < %s"))
         params.append(page.below)
@@ -145,13 +166,59 @@ async def resolve(
     body: Annotated[ResolveRequest, Body(openapi_examples={
         "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked", "outcome": "false_alarm"}},
         "goods seized": {"value": {"note": "undeclared cigarettes behind the load", "outcome": "goods_seized"}},
-        "without an outcome": {"value": {"note": "duplicate of alert 41"}}})],
+        "duplicate": {"value": {"note": "duplicate of alert 41", "outcome": "other"}}})],
 ) -> Response:
-    """`open` or `acknowledged` -> `resolved`, with a required note saying why and,
-    optionally, the outcome (the verdict the risk unit's figures count).
-    Records who and when and an `alert.resolved` audit entry, in one transaction.
-    Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
+    """`open` or `acknowledged` -> `resolved`, with a required note saying why and the
+    outcome (the verdict the risk unit's figures count; without one, a 422 naming `outcome`).
+    Records who and when and an `alert.resolved` audit entry, in one transaction. A confirmed
+    outcome (`confirmed_irregularity`, `goods_seized`) opens a case on the shipment, or adds the
+    alert to its open case, with the evidence snapshot (`GET /cases?alert=`), in the same
+    transaction. Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
     return await _transition(conn, caller, alert_id, "resolved", body.note, body.outcome)
+
+
+@router.post("/{alert_id}/assign", summary="Assign an alert (or its incident) to an officer or a unit",
+             response_model=Assigned, responses={**_ACTION_ERRORS, **validation(
+                 "The body is invalid, or the unit is unknown or (for an officer or supervisor) of another region",
+                 ["body", "unit"], "unit 'MSA-1' is of region KE-WEST, not the caller's region KE-MSA")})
+async def assign(
+    conn: Conn, caller: Actor, alert_id: AlertId,
+    body: Annotated[AssignRequest, Body(openapi_examples={
+        "an officer": {"value": {"assignee": "officer-kemba-17", "unit": None, "incident": False}},
+        "a unit, the whole incident": {"value": {"assignee": None, "unit": "MSA-MOBILE-1", "incident": True}},
+        "nobody": {"value": {"assignee": None, "unit": None}}})],
+) -> Response:
+    """Who answers it: an officer (token subject) and/or a unit; both null withdraws the
+    assignment. With `incident`, every alert of the same incident the caller may see and that
+    is not resolved is assigned too. Each assigned alert gets an `alert.assigned` audit entry
+    and an `assigned` alert event (stream, MQTT, push, webhooks), in one transaction. An
+    officer or supervisor assigns within their region only. A resolved alert is a 409."""
+    async with conn.transaction():
+        if body.unit is not None:
+            await _check_unit(conn, caller, body.unit)
+        visible = access.visible(caller, _SHIPMENT_OF_ALERT)
+        rows = await (await conn.execute(_LOCK_ASSIGNED.format(visible),
+                                         {"id": alert_id, "incident": body.incident})).fetchall()
+        if alert_id not in {r["id"] for r in rows}:
+            await _fetch(conn, caller, alert_id)  # 404 if it is not the caller's to see
+            raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is resolved; only an open or "
+                                                          "acknowledged alert can be assigned")
+        for row in rows:
+            await conn.execute(_ASSIGN, (body.assignee, body.unit, caller.subject, row["id"]))
+            await audit.record(conn, caller, "alert.assigned", "alert", row["id"],
+                               {"assignee": body.assignee, "unit": body.unit, "via": alert_id})
+        query = sql.SQL("{} WHERE a.id = ANY(%s) ORDER BY a.id DESC").format(_SELECT)
+        changed = await (await conn.execute(query, ([r["id"] for r in rows],))).fetchall()
+        return _json({"items": [alert(r) for r in changed]})
+
+
+async def _check_unit(conn: Conn, caller: Principal, unit: str) -> None:
+    row = await (await conn.execute(_UNIT_REGION, (unit,))).fetchone()
+    if row is None:
+        raise invalid((("body", "unit"), f"unit {unit!r} is not defined (GET /units)"))
+    if caller.role in access.REGION_SCOPED and row["region"] != caller.region:
+        raise invalid((("body", "unit"), f"unit {unit!r} is of region {row['region']}, not the caller's region "
+                                         f"{caller.region}"))
 
 
 async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Literal["acknowledged", "resolved"],
@@ -172,9 +239,11 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
             await conn.execute(_ACKNOWLEDGE, (caller.subject, note, alert_id))
         else:
             await conn.execute(_RESOLVE, (caller.subject, note, outcome, alert_id))
-            if outcome is not None:
-                detail["outcome"] = outcome
+            detail["outcome"] = outcome
         await audit.record(conn, caller, f"alert.{target}", "alert", alert_id, detail)
+        if outcome in CONFIRMED:
+            # After the resolution's audit entry: the case's evidence holds it.
+            await cases.open_or_join(conn, caller, alert_id, locked["shipment_id"], outcome)
         return await _fetch(conn, caller, alert_id)
 
 

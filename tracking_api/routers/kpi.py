@@ -19,17 +19,19 @@ from fastapi.responses import StreamingResponse
 from psycopg import sql
 from pydantic import AfterValidator, AwareDatetime
 
-from protocol.alerts import CONFIRMED, RISK_LEVELS
-from tracking_api.access import visible
+from protocol.alerts import CONFIRMED, OUTCOMES, RISK_LEVELS, SEVERITIES
+from tracking_api.access import REGION_SCOPED, visible
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
 from tracking_api.schemas.alerts import one_of
 from tracking_api.schemas.errors import UNAUTHORIZED, invalid, validation
 from tracking_api.schemas.kpi import (
     AlertCount,
+    AnswerKpi,
     CountryKpi,
     Kpi,
     LevelKpi,
+    OutcomeKpi,
     Period,
     PostKpi,
     ResponseFigures,
@@ -37,8 +39,10 @@ from tracking_api.schemas.kpi import (
     RiskKpi,
     RouteKpi,
     SegmentKpi,
+    SeverityRegionResponse,
     StopKpi,
     TimeRelease,
+    TypeOutcomes,
     TypeResponse,
     Window,
 )
@@ -373,3 +377,82 @@ def _csv(figures: TimeRelease) -> Iterator[str]:
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
+
+
+# Issue 14. Per severity and region (an alert counts in every region its shipment touches; a
+# region-scoped caller sees their own region's row only): alerts created in the window, the
+# minutes to the first answer and to resolution.
+_ANSWERS = sql.SQL("""
+SELECT a.severity, sr.region_code AS region, count(*) AS alerts,
+       count(x.ack_min) AS acknowledged,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.ack_min) AS ack_median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.ack_min) AS ack_p90_min,
+       count(x.resolve_min) AS resolved,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.resolve_min) AS resolve_median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.resolve_min) AS resolve_p90_min,
+       count(*) FILTER (WHERE a.escalation_level > 0) AS escalated
+FROM alerts a
+JOIN shipments s ON s.id = a.shipment_id
+LEFT JOIN shipment_regions sr ON sr.shipment_id = s.id
+CROSS JOIN LATERAL (SELECT
+    extract(epoch FROM coalesce(a.acknowledged_at, a.resolved_at) - a.created_at)::float8 / 60 AS ack_min,
+    extract(epoch FROM a.resolved_at - a.created_at)::float8 / 60 AS resolve_min) x
+WHERE {where} AND NOT (a.detail ? 'withdrawn') AND a.created_at >= %(from)s AND a.created_at < %(to)s
+  AND (%(region)s::text IS NULL OR sr.region_code = %(region)s)
+GROUP BY a.severity, sr.region_code
+ORDER BY array_position(%(severities)s::text[], a.severity), sr.region_code NULLS LAST
+""")
+# Per alert type: the alerts resolved in the window, per outcome (the outcomes are the
+# protocol's constants, safe to write into the statement).
+_OUTCOME_COUNTS = ", ".join(f"count(*) FILTER (WHERE a.outcome = '{o}') AS {o}" for o in OUTCOMES)
+_OUTCOMES = sql.SQL(f"""
+SELECT a.type, count(*) AS resolved, {_OUTCOME_COUNTS}, count(*) FILTER (WHERE a.outcome IS NULL) AS "none"
+FROM alerts a
+JOIN shipments s ON s.id = a.shipment_id
+WHERE {{where}} AND a.status = 'resolved' AND NOT (a.detail ? 'withdrawn')
+  AND a.resolved_at >= %(from)s AND a.resolved_at < %(to)s
+  AND (%(region)s::text IS NULL
+       OR EXISTS (SELECT 1 FROM shipment_regions sr WHERE sr.shipment_id = s.id AND sr.region_code = %(region)s))
+GROUP BY a.type
+ORDER BY a.type
+""")
+Region = Annotated[str | None, Query(min_length=1, max_length=64, description="Only shipments touching this region")]
+
+
+@router.get("/kpi/response", response_model=AnswerKpi,
+            summary="Time to acknowledge and to resolve, per severity and region",
+            responses={**UNAUTHORIZED, **_BAD_PERIOD})
+async def response_kpi(conn: Conn, caller: Caller, since: Since = None, until: Until = None,
+                       region: Region = None) -> AnswerKpi:
+    """Per severity and region, the alerts created in the window: how many were answered
+    (acknowledged, or resolved without an acknowledgement) and resolved, the median and p90
+    minutes from creation to each, and how many escalated. An alert counts in every region its
+    shipment touches; an officer's or supervisor's figures are their own region's."""
+    start, end, now = await _window(conn, since, until, ("since", "until"))
+    scoped = caller.role in REGION_SCOPED
+    params = {"from": start, "to": end, "region": caller.region if scoped else region,
+              "severities": list(SEVERITIES)}
+    # A region-scoped caller asking for another region's row gets none.
+    elsewhere = scoped and region not in (None, caller.region)
+    rows = [] if elsewhere else await _rows(conn, _ANSWERS, visible(caller), params)
+    return AnswerKpi(period=Period(since=start, until=end), generated_at=now,
+                     rows=[SeverityRegionResponse.model_validate(r) for r in rows])
+
+
+@router.get("/kpi/outcomes", response_model=OutcomeKpi, summary="Outcome mix and false-alarm rate per alert type",
+            responses={**UNAUTHORIZED, **_BAD_PERIOD})
+async def outcome_kpi(conn: Conn, caller: Caller, since: Since = None, until: Until = None,
+                      region: Region = None) -> OutcomeKpi:
+    """Per alert type, the alerts resolved in the window: the count of each outcome and the
+    false-alarm rate (false alarms over the resolutions with an outcome), the figure the risk
+    unit tunes each rule with. An officer's figures cover only shipments touching their region."""
+    start, end, now = await _window(conn, since, until, ("since", "until"))
+    rows = await _rows(conn, _OUTCOMES, visible(caller), {"from": start, "to": end, "region": region})
+    return OutcomeKpi(period=Period(since=start, until=end), generated_at=now, types=[_outcomes(r) for r in rows])
+
+
+def _outcomes(row: dict[str, Any]) -> TypeOutcomes:
+    counts = {o: int(row[o]) for o in (*OUTCOMES, "none")}
+    judged = row["resolved"] - counts["none"]
+    return TypeOutcomes(type=row["type"], resolved=row["resolved"], outcomes=counts,
+                        false_alarm_rate=counts["false_alarm"] / judged if judged else None)

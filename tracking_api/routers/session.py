@@ -49,7 +49,8 @@ async def login_caller(request: Request, app: App,
 
 def session(caller: Principal) -> Session:
     expires = datetime.fromtimestamp(caller.expires_at or 0, UTC)
-    return Session(subject=caller.subject, role=caller.role, region=caller.region, expires_at=expires,
+    return Session(subject=caller.subject, role=caller.role, region=caller.region, unit=caller.unit,
+                   expires_at=expires,
                    capabilities=capabilities(caller.role))
 
 

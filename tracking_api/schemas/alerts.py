@@ -22,6 +22,7 @@ from protocol.alerts import (
     RiskLevel,
     Severity,
 )
+from tracking_api.schemas.checks import NO_NUL
 
 __all__ = ["ALERT_STATUSES", "ALERT_TYPES", "OUTCOMES", "AlertStatus", "AlertType", "Outcome", "Severity"]
 
@@ -130,7 +131,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Note = Annotated[str, Field(min_length=1, max_length=NOTE_MAX), AfterValidator(_not_blank)]
+Note = Annotated[str, Field(min_length=1, max_length=NOTE_MAX), AfterValidator(_not_blank), NO_NUL]
 
 
 class AckRequest(BaseModel):
@@ -144,5 +145,29 @@ class ResolveRequest(BaseModel):
         {"note": "seal re-armed at Malaba, cargo checked", "outcome": "false_alarm"}]})
 
     note: Note = Field(description="Why the alert is closed: required, 1 to 2000 characters")
-    outcome: Annotated[Outcome | None, one_of("outcome", OUTCOMES)] = Field(
-        default=None, description="The verdict the risk unit counts (optional): " + ", ".join(OUTCOMES))
+    outcome: Annotated[Outcome, one_of("outcome", OUTCOMES)] = Field(description=(
+        "The verdict the risk unit counts (required): " + ", ".join(OUTCOMES) + "; confirmed_irregularity and "
+        "goods_seized open a case on the shipment (or add the alert to its open case) with the evidence"))
+
+
+Subject = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$"), NO_NUL]
+UnitCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
+
+
+class AssignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"assignee": "officer-kemba-17", "unit": None, "incident": False},
+        {"assignee": None, "unit": "MSA-MOBILE-1", "incident": True}]})
+
+    assignee: Subject | None = Field(default=None, description="The officer (token subject); null: nobody")
+    unit: UnitCode | None = Field(default=None, description="The unit (GET /units); null: none. An officer or "
+                                                            "supervisor may name a unit of their own region only")
+    incident: bool = Field(default=False, description=(
+        "Assign every alert of the same incident (one truck's condition) that the caller may see and that is not "
+        "resolved, not only this one"))
+
+
+class Assigned(BaseModel):
+    """The alerts an assignment changed (one, or the incident's), newest first."""
+
+    items: list[Alert]

@@ -22,3 +22,14 @@ def no_repeats(what: str) -> AfterValidator:
         return values
 
     return AfterValidator(check)
+
+
+def _without_nul(value: str) -> str:
+    # PostgreSQL's text cannot hold U+0000: refused here as a 422 instead of failing in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+# Free text stored in the database (notes, names, entries).
+NO_NUL = AfterValidator(_without_nul)

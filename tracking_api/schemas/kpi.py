@@ -181,3 +181,56 @@ class TimeRelease(BaseModel):
     posts: list[PostKpi] = Field(description="By office code")
     segments: list[SegmentKpi] = Field(description="By from, to")
     countries: list[CountryKpi] = Field(description="By country code")
+
+
+# Issue 14: how fast alerts are answered per severity and region, and how officers judge them.
+
+class SeverityRegionResponse(BaseModel):
+    severity: Severity
+    region: str | None = Field(description="A region the shipment touches (an alert counts in each); null: none")
+    alerts: int = Field(description="Alerts created in the window (withdrawn ones not counted)")
+    acknowledged: int = Field(description="Of those, answered: acknowledged, or resolved without an acknowledgement")
+    ack_median_min: float | None = Field(description="Median minutes from creation to the first answer")
+    ack_p90_min: float | None
+    resolved: int = Field(description="Of those, resolved")
+    resolve_median_min: float | None = Field(description="Median minutes from creation to resolution")
+    resolve_p90_min: float | None
+    escalated: int = Field(description="Of those, escalated at least once (nobody answered in time)")
+
+
+class AnswerKpi(BaseModel):
+    """Time to acknowledge and to resolve, per severity and region (docs/kpi.md)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": {"since": "2026-10-24T12:00:00Z", "until": "2026-11-23T12:00:00Z"},
+        "generated_at": "2026-11-23T12:00:00.120000Z",
+        "rows": [{"severity": "critical", "region": "KE-MSA", "alerts": 12, "acknowledged": 12,
+                  "ack_median_min": 2.5, "ack_p90_min": 6.1, "resolved": 11, "resolve_median_min": 48.0,
+                  "resolve_p90_min": 130.2, "escalated": 2}]}]})
+
+    period: Period
+    generated_at: UtcDatetime = Field(description="The database clock")
+    rows: list[SeverityRegionResponse] = Field(description="By severity (critical first), then region")
+
+
+class TypeOutcomes(BaseModel):
+    type: AlertType
+    resolved: int = Field(description="Alerts of this type resolved in the window (withdrawn ones not counted)")
+    outcomes: dict[str, int] = Field(description="Count per outcome (every outcome present, 0 when none); "
+                                                 "'none': resolved before outcomes were required")
+    false_alarm_rate: float | None = Field(description="false_alarm / resolved with an outcome; null when none")
+
+
+class OutcomeKpi(BaseModel):
+    """The outcome mix per alert type: the false-alarm rate per rule is what the risk unit tunes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": {"since": "2026-10-24T12:00:00Z", "until": "2026-11-23T12:00:00Z"},
+        "generated_at": "2026-11-23T12:00:00.120000Z",
+        "types": [{"type": "unscheduled_stop", "resolved": 40,
+                   "outcomes": {"false_alarm": 30, "technical_fault": 2, "confirmed_irregularity": 3,
+                                "goods_seized": 1, "other": 4, "none": 0}, "false_alarm_rate": 0.75}]}]})
+
+    period: Period
+    generated_at: UtcDatetime = Field(description="The database clock")
+    types: list[TypeOutcomes] = Field(description="Types with a resolution in the window, by type")
