@@ -196,3 +196,30 @@ def test_battery_and_shipment_events(client: TestClient, world: World, database_
     assert departed["at"].endswith("Z")
     assert got["shipment.border_crossed"]["data"]["detail"] == {"from": "UGA", "to": "KEN"}
     assert got["shipment.released"]["data"]["office"] == world.destination
+
+
+def test_a_case_opened_by_a_confirmed_outcome_and_closed(client: TestClient, world: World, database_url: str,
+                                                         api_url: str, receiver: Receiver) -> None:
+    hook = subscribe(client, receiver.url, ["case.opened", "case.closed"])
+    receiver.secret = hook["secret"]
+    sh = shipment(client, world)
+    alert_id = open_alert(database_url, sh)
+    with DispatcherThread(api_url):
+        resolved = client.post(f"{API}/alerts/{alert_id}/resolve", headers=auth("operator"),
+                               json={"note": "undeclared cigarettes", "outcome": "goods_seized"})
+        assert resolved.status_code == 200, resolved.text
+        (case_id,) = [int(r[0]) for r in query(database_url, "SELECT case_id FROM case_alerts WHERE alert_id = %s",
+                                               (alert_id,))]
+        closed = client.post(f"{API}/cases/{case_id}/close", headers=auth("operator"),
+                             json={"outcome": "goods_seized", "summary": "goods seized, file sent to prosecution"})
+        assert closed.status_code == 200, closed.text
+        wait_for(lambda: len(receiver.delivered()) == 2, 10, "two case events")
+    opened, done = (r.json for r in receiver.delivered())
+    assert opened["type"] == "case.opened" and done["type"] == "case.closed"
+    # Opened: the case's alerts are in it (the trigger runs at commit, after they were added).
+    assert opened["data"] | {"opened_at": None} == {
+        "case": case_id, "shipment": sh["id"], "reference": sh["reference"], "status": "open", "opened_at": None,
+        "opened_by": opened["data"]["opened_by"], "closed_at": None, "closed_by": None, "outcome": None,
+        "summary": None, "alerts": [alert_id]}
+    assert done["data"]["status"] == "closed" and done["data"]["outcome"] == "goods_seized"
+    assert done["data"]["closed_at"].endswith("Z")
