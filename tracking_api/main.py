@@ -4,7 +4,7 @@ one uvicorn runs. Transit resources under ``/api/v1`` (routers in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import structlog
@@ -108,7 +108,8 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
     if notifier is not None:
         hub.alert_listeners.append(notifier.notify)
     hub.start()
-    dispatcher = Dispatcher(settings, pool) if settings.webhooks_dispatch else None
+    told = _operators_told(notifier)
+    dispatcher = Dispatcher(settings, pool, on_disabled=told) if settings.webhooks_dispatch else None
     if dispatcher is not None:
         dispatcher.start()
     escalator = Escalator(settings, pool)
@@ -124,6 +125,17 @@ async def _services(settings: ApiSettings) -> AsyncIterator[Services]:
         if notifier is not None:
             await notifier.stop()
         await pool.close()
+
+
+def _operators_told(notifier: PushNotifier | None) -> Callable[[int, str], Awaitable[int]] | None:
+    """How the operators learn that a webhook subscription was disabled: a push to their browsers."""
+    if notifier is None:
+        return None
+
+    async def tell(subscription_id: int, reason: str) -> int:
+        return await notifier.notify_operators(f"Webhook subscription {subscription_id} disabled", reason,
+                                               tag=f"webhook-{subscription_id}", url=f"/#webhook-{subscription_id}")
+    return tell
 
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -74,6 +74,12 @@ _ANSWERED = "UPDATE push_deliveries SET sent_at = now(), status = %s WHERE subsc
 _SUCCEEDED = "UPDATE push_subscriptions SET last_sent_at = now(), failures = 0 WHERE id = %s"
 _FAILED = "UPDATE push_subscriptions SET failures = failures + 1 WHERE id = %s"
 _GONE = "DELETE FROM push_subscriptions WHERE id = %s"
+# Notices about the system rather than one alert (a webhook subscription disabled): the
+# control room's browsers, whoever subscribed from them as an admin or an operator.
+_OPERATORS = """
+SELECT id, endpoint, p256dh, auth FROM push_subscriptions
+WHERE role IN ('admin', 'operator') AND (%(insecure)s OR endpoint ~* '^https://')
+"""
 # How many subscriptions an escalation was pushed to (claimed: each process adds its own).
 _NOTIFIED = "UPDATE escalations SET notified = notified + %s WHERE alert_id = %s AND level = %s"
 
@@ -270,7 +276,30 @@ class PushNotifier:
             session.max_redirects = 0  # a push service does not redirect; following could reach internal hosts
         return session
 
+    async def notify_operators(self, title: str, body: str, tag: str, url: str = "/") -> int:
+        """Push a notice that concerns no one alert (a webhook subscription disabled) to every
+        admin's and operator's browser; the number the push services accepted. Once per
+        notice: the caller is the one process that made the change."""
+        params = {"insecure": self._settings.push_allow_insecure_endpoints}
+        async with self._pool.connection() as conn:
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_OPERATORS, params)).fetchall()
+        targets = [Target(**row) for row in rows]
+        message = json.dumps({"title": title, "body": body, "tag": tag, "url": url, "severity": "high"})
+        loop = asyncio.get_running_loop()
+        answers = await asyncio.gather(*(loop.run_in_executor(self._executor, partial(self._post, t, message, "high"))
+                                         for t in targets))
+        accepted = 0
+        for target, (status, error) in zip(targets, answers, strict=True):
+            accepted += await self._account(target, status, error) == "sent"
+        return accepted
+
     async def _record(self, target: Target, event_id: int, status: int | None, error: str | None) -> None:
+        if await self._account(target, status, error) != "gone":
+            async with self._pool.connection() as conn:
+                await conn.execute(_ANSWERED, (status, target.id, event_id))
+
+    async def _account(self, target: Target, status: int | None, error: str | None) -> str:
+        """Counts, logs and keeps the subscription's health for one push's answer; its outcome."""
         outcome = "unreachable" if status is None else "gone" if status in GONE else \
             "sent" if status < 300 else "rejected"
         PUSH_SENT.labels(outcome).inc()
@@ -278,10 +307,10 @@ class PushNotifier:
             if outcome == "gone":
                 await conn.execute(_GONE, (target.id,))
             else:
-                await conn.execute(_ANSWERED, (status, target.id, event_id))
                 await conn.execute(_SUCCEEDED if outcome == "sent" else _FAILED, (target.id,))
         if outcome == "gone":
             log.info("push subscription gone, deleted", subscription=target.id, status=status)
         elif outcome != "sent":
             log.warning("push not delivered", outcome=outcome, status=status, subscription=target.id,
                         push_service=origin(target.endpoint), error=error)
+        return outcome

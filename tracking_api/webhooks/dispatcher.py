@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -131,10 +132,13 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random | No
 class Dispatcher:
     """Delivers due webhook deliveries until stopped."""
 
-    def __init__(self, settings: ApiSettings, pool: AsyncConnectionPool, database_url: str | None = None) -> None:
+    def __init__(self, settings: ApiSettings, pool: AsyncConnectionPool, database_url: str | None = None,
+                 on_disabled: Callable[[int, str], Awaitable[object]] | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self._url = database_url or settings.database_url
+        # Told (subscription id, reason) once a subscription is disabled: the operators' alert.
+        self._on_disabled = on_disabled
         self._executor = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="ctt-webhook")
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -211,6 +215,7 @@ class Dispatcher:
     async def _record(self, delivery: Delivery, answer: Answer) -> None:
         params = {"subscription": delivery.subscription_id, "outbox": delivery.outbox_id, "status": answer.status,
                   "error": answer.error, "latency": answer.latency_ms}
+        disabled: str | None = None
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(_ATTEMPT, params)
             if answer.delivered:
@@ -218,7 +223,9 @@ class Dispatcher:
                 await conn.execute(_RECOVERED, (delivery.subscription_id,))
                 outcome = "delivered"
             else:
-                outcome = await self._failed(conn, delivery, answer, params)
+                outcome, disabled = await self._failed(conn, delivery, answer, params)
+        if disabled is not None:  # committed: now tell the operators
+            await self._tell(delivery.subscription_id, disabled)
         WEBHOOK_ATTEMPTS.labels(outcome).inc()
         WEBHOOK_LATENCY.observe(answer.latency_ms / 1000)
         if answer.delivered and delivery.committed_at is not None:
@@ -228,7 +235,8 @@ class Dispatcher:
                      status=answer.status, error=answer.error, outcome=outcome)
 
     async def _failed(self, conn: psycopg.AsyncConnection[Any], delivery: Delivery, answer: Answer,
-                      params: dict[str, Any]) -> str:
+                      params: dict[str, Any]) -> tuple[str, str | None]:
+        """The delivery's new state, and the reason if this failure disabled its subscription."""
         s = self._settings
         delay = backoff_s(delivery.attempts + 1, s.webhook_retry_base_s, s.webhook_retry_cap_s)
         row = await (await conn.execute(_FAILED, {**params, "delay": delay, "retry_for": s.webhook_retry_for_s})
@@ -236,19 +244,31 @@ class Dispatcher:
         state = str(row["state"]) if row else "failed"
         failing = await (await conn.execute(_FAILING, (delivery.subscription_id,))).fetchone()
         if failing is None:
-            return state
+            return state, None
+        reason = None
         if answer.status == GONE:
-            await self._disable(conn, delivery.subscription_id, "the receiver answered 410 Gone")
+            reason = "the receiver answered 410 Gone"
         elif failing["failing_s"] >= s.webhook_disable_after_s:
-            since = failing["failing_since"].isoformat()
-            await self._disable(conn, delivery.subscription_id,
-                                f"every delivery failed since {since} (last: {answer.error})")
-        return state
+            reason = f"every delivery failed since {failing['failing_since'].isoformat()} (last: {answer.error})"
+        if reason is not None and await self._disable(conn, delivery.subscription_id, reason):
+            return state, reason
+        return state, None
 
-    async def _disable(self, conn: psycopg.AsyncConnection[Any], subscription_id: int, reason: str) -> None:
+    async def _disable(self, conn: psycopg.AsyncConnection[Any], subscription_id: int, reason: str) -> bool:
+        """Disables the subscription; False if it already was (by another process, or an admin)."""
         row = await (await conn.execute(_DISABLE, {"subscription": subscription_id, "reason": reason})).fetchone()
         if row is None:
-            return  # already disabled (by another process, or an admin)
+            return False
         await conn.execute(_AUDIT, (ACTOR, str(subscription_id), Jsonb({"reason": reason})))
         WEBHOOKS_DISABLED.inc()
         log.error("webhook subscription disabled", subscription=subscription_id, reason=reason)
+        return True
+
+    async def _tell(self, subscription_id: int, reason: str) -> None:
+        if self._on_disabled is None:
+            return
+        try:
+            await self._on_disabled(subscription_id, reason)
+        except Exception as exc:  # noqa: BLE001 - the notice is best effort; state and audit are committed
+            log.error("operators not told of a disabled webhook subscription", subscription=subscription_id,
+                      error=repr(exc))
