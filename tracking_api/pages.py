@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from tracking_api import i18n
 from tracking_api.config import ApiSettings
 
 log = structlog.get_logger("tracking_api.pages")
@@ -26,19 +27,27 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "topojson-client": "node_modul
           "world-atlas": "node_modules/world-atlas"}
 
 
+class Language(BaseModel):
+    code: str = Field(description="BCP 47 code: the catalogue /static/locales/<code>.json")
+    name: str = Field(description="The language's own name")
+
+
 class PageConfig(BaseModel):
     """What the pages need before login."""
 
     api_base: str = Field(description="Base path of the API")
     tile_url: str | None = Field(description="Raster tile server template, or null: offline outlines only")
     tile_attribution: str
+    languages: list[Language] = Field(description="The message catalogues present, English first")
 
 
 def mount(app: FastAPI, settings: ApiSettings, api_prefix: str) -> None:
     """Serve the pages from ``settings.dashboards_dir``; a missing library folder is
     logged (run ``npm ci`` there) and its pages load without it."""
     root = settings.dashboards_dir
-    config = PageConfig(api_base=api_prefix, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
+    languages = [Language(code=c, name=n) for c, n in i18n.available(root)]
+    config = PageConfig(api_base=api_prefix, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution,
+                        languages=languages)
 
     @app.get("/config.json", include_in_schema=False)
     async def page_config() -> PageConfig:
