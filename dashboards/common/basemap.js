@@ -5,12 +5,14 @@
 import { Client, TILE_ATTRIBUTION, TILE_URL, tokenStore } from "./api.js";
 import { escapeHtml } from "./format.js";
 
-// About one name per square of this many pixels: the density follows the zoom.
-const LABEL_CELL_PX = 120;
+// At most one name per square of this many pixels: the density follows the zoom.
+const LABEL_CELL_PX = 100;
 const RELOAD_DELAY_MS = 250;
 const LABEL_FONT = "600 12px system-ui, sans-serif";
 const LABEL_HEIGHT_PX = 16;
 const CACHED_ANSWERS = 64;
+// The licence (CC BY 4.0) asks for it wherever the names are shown.
+const ATTRIBUTION = '<a href="https://www.geonames.org/">GeoNames</a> (CC BY 4.0)';
 
 const STYLE = `
 :root { --map-land: #eef1ec; --map-border: #8a99a8; --map-label: #1d2733; --map-label-halo: #ffffff; }
@@ -84,7 +86,9 @@ class PlaceNames {
     this.client = client;
     // At the overlays' z-index, after them in the page: names over outlines and routes, under the panes a
     // page makes once its basemap is drawn (the control room's trucks).
-    this.layer = L.layerGroup([], { pane: pane(map, "placeNames", 400) }).addTo(map);
+    this.pane = pane(map, "placeNames", 400);
+    this.layer = L.layerGroup().addTo(map);
+    map.attributionControl?.addAttribution(ATTRIBUTION);
     this.answers = new Map();
     this.asked = 0;
     this.timer = null;
@@ -97,11 +101,11 @@ class PlaceNames {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.reload(), RELOAD_DELAY_MS);
     });
-    this.reload();
+    this.map.whenReady(() => this.reload());  // a page may add the basemap before it sets the view
   }
 
   async reload() {
-    const { path, bounds } = this.question();
+    const path = this.question();
     const asked = ++this.asked;
     let features = this.answers.get(path);
     if (!features) {
@@ -113,7 +117,7 @@ class PlaceNames {
       }
       this.remember(path, features);
     }
-    if (asked === this.asked) this.draw(features, bounds);
+    if (asked === this.asked) this.draw(features);
   }
 
   question() {
@@ -126,7 +130,7 @@ class PlaceNames {
     const a = this.map.project([Math.max(s, -85), w], zoom), b = this.map.project([Math.min(n, 85), e], zoom);
     const cells = Math.abs((b.x - a.x) * (b.y - a.y)) / LABEL_CELL_PX ** 2;
     const limit = Math.min(2000, Math.max(1, Math.ceil(cells)));
-    return { path: `/places?bbox=${[w, s, e, n].join(",")}&limit=${limit}`, bounds: view.pad(0.1) };
+    return `/places?bbox=${[w, s, e, n].join(",")}&limit=${limit}`;
   }
 
   remember(path, features) {
@@ -134,22 +138,36 @@ class PlaceNames {
     if (this.answers.size > CACHED_ANSWERS) this.answers.delete(this.answers.keys().next().value);
   }
 
-  draw(features, bounds) {
+  // Whole names inside the map only: one cut by the map's edge is left for the next view.
+  draw(features) {
     this.layer.clearLayers();
-    const taken = [];
+    const size = this.map.getSize();
+    const taken = this.controls();
+    let drawn = 0;
     for (const f of features) {
       const [lon, lat] = f.geometry.coordinates;
-      if (!bounds.contains([lat, lon])) continue;
-      const box = this.box(f.properties.name, this.map.latLngToLayerPoint([lat, lon]));
+      const box = this.box(f.properties.name, this.map.latLngToContainerPoint([lat, lon]));
+      if (box.x0 < 0 || box.y0 < 0 || box.x1 > size.x || box.y1 > size.y) continue;
       if (taken.some((t) => overlaps(t, box))) continue;
       taken.push(box);
+      drawn += 1;
       this.layer.addLayer(this.L.marker([lat, lon], {
-        pane: "placeNames", interactive: false, keyboard: false,
+        pane: this.pane, interactive: false, keyboard: false,
         icon: this.L.divIcon({ className: "ctt-place", html: `<span>${escapeHtml(f.properties.name)}</span>`,
           iconSize: null }),
       }));
     }
-    this.map.getContainer().dataset.places = String(taken.length);
+    this.map.getContainer().dataset.places = String(drawn);
+  }
+
+  // The boxes of the map's controls (zoom, legends, scale), container pixels: no name goes under them.
+  controls() {
+    const container = this.map.getContainer();
+    const origin = container.getBoundingClientRect();
+    return [...container.querySelectorAll(".leaflet-control")].map((c) => {
+      const r = c.getBoundingClientRect();
+      return { x0: r.left - origin.left, y0: r.top - origin.top, x1: r.right - origin.left, y1: r.bottom - origin.top };
+    });
   }
 
   box(name, at) {
