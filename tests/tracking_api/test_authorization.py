@@ -249,6 +249,7 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
         (s.world.lon, s.world.lat), (s.world.lon + 1, s.world.lat))}, headers=h), DEFINE),
     "GET /zones": (lambda c, s, db, h: c.get(f"{API}/zones", headers=h), ALL_READ),
     "GET /countries": (lambda c, s, db, h: c.get(f"{API}/countries", headers=h), ALL_READ),
+    "GET /places": (lambda c, s, db, h: c.get(f"{API}/places", params={"bbox": "36,-5,40,-1"}, headers=h), ALL_READ),
     "POST /zones": (lambda c, s, db, h: c.post(f"{API}/zones", json={
         "name": unique("office "), "kind": "office", "office_code": office_code(),
         "geometry": square(s.world.lon, s.world.lat + 0.5)}, headers=h), DEFINE),
