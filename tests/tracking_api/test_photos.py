@@ -226,3 +226,20 @@ def test_unknown_targets_and_roles(client: TestClient, w: CaseWorld, database_ur
     assert upload(client, f"/alerts/{alert_id}/photos", image(),
                   auth("officer", w.region_b, subject="x")).status_code == 404
     assert client.get(f"{API}/photos/999999999", headers=officer(w)).status_code == 404
+
+
+def test_every_photo_operation_is_documented() -> None:
+    from tracking_api.main import app
+
+    paths = app.openapi()["paths"]
+    operations = {(m, p): op for p, ops in paths.items() if "photo" in p for m, op in ops.items()}
+    assert set(operations) == {
+        ("post", f"{API}/alerts/{{alert_id}}/photos"), ("get", f"{API}/alerts/{{alert_id}}/photos"),
+        ("post", f"{API}/cases/{{case_id}}/photos"), ("get", f"{API}/cases/{{case_id}}/photos"),
+        ("get", f"{API}/photos/{{photo_id}}"), ("get", f"{API}/photos/{{photo_id}}/thumbnail")}
+    for (method, _path), op in operations.items():
+        assert op["summary"] and op["description"] and {"401", "404"} <= set(op["responses"])
+        if method == "post":
+            assert {"201", "403", "409", "413", "415", "422"} <= set(op["responses"])
+            assert set(op["requestBody"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
+            assert "Idempotency-Key" in [q["name"] for q in op["parameters"]]

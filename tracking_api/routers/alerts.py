@@ -260,9 +260,9 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
 def _by_whom(locked: dict[str, Any]) -> str:
     """Who moved the alert to its present status, and when (for the conflict's message)."""
     status_ = locked["status"]
-    if status_ == "open":
+    by, at = locked.get(f"{status_}_by"), locked.get(f"{status_}_at")
+    if by is None or at is None:  # open, or set without the workflow (a fixture, an old row)
         return ""
-    by, at = locked[f"{status_}_by"], locked[f"{status_}_at"]
     return f" ({status_} by {by} at {at.astimezone(UTC).isoformat().replace('+00:00', 'Z')})"
 
 
