@@ -34,7 +34,10 @@ from tracking_api.schemas.errors import invalid
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
-PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# The key's alphabet and length (the same as a device id's, by coincidence: not that definition).
+KEY_CHARS = "A-Za-z0-9_-"
+KEY_MAX = 64
+PATTERN = rf"^[{KEY_CHARS}]{{1,{KEY_MAX}}}$"
 # pg_advisory_xact_lock(int, int) class reserved for idempotency keys (a space apart from the
 # one-bigint locks the sweeps take).
 LOCK_CLASS = 0x1DE0

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ctt.config import DB_API
 from tests.support import as_role, scalar
-from tests.tracking_api.case_support import CaseWorld, auth, case_world, new_alert
+from tests.tracking_api.case_support import CaseWorld, another_shipment, auth, case_world, new_alert
 from tests.tracking_api.photo_support import TAKEN, image
 from tracking_api.config import ApiSettings
 from tracking_api.schemas.photos import NOTE_MAX
@@ -243,3 +243,24 @@ def test_every_photo_operation_is_documented() -> None:
             assert {"201", "403", "409", "413", "415", "422"} <= set(op["responses"])
             assert set(op["requestBody"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
             assert "Idempotency-Key" in [q["name"] for q in op["parameters"]]
+
+
+@pytest.mark.parametrize(("lang", "heading", "taken"), [("en", "Photos from the roadside", "Taken"),
+                                                         ("fr", "Photos prises sur le terrain", "Prise le")])
+def test_the_shipment_report_shows_each_photo_with_when_where_who_and_its_hash(
+        client: TestClient, w: CaseWorld, database_url: str, lang: str, heading: str, taken: str) -> None:
+    from pypdf import PdfReader
+
+    shipment = another_shipment(database_url, w, w.region_a)
+    alert_id = new_alert(database_url, w, shipment)
+    photo = upload(client, f"/alerts/{alert_id}/photos", image("JPEG", (640, 480)), officer(w, "ph-report")).json()
+    response = client.get(f"{API}/shipments/{shipment}/report.pdf", params={"lang": lang}, headers=officer(w))
+    assert response.status_code == 200, response.text
+    reader = PdfReader(io.BytesIO(response.content))
+    content = "\n".join(page.extract_text() for page in reader.pages)
+    assert heading in content and taken in content
+    for value in (photo["sha256"], "ph-report", "2026-11-23 07:10:00Z", "-3.39610, 38.55610", TAKEN["note"],
+                  f"alert {alert_id}"):
+        assert str(value) in content, value
+    images = [i for page in reader.pages for i in page.images]
+    assert any(i.image is not None and i.image.size == (320, 240) for i in images)

@@ -123,7 +123,8 @@ _LIST = {
             "(SELECT alert_id FROM case_alerts WHERE case_id = %s) ORDER BY p.id",
 }
 _ONE = sql.SQL("SELECT {}, {} AS data FROM photos p WHERE p.id = %s AND {} AND {}")
-_SHIPMENT_PHOTOS = f"SELECT {_COLUMNS}, p.thumbnail FROM photos p WHERE p.shipment_id = %s ORDER BY p.id"
+_SHIPMENT_PHOTOS = sql.SQL(f"SELECT {_COLUMNS}, p.thumbnail FROM photos p WHERE p.shipment_id = %s AND {{}} "
+                           "ORDER BY p.id")
 
 
 async def _shipment_of(conn: Conn, caller: Principal, target: Target, target_id: int, lock: bool) -> int:
@@ -171,15 +172,21 @@ async def listing(conn: Conn, caller: Principal, target: Target, target_id: int)
 async def content(conn: Conn, caller: Principal, photo_id: int, thumbnail: bool) -> dict[str, Any]:
     """The photo (or its thumbnail) as ``data``, with its metadata; 404 if the caller may not see its
     shipment, or it is a case's and the caller's role does not work cases."""
-    works_cases = sql.SQL("true" if caller.role in GRANTS["act_on_alerts"] else "p.case_id IS NULL")
     query = _ONE.format(sql.SQL(_COLUMNS), sql.SQL("p.thumbnail" if thumbnail else "p.content"),
-                        visible(caller, sql.SQL("p.shipment_id")), works_cases)
+                        visible(caller, sql.SQL("p.shipment_id")), _works_cases(caller))
     row = await (await conn.execute(query, (photo_id,))).fetchone()
     if row is None:
         raise NotFoundError(f"photo {photo_id} not found")
     return dict(row)
 
 
-async def of_shipment(conn: Conn, shipment_id: int) -> list[dict[str, Any]]:
-    """Every photo of the shipment with its thumbnail (the report; the caller's access checked there)."""
-    return [dict(r) for r in await (await conn.execute(_SHIPMENT_PHOTOS, (shipment_id,))).fetchall()]
+async def of_shipment(conn: Conn, caller: Principal, shipment_id: int) -> list[dict[str, Any]]:
+    """The shipment's photos with their thumbnails, as ``caller`` may see them (the report; the
+    shipment's own visibility is checked there)."""
+    query = _SHIPMENT_PHOTOS.format(_works_cases(caller))
+    return [dict(r) for r in await (await conn.execute(query, (shipment_id,))).fetchall()]
+
+
+def _works_cases(caller: Principal) -> sql.Composable:
+    """A case's photos only for the roles that work cases (integrators see alerts', not cases')."""
+    return sql.SQL("true" if caller.role in GRANTS["act_on_alerts"] else "p.case_id IS NULL")
