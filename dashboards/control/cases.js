@@ -3,6 +3,7 @@
 // open, a form for an entry and one to close it. Shown to the roles that act on alerts.
 import { ALERT_LABEL, escapeHtml, when } from "/static/format.js";
 import { outcomeSelect } from "/static/outcomes.js";
+import { photosBlock } from "./photos.js";
 
 const kb = (n) => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} kB`);
 
@@ -58,6 +59,8 @@ export class CasePanel {
     for (const row of this.detail.querySelectorAll("tr[data-evidence]")) {
       row.querySelector(".download").addEventListener("click", () => this.download(c.id, row.dataset.evidence));
     }
+    // The case's photos and its alerts' (from the roadside), before the actions.
+    this.detail.querySelector(".case-actions").before(photosBlock(this.client, `/cases/${c.id}/photos`));
     if (c.status === "open") this.actions(c);
   }
 

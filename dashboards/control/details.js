@@ -4,6 +4,7 @@
 import { ALERT_LABEL, SEVERITY_COLOUR, countryTag, escapeHtml, km, when } from "/static/format.js";
 import { CasePanel } from "./cases.js";
 import { itineraryHtml, itinerarySteps, riskHtml } from "./itinerary.js";
+import { photosBlock } from "./photos.js";
 
 export class DetailPanel {
   constructor(L, map, section, client) {
@@ -102,6 +103,8 @@ export class DetailPanel {
       this.cases.open(Number(e.target.dataset.case));
     });
     li.querySelector(".assign")?.addEventListener("click", () => this.askAssignee(li, id));
+    // Photos the officers took for this alert (nothing shown when there are none).
+    li.append(photosBlock(this.client, `/alerts/${id}/photos`, { showEmpty: false }));
   }
 
   // The assignment form: an officer (token subject) and/or a unit, optionally the whole incident.
