@@ -136,7 +136,7 @@ def _operators_told(notifier: PushNotifier | None) -> Callable[[int, str], Await
         return None
 
     async def tell(subscription_id: int, reason: str) -> int:
-        return await notifier.notify_operators(f"Webhook subscription {subscription_id} disabled", reason,
+        return await notifier.notify_operators("webhook_disabled", {"subscription": subscription_id, "reason": reason},
                                                tag=f"webhook-{subscription_id}", url=f"/#webhook-{subscription_id}")
     return tell
 
