@@ -19,6 +19,7 @@ from tests.dashboards.world import shipments_on
 from tests.support import AlertListener, ApiServer, Device, EventStream, IngestProcess, SseEvent, wait_for
 from tracking_api.auth import mint
 from tracking_api.config import ApiSettings
+from tracking_api.i18n import Messages
 from tracking_api.push import payload
 from tracking_api.stream import _ALERT_EVENTS, alert_event
 
@@ -39,7 +40,8 @@ def _push_payload(database_url: str, change: SseEvent) -> dict[str, Any]:
         rows = conn.cursor(row_factory=dict_row).execute(_ALERT_EVENTS, (change.id - 1, 1)).fetchall()
     (event,) = [alert_event(r) for r in rows]
     assert event.id == change.id
-    received: dict[str, Any] = json.loads(json.dumps(payload(event)))  # as the service worker receives it
+    english = Messages(ApiSettings().dashboards_dir)
+    received: dict[str, Any] = json.loads(json.dumps(payload(event, english)))  # as the service worker gets it
     return received
 
 

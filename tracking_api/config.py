@@ -85,6 +85,14 @@ class ApiSettings(ServiceSettings):
     battery_trend_h: float = Field(default=24.0, gt=0, le=24 * 31)
     device_return_grace_s: float = Field(default=86_400.0, ge=0)
 
+    # Idempotency keys (tracking_api/idempotency.py) are kept this long (s); the sweep deletes older ones.
+    idempotency_ttl_s: float = Field(default=7 * 86_400.0, gt=0)
+    # The largest photo an officer may upload (POST /alerts/{id}/photos, /cases/{id}/photos), bytes:
+    # the body size limit of those routes (the others keep max_body_bytes).
+    photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # A photo with more pixels is refused before it is decoded (a decompression bomb).
+    photo_max_pixels: int = Field(default=50_000_000, ge=1)
+
     # The escalation sweep (tracking_api/escalation.py) runs this often in each API process, one
     # process at a time doing the work; 0: this process never sweeps (another does).
     escalation_sweep_s: float = Field(default=15.0, ge=0)

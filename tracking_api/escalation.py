@@ -8,6 +8,7 @@ for a critical one. One statement per round raises the level (the alert's trigge
 ``escalated`` event: live stream, MQTT relay, webhooks, and Web Push to the supervisors, see
 ``tracking_api.push``), logs it in ``escalations`` and audits ``alert.escalated``, in one
 transaction. Acknowledging (or resolving) stops the clock: only ``open`` alerts escalate.
+The same round deletes expired idempotency keys (``tracking_api.idempotency.expire``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from tracking_api import idempotency
 from tracking_api.config import ApiSettings
 
 log = structlog.get_logger("tracking_api.escalation")
@@ -59,7 +61,9 @@ async def sweep(pool: AsyncConnectionPool) -> int | None:
         if mine is None or not mine[0]:
             return None
         await cursor.execute(_SWEEP, (BATCH,))
-        return cursor.rowcount
+        escalated = cursor.rowcount
+        await idempotency.expire(conn)  # housekeeping that must run once, like the sweep
+        return escalated
 
 
 class Escalator:

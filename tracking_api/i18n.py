@@ -56,3 +56,26 @@ class Messages:
         if text is None:
             return key
         return re.sub(r"\{(\w+)\}", lambda m: str(params[m.group(1)]) if m.group(1) in params else m.group(0), text)
+
+
+def negotiate(accept_language: str | None, codes: list[str]) -> str:
+    """The best of ``codes`` for an ``Accept-Language`` header (RFC 9110 §12.5.4: q-values, a tag
+    matching its primary language, ``*``), English if none fits."""
+    ranked: list[tuple[float, int, str]] = []
+    for order, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if (q := params.strip()).startswith("q="):
+            try:
+                quality = float(q[2:])
+            except ValueError:
+                continue  # a malformed weight: that entry is ignored, not the whole header
+        if tag and quality > 0:
+            ranked.append((-quality, order, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        for candidate in (tag, tag.split("-")[0]):
+            if candidate in codes:
+                return candidate
+        if tag == "*" and codes:
+            return FALLBACK if FALLBACK in codes else codes[0]
+    return FALLBACK

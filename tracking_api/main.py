@@ -35,6 +35,7 @@ from tracking_api.routers import (
     geography,
     kpi,
     operations,
+    photos,
     places,
     push,
     risk,
@@ -70,9 +71,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_middleware(RequestMetrics)
-    app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
+    limits = settings or ApiSettings()
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes,
+                       routes=[("POST", API_PREFIX + path, limits.photo_max_bytes) for path in photos.UPLOAD_PATHS])
     for module in (session, geography, countries, shipments, declarations, tracks, alerts, units, cases, escalation,
-                   kpi, risk, push, stream, audit, workers, webhooks, exports, devices, places):
+                   kpi, risk, push, stream, audit, workers, webhooks, exports, devices, places, photos):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)
@@ -134,7 +137,7 @@ def _operators_told(notifier: PushNotifier | None) -> Callable[[int, str], Await
         return None
 
     async def tell(subscription_id: int, reason: str) -> int:
-        return await notifier.notify_operators(f"Webhook subscription {subscription_id} disabled", reason,
+        return await notifier.notify_operators("webhook_disabled", {"subscription": subscription_id, "reason": reason},
                                                tag=f"webhook-{subscription_id}", url=f"/#webhook-{subscription_id}")
     return tell
 

@@ -41,6 +41,7 @@ from pywebpush import WebPushException, webpush
 
 from tracking_api.addresses import address_problem as _address_problem
 from tracking_api.config import ApiSettings
+from tracking_api.i18n import FALLBACK, Messages, UnknownLanguageError
 from tracking_api.metrics import PUSH_SENT
 from tracking_api.stream import Event
 
@@ -68,7 +69,8 @@ WITH claimed AS (
     ON CONFLICT DO NOTHING
     RETURNING subscription_id
 )
-SELECT p.id, p.endpoint, p.p256dh, p.auth FROM push_subscriptions p JOIN claimed c ON c.subscription_id = p.id
+SELECT p.id, p.endpoint, p.p256dh, p.auth, p.language FROM push_subscriptions p
+JOIN claimed c ON c.subscription_id = p.id
 """
 _ANSWERED = "UPDATE push_deliveries SET sent_at = now(), status = %s WHERE subscription_id = %s AND alert_event_id = %s"
 _SUCCEEDED = "UPDATE push_subscriptions SET last_sent_at = now(), failures = 0 WHERE id = %s"
@@ -77,7 +79,7 @@ _GONE = "DELETE FROM push_subscriptions WHERE id = %s"
 # Notices about the system rather than one alert (a webhook subscription disabled): the
 # control room's browsers, whoever subscribed from them as an admin or an operator.
 _OPERATORS = """
-SELECT id, endpoint, p256dh, auth FROM push_subscriptions
+SELECT id, endpoint, p256dh, auth, language FROM push_subscriptions
 WHERE role IN ('admin', 'operator') AND (%(insecure)s OR endpoint ~* '^https://')
 """
 # How many subscriptions an escalation was pushed to (claimed: each process adds its own).
@@ -158,16 +160,21 @@ def origin(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def payload(event: Event) -> dict[str, Any]:
+def payload(event: Event, t: Messages) -> dict[str, Any]:
     """The alert change as the stream carries it (the one alert object and ``event``), plus what
-    the officer's service worker shows: a title, a line, where to open the alert, and a tag
-    (one notification per alert)."""
+    the officer's service worker shows, in the subscriber's language (``push.*`` keys): a title,
+    a line, where to open the alert, and a tag (one notification per alert)."""
     a = event.data
-    kind = str(a["type"]).replace("_", " ")
-    escalated = "Escalated: " if a.get("event") == "escalated" else ""
-    return {**a, "title": f"{escalated}{str(a['severity']).capitalize()} alert: {kind}",
-            "body": f"{a['reference']}: {kind} ({a['severity']}), device {a['device']}",
-            "url": f"/officer/#alert-{a['id']}", "tag": f"alert-{a['id']}"}
+    words = {"type": t(f"alert.type.{a['type']}") if a.get("type") else "?",
+             "severity": t(f"severity.{a['severity']}"), "reference": a["reference"], "device": a["device"]}
+    title = "push.alert.escalated_title" if a.get("event") == "escalated" else "push.alert.title"
+    return {**a, "title": _capitalised(t(title, **words)), "body": t("push.alert.body", **words),
+            "url": f"/officer/#alert-{a['id']}", "tag": f"alert-{a['id']}", "language": t.code}
+
+
+def _capitalised(text: str) -> str:
+    # A severity word may open the sentence ("{severity} alert"): the catalogues keep it lower case.
+    return text[:1].upper() + text[1:]
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,7 @@ class Target:
     endpoint: str
     p256dh: str
     auth: str
+    language: str = FALLBACK
 
 
 class PushNotifier:
@@ -193,6 +201,17 @@ class PushNotifier:
         self._executor = ThreadPoolExecutor(settings.push_concurrency, thread_name_prefix="ctt-push")
         self._tasks: set[asyncio.Task[None]] = set()
         self._local = threading.local()
+        self._catalogues: dict[str, Messages] = {}
+
+    def messages(self, code: str) -> Messages:
+        """The catalogue of ``code``; English if it has none (a catalogue removed since the subscription)."""
+        if code not in self._catalogues:
+            try:
+                self._catalogues[code] = Messages(self._settings.dashboards_dir, code)
+            except UnknownLanguageError:
+                log.warning("push in English: no catalogue for the subscription's language", language=code)
+                return self.messages(FALLBACK)
+        return self._catalogues[code]
 
     @classmethod
     def create(cls, settings: ApiSettings, pool: AsyncConnectionPool) -> PushNotifier | None:
@@ -229,9 +248,9 @@ class PushNotifier:
         assert event.row is not None
         targets = await self._claim(event)
         if targets:
-            body = json.dumps(payload(event))
+            bodies = {code: json.dumps(payload(event, self.messages(code))) for code in {t.language for t in targets}}
             urgency = "high" if event.data["severity"] in URGENT else "normal"
-            await asyncio.gather(*(self._send(t, event.row, body, urgency) for t in targets))
+            await asyncio.gather(*(self._send(t, event.row, bodies[t.language], urgency) for t in targets))
 
     async def _claim(self, event: Event) -> list[Target]:
         escalated = event.data.get("event") == "escalated"
@@ -276,18 +295,22 @@ class PushNotifier:
             session.max_redirects = 0  # a push service does not redirect; following could reach internal hosts
         return session
 
-    async def notify_operators(self, title: str, body: str, tag: str, url: str = "/") -> int:
+    async def notify_operators(self, notice: str, params: dict[str, object], tag: str, url: str = "/") -> int:
         """Push a notice that concerns no one alert (a webhook subscription disabled) to every
-        admin's and operator's browser; the number the push services accepted. Once per
-        notice: the caller is the one process that made the change."""
-        params = {"insecure": self._settings.push_allow_insecure_endpoints}
+        admin's and operator's browser, in each one's language (``notice.<notice>.title`` and
+        ``.body`` with ``params``); the number the push services accepted. Once per notice: the
+        caller is the one process that made the change."""
+        query = {"insecure": self._settings.push_allow_insecure_endpoints}
         async with self._pool.connection() as conn:
-            rows = await (await conn.cursor(row_factory=dict_row).execute(_OPERATORS, params)).fetchall()
+            rows = await (await conn.cursor(row_factory=dict_row).execute(_OPERATORS, query)).fetchall()
         targets = [Target(**row) for row in rows]
-        message = json.dumps({"title": title, "body": body, "tag": tag, "url": url, "severity": "high"})
+        messages = {code: json.dumps({"title": t(f"notice.{notice}.title", **params),
+                                      "body": t(f"notice.{notice}.body", **params), "tag": tag, "url": url,
+                                      "severity": "high", "language": t.code})
+                    for code in {target.language for target in targets} for t in (self.messages(code),)}
         loop = asyncio.get_running_loop()
-        answers = await asyncio.gather(*(loop.run_in_executor(self._executor, partial(self._post, t, message, "high"))
-                                         for t in targets))
+        answers = await asyncio.gather(*(loop.run_in_executor(
+            self._executor, partial(self._post, t, messages[t.language], "high")) for t in targets))
         accepted = 0
         for target, (status, error) in zip(targets, answers, strict=True):
             accepted += await self._account(target, status, error) == "sent"

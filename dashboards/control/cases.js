@@ -4,6 +4,7 @@
 import { alertLabel, escapeHtml, label, when } from "/static/format.js";
 import { formatNumber, t } from "/static/i18n.js";
 import { outcomeSelect } from "/static/outcomes.js";
+import { photosBlock } from "./photos.js";
 
 const kb = (n) => (n < 1024 ? t("common.bytes", { n: formatNumber(n) })
   : t("common.kilobytes", { n: formatNumber(n / 1024, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
@@ -82,6 +83,8 @@ export class CasePanel {
     for (const row of this.detail.querySelectorAll("tr[data-evidence]")) {
       row.querySelector(".download").addEventListener("click", () => this.download(c.id, row.dataset.evidence));
     }
+    // The case's photos and its alerts' (from the roadside), before the actions.
+    this.detail.querySelector(".case-actions").before(photosBlock(this.client, `/cases/${c.id}/photos`));
     if (c.status === "open") this.actions(c);
   }
 

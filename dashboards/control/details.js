@@ -5,6 +5,7 @@ import { SEVERITY_COLOUR, alertLabel, countryTag, escapeHtml, km, label, when } 
 import { formatNumber, t } from "/static/i18n.js";
 import { CasePanel } from "./cases.js";
 import { itineraryHtml, itinerarySteps, riskHtml } from "./itinerary.js";
+import { photosBlock } from "./photos.js";
 
 // The element that opened the details, or its successor when live updates redrew it (an alert's row, a
 // truck in the list): the focus goes back there.
@@ -132,6 +133,8 @@ export class DetailPanel {
       this.cases.open(Number(e.target.dataset.case));
     });
     li.querySelector(".assign")?.addEventListener("click", () => this.askAssignee(li, id));
+    // Photos the officers took for this alert (nothing shown when there are none).
+    li.append(photosBlock(this.client, `/alerts/${id}/photos`, { showEmpty: false }));
   }
 
   // The assignment form: an officer (token subject) and/or a unit, optionally the whole incident.

@@ -28,6 +28,7 @@ from tests.tracking_api.geo_support import (
     square,
     unique,
 )
+from tests.tracking_api.photo_support import TAKEN, image
 from tracking_api import deps
 from tracking_api.config import ApiSettings
 from tracking_api.main import app
@@ -150,6 +151,22 @@ def _case_call(method: str, tail: str, body: dict[str, Any] | None = None) -> Ca
         case_id, evidence_id = _case(c, s, db)
         path = f"{API}/cases/{case_id}{tail.format(evidence=evidence_id)}"
         return c.request(method, path, json=body, headers=h)
+    return call
+
+
+def _photo_upload(target: str) -> Call:
+    def call(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+        target_id = _alert_id(c, s, db) if target == "alerts" else _case(c, s, db)[0]
+        return c.post(f"{API}/{target}/{target_id}/photos", params=TAKEN, content=image(),
+                      headers=h | {"Content-Type": "image/jpeg"})
+    return call
+
+
+def _photo(tail: str) -> Call:
+    """Reads an admin's photo of an alert of the region (``tail``: "" or "/thumbnail")."""
+    def call(c: TestClient, s: Setup, db: str, h: dict[str, str]) -> Any:
+        uploaded = _photo_upload("alerts")(c, s, db, auth("admin"))
+        return c.get(f"{API}/photos/{uploaded.json()['id']}{tail}", headers=h)
     return call
 
 
@@ -292,6 +309,13 @@ OPERATIONS: dict[str, tuple[Call, dict[str, int]]] = {
                                  CASE_WORK | {"admin": 201, "operator": 201, "officer": 201}),
     "POST /cases/{id}/close": (_case_call("POST", "/close", {"outcome": "other", "summary": "matrix"}), CASE_WORK),
     "GET /cases/{id}/evidence/{id}": (_case_call("GET", "/evidence/{evidence}"), CASE_WORK),
+    "POST /alerts/{id}/photos": (_photo_upload("alerts"), ACT | {"admin": 201, "operator": 201, "officer": 201}),
+    "POST /cases/{id}/photos": (_photo_upload("cases"), CASE_WORK | {"admin": 201, "operator": 201, "officer": 201}),
+    "GET /alerts/{id}/photos": (lambda c, s, db, h: c.get(f"{API}/alerts/{_alert_id(c, s, db)}/photos", headers=h),
+                                REGION_READ),
+    "GET /cases/{id}/photos": (_case_call("GET", "/photos"), CASE_WORK),
+    "GET /photos/{id}": (_photo(""), REGION_READ),
+    "GET /photos/{id}/thumbnail": (_photo("/thumbnail"), REGION_READ),
     "GET /escalation/response-times": (lambda c, s, db, h: c.get(f"{API}/escalation/response-times", headers=h),
                                        ALL_READ),
     "PUT /escalation/response-times": (lambda c, s, db, h: c.put(

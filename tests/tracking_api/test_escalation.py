@@ -102,7 +102,7 @@ def test_an_unanswered_alert_escalates_to_the_regions_supervisors_and_its_assign
     assert events(bystander, push_service, alert_id) == ["opened"]
     assert events(elsewhere, push_service, alert_id) == []
     message = supervisor.read(push_service.to(supervisor.endpoint)[-1])
-    assert message["title"] == "Escalated: Critical alert: seal breach" and message["escalation_level"] == 1
+    assert message["title"] == "Escalated: critical alert: Seal breach" and message["escalation_level"] == 1
 
     body = api.get(f"{API}/alerts/{alert_id}", headers=auth("admin")).json()
     assert body["escalation_level"] == 1 and body["escalated_at"] is not None

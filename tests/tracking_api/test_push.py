@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -187,7 +188,8 @@ def test_an_opening_is_pushed_once_to_its_regions_officers_and_the_control_room(
     assert message["url"] == f"/officer/#alert-{alert_id}" and shipment["reference"] in message["body"]
     assert message["severity"] == "critical" and message["started_at"].endswith("Z")
     # The one alert object and its change, plus what the service worker shows.
-    assert set(message) == {*FIELDS, "event", "title", "body", "url", "tag"} and message["event"] == "opened"
+    assert set(message) == {*FIELDS, "event", "title", "body", "url", "tag", "language"}
+    assert message["event"] == "opened" and message["language"] == "en"
 
     # Later changes of the alert push nothing; a second opening, once it has
     # arrived, shows they have been handled (the listener takes events in order).
@@ -294,7 +296,8 @@ def test_unsubscribing_takes_only_the_callers_own_and_is_audited(api: TestClient
     sub_id = subscribe(api, browser, here.officer())["id"]
     url, params = f"{API}/push/subscriptions", {"endpoint": browser.endpoint}
     assert api.delete(url, params=params, headers=auth("officer", here.region, "someone-else")).status_code == 404
-    assert api.delete(url, params=params, headers=here.officer()).json() == {"id": sub_id, "region": here.region}
+    assert api.delete(url, params=params, headers=here.officer()).json() == {"id": sub_id, "region": here.region,
+                                                                             "language": "en"}
     assert api.delete(url, params=params, headers=here.officer()).status_code == 404
     actions = query(database_url, "SELECT action, detail->>'push_service' FROM audit_log WHERE object_type ="
                                   " 'push_subscription' AND object_id = %s ORDER BY id", (str(sub_id),))
@@ -307,7 +310,7 @@ def test_subscribing_again_from_the_same_browser_replaces_owner_and_keys(
     browser = Browser(push_service.endpoint())
     sub_id = subscribe(api, browser, first.officer())["id"]
     renewed = Browser(browser.endpoint)  # the same browser after a re-subscribe: new keys
-    assert subscribe(api, renewed, elsewhere.officer()) == {"id": sub_id, "region": elsewhere.region}
+    assert subscribe(api, renewed, elsewhere.officer()) == {"id": sub_id, "region": elsewhere.region, "language": "en"}
     assert query(database_url, "SELECT subject, p256dh FROM push_subscriptions WHERE id = %s", (sub_id,)) == [
         (f"officer-{elsewhere.region}", renewed.subscription()["keys"]["p256dh"])]
 
@@ -385,3 +388,68 @@ def test_a_user_past_the_subscription_cap_replaces_their_oldest(api: TestClient,
     assert scalar(database_url, mine, (f"officer-{here.region}",)) == [*ids[1:], newest]
     assert scalar(database_url, "SELECT detail->>'reason' FROM audit_log WHERE action = 'push.unsubscribed'"
                                 " AND object_id = %s", (str(ids[0]),)) == f"replaced: more than {cap} subscriptions"
+
+
+def test_notifications_are_written_in_each_subscribers_language(
+        api: TestClient, push_service: PushService, database_url: str) -> None:
+    here = place(api)
+    chosen, negotiated, fallback = (Browser(push_service.endpoint()) for _ in range(3))
+    officers = [auth("officer", here.region, f"officer-{here.region}-{n}") for n in range(3)]
+    assert created(api.post(f"{API}/push/subscriptions", json={**chosen.subscription(), "language": "fr"},
+                            headers={**officers[0], "Accept-Language": "en"}))["language"] == "fr"
+    assert created(api.post(f"{API}/push/subscriptions", json=negotiated.subscription(), headers={
+        **officers[1], "Accept-Language": "de-CH, fr-CA;q=0.9, en;q=0.5"}))["language"] == "fr"
+    assert created(api.post(f"{API}/push/subscriptions", json=fallback.subscription(), headers={
+        **officers[2], "Accept-Language": "sw, de;q=0.8"}))["language"] == "en"
+
+    alert_id = open_alert(database_url, here.shipment(api))
+    messages = {}
+    for browser in (chosen, negotiated, fallback):
+        (push,) = wait_for(partial(push_service.to, browser.endpoint), 10, "a push to each browser")
+        messages[browser.endpoint] = browser.read(push)
+    for browser in (chosen, negotiated):
+        french = messages[browser.endpoint]
+        assert french["title"] == "Alerte Rupture de scellé (gravité critique)" and french["language"] == "fr"
+        assert french["body"].endswith(f"appareil {french['device']}") and french["id"] == alert_id
+    english = messages[fallback.endpoint]
+    assert (english["title"], english["language"]) == ("Critical alert: Seal breach", "en")
+    assert english["body"] == f"{english['reference']}: Seal breach (critical), device {english['device']}"
+
+    # An escalation too, in the supervisor's language.
+    supervisor = Browser(push_service.endpoint())
+    created(api.post(f"{API}/push/subscriptions", json={**supervisor.subscription(), "language": "fr"},
+                     headers=auth("supervisor", here.region, f"sup-{here.region}")))
+    execute(database_url, "UPDATE alerts SET escalation_level = 1, escalated_at = now(), updated_at = now() "
+                          "WHERE id = %s", (alert_id,))
+    (push,) = wait_for(lambda: push_service.to(supervisor.endpoint), 10, "the escalation's push")
+    assert supervisor.read(push)["title"] == "Escaladée : alerte Rupture de scellé (gravité critique)"
+
+
+def test_a_language_without_a_catalogue_is_refused_naming_the_field(
+        api: TestClient, push_service: PushService) -> None:
+    here = place(api)
+    for language, message in (("de", "has no catalogue"), ("FR", "String should match pattern")):
+        response = api.post(f"{API}/push/subscriptions", headers=here.officer(),
+                            json={**Browser(push_service.endpoint()).subscription(), "language": language})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "language"]
+        assert message in response.json()["detail"][0]["msg"]
+
+
+def test_the_operators_notice_is_written_in_each_ones_language(
+        api: TestClient, push_service: PushService) -> None:
+    browsers = {code: Browser(push_service.endpoint()) for code in ("en", "fr")}
+    for code, browser in browsers.items():
+        created(api.post(f"{API}/push/subscriptions", json={**browser.subscription(), "language": code},
+                         headers=auth("operator", subject=unique(f"op-{code}-"))))
+    notifier = app.state.services.push
+    assert api.portal is not None
+    accepted = api.portal.call(notifier.notify_operators, "webhook_disabled",
+                               {"subscription": 77, "reason": "every delivery failed since 2026-12-01T00:00:00Z"},
+                               "webhook-77")
+    assert accepted >= 2
+    read = {code: b.read(wait_for(partial(push_service.to, b.endpoint), 5, "the notice")[0])
+            for code, b in browsers.items()}
+    assert read["en"]["title"] == "Webhook subscription 77 disabled"
+    assert read["fr"]["title"] == "Abonnement webhook 77 désactivé"
+    assert read["fr"]["body"].startswith("every delivery failed since 2026-12-01T00:00:00Z. Un administrateur")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from tracking_api.routers import countries as countries_route
 from tracking_api.routers import geography
 from tracking_api.schemas.geography import ZoneFeature
 from tracking_api.schemas.shipments import Shipment, TimelineItem
-from tracking_api.services import exports
+from tracking_api.services import exports, photos
 from tracking_api.services import shipments as shipment_service
 
 Conn = AsyncConnection[DictRow]
@@ -64,6 +64,8 @@ class ReportData:
     audit_total: int
     seal_events: list[dict[str, Any]]
     seal_events_total: int = 0
+    # Photos from the roadside with their thumbnails, oldest first (tracking_api.services.photos).
+    photos: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def gather(conn: Conn, caller: Principal, shipment_id: int) -> ReportData:
@@ -84,7 +86,8 @@ async def gather(conn: Conn, caller: Principal, shipment_id: int) -> ReportData:
         shipment=shipment, timeline=timeline, alerts=alerts, alerts_total=alerts_total, track=track,
         track_fixes=fixes, route=route_points, zones=zones, countries=await _countries(conn, caller, box),
         extent=box, audit=audit, audit_total=audit[0]["total"] if audit else 0,
-        seal_events=seal_events, seal_events_total=seal_events[0]["total"] if seal_events else 0)
+        seal_events=seal_events, seal_events_total=seal_events[0]["total"] if seal_events else 0,
+        photos=await photos.of_shipment(conn, caller, shipment_id))
 
 
 async def _alerts(conn: Conn, caller: Principal, shipment_id: int) -> tuple[list[dict[str, Any]], int]:

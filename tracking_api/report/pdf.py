@@ -17,13 +17,13 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from tracking_api.auth import Principal
+from tracking_api.i18n import Messages
 from tracking_api.report import data as report_data
 from tracking_api.report.data import SEAL_KINDS, ReportData
-from tracking_api.report.labels import LABELS
 from tracking_api.report.map_image import WIDTH, Layers, Marker, render
-from tracking_api.schemas.exports import Lang
 
 MAP_WIDTH_MM = 190.0
+PHOTO_WIDTH_MM = 45.0
 _MONO = FontFace(family="Courier", size_pt=6)
 
 
@@ -37,16 +37,20 @@ def text(value: Any) -> str:
 
 
 class _Report:
-    def __init__(self, lang: Lang) -> None:
-        self.words = LABELS[lang]
+    def __init__(self, messages: Messages) -> None:
+        self.messages = messages
         self.pdf = FPDF(orientation="portrait", unit="mm", format="A4")
         self.pdf.set_margins(10, 12, 10)
         self.pdf.set_auto_page_break(True, margin=14)
 
+    def t(self, key: str, **params: object) -> str:
+        """The label ``report.<key>`` in the report's language."""
+        return self.messages(f"report.{key}", **params)
+
     def heading(self, key: str) -> None:
         self.pdf.ln(3)
         self.pdf.set_font("Helvetica", "B", 12)
-        self.pdf.cell(0, 7, text(self.words[key]), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.cell(0, 7, text(self.t(key)), new_x="LMARGIN", new_y="NEXT")
         self.pdf.set_font("Helvetica", "", 8)
 
     def line(self, value: str, size: float = 8, style: str = "") -> None:
@@ -56,7 +60,7 @@ class _Report:
     def pairs(self, items: Sequence[tuple[str, Any]]) -> None:
         for key, value in items:
             self.pdf.set_font("Helvetica", "B", 9)
-            self.pdf.cell(38, 5, text(self.words[key]))
+            self.pdf.cell(38, 5, text(self.t(key)))
             self.pdf.set_font("Helvetica", "", 9)
             self.pdf.multi_cell(0, 5, text(value), new_x="LMARGIN", new_y="NEXT")
 
@@ -64,31 +68,31 @@ class _Report:
               total: int | None = None, mono: int | None = None) -> None:
         """Rows under ``headers`` (label keys); ``mono``: the index of a column in Courier (hashes)."""
         if not rows:
-            self.line(self.words["none"])
+            self.line(self.t("none"))
             return
         self.pdf.set_font("Helvetica", "", 7)
         with self.pdf.table(col_widths=widths, text_align="LEFT", line_height=3.6, padding=0.8,
                             headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235))) as table:
             heading = table.row()
             for key in headers:
-                heading.cell(text(self.words[key]))
+                heading.cell(text(self.t(key)))
             for values in rows:
                 row = table.row()
                 for i, value in enumerate(values):
                     row.cell(text(value), style=_MONO if i == mono else None)
         shown = len(rows)
         if total is not None and total > shown:
-            self.line(self.words["more"].format(n=total - shown), style="I")
+            self.line(self.t("more", n=total - shown), style="I")
 
     def output(self) -> bytes:
         return bytes(self.pdf.output())
 
 
-def build(data: ReportData, caller: Principal, lang: Lang, generated_at: datetime) -> bytes:
-    """The report's bytes."""
-    r = _Report(lang)
+def build(data: ReportData, caller: Principal, messages: Messages, generated_at: datetime) -> bytes:
+    """The report's bytes, its labels from ``messages`` (``report.*`` keys)."""
+    r = _Report(messages)
     r.pdf.set_creation_date(generated_at.astimezone(UTC))
-    r.pdf.set_title(f"{r.words['title']} {data.shipment.reference}")
+    r.pdf.set_title(f"{r.t('title')} {data.shipment.reference}")
     r.pdf.add_page()
     _header(r, data, caller, generated_at)
     _itinerary(r, data)
@@ -97,19 +101,20 @@ def build(data: ReportData, caller: Principal, lang: Lang, generated_at: datetim
     _alerts(r, data)
     _seal_events(r, data)
     _actions(r, data)
+    _photos(r, data)
     return r.output()
 
 
 def _header(r: _Report, data: ReportData, caller: Principal, generated_at: datetime) -> None:
     s = data.shipment
     r.pdf.set_font("Helvetica", "B", 16)
-    r.pdf.cell(0, 9, text(f"{r.words['title']} {s.reference}"), new_x="LMARGIN", new_y="NEXT")
+    r.pdf.cell(0, 9, text(f"{r.t('title')} {s.reference}"), new_x="LMARGIN", new_y="NEXT")
     mrn = getattr(s, "mrn", None)  # declarations (issue 14) carry one; a shipment typed in has none
     reasons = "; ".join(f"{x.factor} +{x.points}: {x.detail}" for x in s.risk.reasons) or "-"
     r.pairs([("reference", s.reference), *((("mrn", mrn),) if mrn else ()), ("vehicle", s.vehicle),
              ("operator", s.operator), ("risk", s.risk.level), ("reasons", reasons), ("status", s.status),
              ("tracker", s.tracker_id), ("seals", ", ".join(s.seal_ids) or "-"), ("deadline", s.deadline),
-             ("generated", f"{text(generated_at)} {r.words['by']} {caller.subject} ({caller.role})")])
+             ("generated", f"{text(generated_at)} {r.t('by')} {caller.subject} ({caller.role})")])
 
 
 def _itinerary(r: _Report, data: ReportData) -> None:
@@ -139,7 +144,7 @@ def _map(r: _Report, data: ReportData) -> None:
     if r.pdf.get_y() > 150:
         r.pdf.add_page()
     r.heading("map")
-    r.line(r.words["track"].format(fixes=data.track_fixes, drawn=len(data.track)))
+    r.line(r.t("track", fixes=data.track_fixes, drawn=len(data.track)))
     r.pdf.image(io.BytesIO(png), w=MAP_WIDTH_MM, title=f"map {WIDTH} px")
 
 
@@ -174,6 +179,43 @@ def _actions(r: _Report, data: ReportData) -> None:
              e["hash"]) for e in data.audit]
     r.table(("at", "actor", "action", "object", "hash"), rows, (27, 34, 27, 18, 84), total=data.audit_total,
             mono=4)
+
+
+def _photos(r: _Report, data: ReportData) -> None:
+    """Each photo: its thumbnail beside what it is attached to, when, where and by whom it was taken,
+    and the SHA-256 of the bytes received (the evidence itself is ``GET /photos/{id}``)."""
+    r.heading("photos")
+    if not data.photos:
+        r.line(r.t("none"))
+    left = 10 + PHOTO_WIDTH_MM + 4
+    for p in data.photos:
+        if r.pdf.get_y() > 240:
+            r.pdf.add_page()
+        top = r.pdf.get_y()
+        r.pdf.image(io.BytesIO(bytes(p["thumbnail"])), x=10, y=top, w=PHOTO_WIDTH_MM, title=f"photo {p['id']}")
+        image_bottom = r.pdf.get_y()
+        r.pdf.set_xy(left, top)
+        r.pdf.set_font("Helvetica", "B", 9)
+        r.pdf.cell(0, 5, text(r.t("photo", id=p["id"])), new_x="LMARGIN", new_y="NEXT")
+        for key, value in _photo_lines(p):
+            r.pdf.set_x(left)
+            r.pdf.set_font("Helvetica", "B", 8)
+            r.pdf.cell(30, 4.5, text(r.t(key)))
+            r.pdf.set_font(*(("Courier", "", 6) if key == "sha256" else ("Helvetica", "", 8)))
+            r.pdf.cell(0, 4.5, text(value), new_x="LMARGIN", new_y="NEXT")
+        if p["note"]:
+            r.pdf.set_x(left)
+            r.pdf.set_font("Helvetica", "I", 8)
+            r.pdf.multi_cell(0, 4.5, text(p["note"]), new_x="LMARGIN", new_y="NEXT")
+        r.pdf.set_y(max(r.pdf.get_y(), image_bottom) + 3)
+
+
+def _photo_lines(p: dict[str, Any]) -> list[tuple[str, Any]]:
+    target = f"alert {p['alert']}" if p["alert"] is not None else f"case {p['case']}"
+    position = "-" if p["lat"] is None else f"{p['lat']:.5f}, {p['lon']:.5f}" + (
+        f" (+/- {p['accuracy_m']:.0f} m)" if p["accuracy_m"] is not None else "")
+    return [("attached_to", target), ("taken", p["taken_at"]), ("position", position),
+            ("uploaded_by", f"{p['uploaded_by']} ({text(p['uploaded_at'])})"), ("sha256", p["sha256"])]
 
 
 def _detail(detail: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -13,6 +14,7 @@ from protocol.alerts import CONFIRMED, alert
 from tracking_api import access, audit
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
+from tracking_api.idempotency import Idempotent
 from tracking_api.pagination import Paging
 from tracking_api.schemas.alerts import (
     ALERT_STATUSES,
@@ -39,7 +41,8 @@ _SHIPMENT_OF_VIEW = sql.SQL("a.shipment")
 
 # The one alert object's row (protocol.alerts.Alert), as every other consumer gets it.
 _SELECT = sql.SQL("SELECT a.* FROM alert_view a")
-_LOCK = sql.SQL("SELECT a.status, a.shipment_id FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
+_LOCK = sql.SQL("SELECT a.status, a.shipment_id, a.acknowledged_by, a.acknowledged_at, a.resolved_by, a.resolved_at "
+                "FROM alerts a WHERE a.id = %s AND {} FOR UPDATE")
 _ACKNOWLEDGE = """
 UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, acknowledged_at = now(),
                   note = coalesce(%s, note), updated_at = now()
@@ -148,21 +151,22 @@ async def get_alert(conn: Conn, caller: Caller, alert_id: AlertId) -> Response:
 @router.post("/{alert_id}/ack", summary="Acknowledge an open alert", response_model=Alert,
              responses=_ACTION_ERRORS)
 async def acknowledge(
-    conn: Conn, caller: Actor, alert_id: AlertId,
+    conn: Conn, caller: Actor, alert_id: AlertId, idem: Idempotent,
     body: Annotated[AckRequest | None, Body(openapi_examples={
         "with a note": {"value": {"note": "calling the driver"}},
         "without a note": {"value": {"note": None}}})] = None,
 ) -> Response:
     """`open` -> `acknowledged`: someone is on it. Records who and when, the note
     if given, and an `alert.acknowledged` audit entry, in one transaction. The body
-    may be left out."""
-    return await _transition(conn, caller, alert_id, "acknowledged", body.note if body else None)
+    may be left out. With an `Idempotency-Key`, done once (docs/api.md)."""
+    return await idem.run(conn, lambda: _transition(conn, caller, alert_id, "acknowledged",
+                                                    body.note if body else None))
 
 
 @router.post("/{alert_id}/resolve", summary="Resolve an alert, with a note", response_model=Alert,
              responses=_ACTION_ERRORS)
 async def resolve(
-    conn: Conn, caller: Actor, alert_id: AlertId,
+    conn: Conn, caller: Actor, alert_id: AlertId, idem: Idempotent,
     body: Annotated[ResolveRequest, Body(openapi_examples={
         "seal re-armed": {"value": {"note": "seal re-armed at Malaba, cargo checked", "outcome": "false_alarm"}},
         "goods seized": {"value": {"note": "undeclared cigarettes behind the load", "outcome": "goods_seized"}},
@@ -173,8 +177,9 @@ async def resolve(
     Records who and when and an `alert.resolved` audit entry, in one transaction. A confirmed
     outcome (`confirmed_irregularity`, `goods_seized`) opens a case on the shipment, or adds the
     alert to its open case, with the evidence snapshot (`GET /cases?alert=`), in the same
-    transaction. Resolving is the officers' verdict; it does not end the condition (`ended_at`)."""
-    return await _transition(conn, caller, alert_id, "resolved", body.note, body.outcome)
+    transaction. Resolving is the officers' verdict; it does not end the condition (`ended_at`).
+    A 409 names who resolved it and when. With an `Idempotency-Key`, done once (docs/api.md)."""
+    return await idem.run(conn, lambda: _transition(conn, caller, alert_id, "resolved", body.note, body.outcome))
 
 
 @router.post("/{alert_id}/assign", summary="Assign an alert (or its incident) to an officer or a unit",
@@ -182,7 +187,7 @@ async def resolve(
                  "The body is invalid, or the unit is unknown or (for an officer or supervisor) of another region",
                  ["body", "unit"], "unit 'MSA-1' is of region KE-WEST, not the caller's region KE-MSA")})
 async def assign(
-    conn: Conn, caller: Actor, alert_id: AlertId,
+    conn: Conn, caller: Actor, alert_id: AlertId, idem: Idempotent,
     body: Annotated[AssignRequest, Body(openapi_examples={
         "an officer": {"value": {"assignee": "officer-kemba-17", "unit": None, "incident": False}},
         "a unit, the whole incident": {"value": {"assignee": None, "unit": "MSA-MOBILE-1", "incident": True}},
@@ -192,7 +197,12 @@ async def assign(
     assignment. With `incident`, every alert of the same incident the caller may see and that
     is not resolved is assigned too. Each assigned alert gets an `alert.assigned` audit entry
     and an `assigned` alert event (stream, MQTT, push, webhooks), in one transaction. An
-    officer or supervisor assigns within their region only. A resolved alert is a 409."""
+    officer or supervisor assigns within their region only. A resolved alert is a 409. With an
+    `Idempotency-Key`, done once (docs/api.md)."""
+    return await idem.run(conn, lambda: _assign(conn, caller, alert_id, body))
+
+
+async def _assign(conn: Conn, caller: Principal, alert_id: int, body: AssignRequest) -> Response:
     async with conn.transaction():
         if body.unit is not None:
             await _check_unit(conn, caller, body.unit)
@@ -233,7 +243,7 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
         current = locked["status"]
         if current not in _FROM[target]:
             raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is {current}; only an "
-                                f"{' or '.join(_FROM[target])} alert can be {target}")
+                                f"{' or '.join(_FROM[target])} alert can be {target}{_by_whom(locked)}")
         detail: dict[str, Any] = {"note": note, "from": current}
         if target == "acknowledged":
             await conn.execute(_ACKNOWLEDGE, (caller.subject, note, alert_id))
@@ -245,6 +255,15 @@ async def _transition(conn: Conn, caller: Principal, alert_id: int, target: Lite
             # After the resolution's audit entry: the case's evidence holds it.
             await cases.open_or_join(conn, caller, alert_id, locked["shipment_id"], outcome)
         return await _fetch(conn, caller, alert_id)
+
+
+def _by_whom(locked: dict[str, Any]) -> str:
+    """Who moved the alert to its present status, and when (for the conflict's message)."""
+    status_ = locked["status"]
+    by, at = locked.get(f"{status_}_by"), locked.get(f"{status_}_at")
+    if by is None or at is None:  # open, or set without the workflow (a fixture, an old row)
+        return ""
+    return f" ({status_} by {by} at {at.astimezone(UTC).isoformat().replace('+00:00', 'Z')})"
 
 
 async def _fetch(conn: Conn, caller: Principal, alert_id: int) -> Response:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from tracking_api.access import GRANTS
 from tracking_api.auth import Principal
 from tracking_api.deps import Conn, require
+from tracking_api.idempotency import Idempotent
 from tracking_api.pagination import Paging
 from tracking_api.schemas.alerts import one_of
 from tracking_api.schemas.cases import (
@@ -72,10 +73,15 @@ async def get_case(conn: Conn, caller: Worker, case_id: CaseId) -> CaseDetail:
 
 @router.post("/{case_id}/entries", summary="Add an officer's entry to an open case", response_model=Entry,
              status_code=status.HTTP_201_CREATED, responses=_WRITE)
-async def add_entry(conn: Conn, caller: Worker, case_id: CaseId, body: EntryIn) -> Entry:
+async def add_entry(conn: Conn, caller: Worker, case_id: CaseId, body: EntryIn, idem: Idempotent) -> Response:
     """Appends the entry (author and role from the token), audited `case.entry_added`. A closed
-    case is a 409: read-only."""
-    return Entry.model_validate(await cases.add_entry(conn, caller, case_id, body.text))
+    case is a 409: read-only. With an `Idempotency-Key`, done once (docs/api.md)."""
+
+    async def add() -> Response:
+        entry = Entry.model_validate(await cases.add_entry(conn, caller, case_id, body.text))
+        return Response(entry.model_dump_json(), status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+    return await idem.run(conn, add)
 
 
 @router.post("/{case_id}/close", summary="Close a case with its verdict (then read-only)", response_model=CaseDetail,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from tracking_api import audit
+from tracking_api import audit, i18n
 from tracking_api.access import GRANTS, REGION_SCOPED
 from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn, Push, Settings, require
@@ -33,12 +33,12 @@ Subscriber = Annotated[Principal, Depends(require(*GRANTS["act_on_alerts"]))]
 USER_AGENT_MAX = 512
 
 _UPSERT = """
-INSERT INTO push_subscriptions (subject, role, region, endpoint, p256dh, auth, user_agent)
-VALUES (%(subject)s, %(role)s, %(region)s, %(endpoint)s, %(p256dh)s, %(auth)s, %(user_agent)s)
+INSERT INTO push_subscriptions (subject, role, region, endpoint, p256dh, auth, user_agent, language)
+VALUES (%(subject)s, %(role)s, %(region)s, %(endpoint)s, %(p256dh)s, %(auth)s, %(user_agent)s, %(language)s)
 ON CONFLICT (endpoint) DO UPDATE
 SET subject = excluded.subject, role = excluded.role, region = excluded.region, p256dh = excluded.p256dh,
-    auth = excluded.auth, user_agent = excluded.user_agent, failures = 0
-RETURNING id, region
+    auth = excluded.auth, user_agent = excluded.user_agent, language = excluded.language, failures = 0
+RETURNING id, region, language
 """
 # Past the per-user cap, the subscriptions subscribed longest ago go (not the one just made).
 _OVER_CAP = """
@@ -46,7 +46,7 @@ DELETE FROM push_subscriptions WHERE id IN (
     SELECT id FROM push_subscriptions WHERE subject = %(subject)s ORDER BY created_at DESC, id DESC OFFSET %(cap)s)
 RETURNING id, region, endpoint
 """
-_DELETE = "DELETE FROM push_subscriptions WHERE endpoint = %s AND subject = %s RETURNING id, region"
+_DELETE = "DELETE FROM push_subscriptions WHERE endpoint = %s AND subject = %s RETURNING id, region, language"
 
 _UNAVAILABLE = error(503, "Web Push is off on this server: its VAPID key can be neither read nor created",
                      "web push is not available on this server")
@@ -75,7 +75,9 @@ async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: Push
     """Stores the browser's PushSubscription for the caller: an officer hears of the
     openings of their region (from the token), admins and operators of every region.
     The endpoint identifies the browser: subscribing it again (a reload, another user
-    logging in on it) replaces the owner and keys. Audited as `push.subscribed`.
+    logging in on it) replaces the owner, keys and language. Audited as `push.subscribed`.
+    Notifications are written in `language` (a catalogue's code), else in the best match of
+    the request's `Accept-Language` among the catalogues, else in English.
 
     The endpoint must be an https URL of a known push service (``CTT_PUSH_SERVICE_HOSTS``)
     resolving only to public addresses: the API posts to it, and must not be made to post
@@ -85,11 +87,17 @@ async def subscribe(request: Request, conn: Conn, caller: Subscriber, body: Push
     problem = endpoint_problem(body.endpoint, settings.push_allow_insecure_endpoints, settings.push_service_hosts)
     if problem:
         raise invalid((("body", "endpoint"), problem))
+    codes = [code for code, _ in i18n.available(settings.dashboards_dir)]
+    if body.language is not None and body.language not in codes:
+        raise invalid((("body", "language"), f"language {body.language!r} has no catalogue (there are: "
+                                             f"{', '.join(codes)})"))
+    language = body.language or i18n.negotiate(request.headers.get("accept-language"), codes)
     region = caller.region if caller.role in REGION_SCOPED else None
     user_agent = (request.headers.get("user-agent") or "")[:USER_AGENT_MAX] or None
     row = await (await conn.execute(_UPSERT, {
         "subject": caller.subject, "role": caller.role, "region": region, "endpoint": body.endpoint,
-        "p256dh": body.keys.p256dh, "auth": body.keys.auth, "user_agent": user_agent})).fetchone()
+        "p256dh": body.keys.p256dh, "auth": body.keys.auth, "user_agent": user_agent,
+        "language": language})).fetchone()
     assert row is not None
     # The push service, not the endpoint: the endpoint is a capability, not for the audit log.
     await audit.record(conn, caller, "push.subscribed", "push_subscription", row["id"],

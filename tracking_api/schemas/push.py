@@ -15,6 +15,7 @@ ENDPOINT_MAX = 2048
 # and control characters (which PostgreSQL text refuses) out of the database.
 ENDPOINT_PATTERN = r"^[!-~]+$"
 _B64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"  # a catalogue's file name (tracking_api.i18n)
 POINT_BYTES = 65  # an uncompressed P-256 point: 0x04, x, y
 AUTH_BYTES = 16
 
@@ -68,7 +69,7 @@ class SubscriptionKeys(BaseModel):
 
 
 class PushSubscriptionRequest(BaseModel):
-    """The browser's ``PushSubscription`` as JSON, unchanged."""
+    """The browser's ``PushSubscription`` as JSON, unchanged, and the language of its notifications."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SUBSCRIPTION]})
 
@@ -78,14 +79,18 @@ class PushSubscriptionRequest(BaseModel):
     expirationTime: float | None = Field(default=None, ge=0, allow_inf_nan=False,  # noqa: N815 - the browser's name
                                          description="Milliseconds since the epoch, or null")
     keys: SubscriptionKeys
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN, description=(
+        "The notifications' language: a catalogue's code (`GET /config.json` lists them); without it, the "
+        "request's `Accept-Language` best match, else English"))
 
 
 class Subscribed(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 12, "region": "KE-WEST"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 12, "region": "KE-WEST", "language": "fr"}]})
 
     id: int = Field(description="The subscription's id")
     region: str | None = Field(description="The region whose alert openings are pushed (an officer's); "
                                            "null: every region")
+    language: str = Field(description="The language its notifications are written in")
 
 
 class VapidPublicKey(BaseModel):

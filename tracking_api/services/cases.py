@@ -237,7 +237,7 @@ async def listing(conn: Conn, caller: Principal, limit: int, below: int | None, 
     return [dict(r) for r in await (await conn.execute(query, [*params, limit])).fetchall()]
 
 
-def _writable(case: dict[str, Any]) -> None:
+def writable(case: dict[str, Any]) -> None:
     if case["status"] == "closed":
         raise ConflictError(f"case {case['id']} is closed: read-only")
 
@@ -245,7 +245,7 @@ def _writable(case: dict[str, Any]) -> None:
 async def add_entry(conn: Conn, caller: Principal, case_id: int, text: str) -> dict[str, Any]:
     """An officer's entry on an open case (409 once closed), audited ``case.entry_added``."""
     async with conn.transaction():
-        _writable(await get(conn, caller, case_id, lock=True))
+        writable(await get(conn, caller, case_id, lock=True))
         row = await (await conn.execute(_ADD_ENTRY, (case_id, caller.subject, caller.role, text, Jsonb({})))).fetchone()
         assert row is not None
         await audit.record(conn, caller, "case.entry_added", "case", case_id, {"entry": row["id"], "text": text})
@@ -256,7 +256,7 @@ async def add_entry(conn: Conn, caller: Principal, case_id: int, text: str) -> d
 async def close(conn: Conn, caller: Principal, case_id: int, outcome: str, summary: str) -> None:
     """Closes an open case with its verdict (409 if already closed), audited ``case.closed``."""
     async with conn.transaction():
-        _writable(await get(conn, caller, case_id, lock=True))
+        writable(await get(conn, caller, case_id, lock=True))
         await conn.execute(_CLOSE, (caller.subject, outcome, summary, case_id))
         await audit.record(conn, caller, "case.closed", "case", case_id, {"outcome": outcome, "summary": summary})
 
