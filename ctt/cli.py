@@ -405,7 +405,8 @@ def _mint_and_record(subject: str, role: str, region: str | None, hours: float, 
     async def record(conn: AsyncConnection[DictRow]) -> None:
         async with conn.transaction():
             await audit.record(conn, who, "token.minted", "principal", subject,
-                               {"region": region, "unit": unit, "hours": hours, "token_id": who.token_id})
+                               {"region": region, "hours": hours, "token_id": who.token_id}
+                               | ({"unit": unit} if unit else {}))
 
     _service(record)
     return signed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -13,10 +14,11 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -43,6 +45,16 @@ TEST_BROKER = devices.local_broker(OpsSettings().state_dir, "mosquitto-test")
 TEST_INGEST_USER = "ctt-ingest"
 TEST_INGEST_PASSWORD = os.environ.get("CTT_BROKER_PASSWORD") or service_secret(OpsSettings().secrets_dir,
                                                                                 TEST_INGEST_USER)
+
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)`` in a thread of its own: the calling thread may already run an
+    event loop (Playwright's sync API keeps one in the main thread for the session's browser)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def as_role(database_url: str, role: str) -> str:

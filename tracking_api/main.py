@@ -35,6 +35,7 @@ from tracking_api.routers import (
     geography,
     kpi,
     operations,
+    places,
     push,
     risk,
     session,
@@ -71,7 +72,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=(settings or ApiSettings()).max_body_bytes)
     for module in (session, geography, countries, shipments, declarations, tracks, alerts, units, cases, escalation,
-                   kpi, risk, push, stream, audit, workers, webhooks, exports, devices):
+                   kpi, risk, push, stream, audit, workers, webhooks, exports, devices, places):
         app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERRORS)
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(operations.metrics_router)

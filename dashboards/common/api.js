@@ -1,16 +1,30 @@
 // The API as the pages use it: the token, JSON requests, the session, the live stream.
-// Plain ES module, no build step; every request carries the bearer token.
+// Plain ES module, no build step; every request carries the bearer token. Importing it also loads
+// the page's language (i18n.js) from /config.json's list, so that every page speaks it before drawing.
+import { startLanguage, t } from "./i18n.js";
 
-const config = await (await fetch("/config.json")).json();
+export const config = await (await fetch("/config.json")).json();
+await startLanguage(config);
 export const API = config.api_base;
 export const TILE_URL = config.tile_url;
 export const TILE_ATTRIBUTION = config.tile_attribution;
 
+// The API's refusal: its status, and a message for people (the API's detail, which names the value at
+// fault, or a sentence from the catalogue when it gave none that reads).
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    super(message(status, detail));
     this.status = status;
   }
+}
+
+function message(status, detail) {
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail) && detail.length && detail[0].msg) {
+    return t("common.api.invalid", { detail: detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`)
+      .join("; ") });
+  }
+  return t("common.api.failed", { status });
 }
 
 // storage: sessionStorage for a shared control-room screen, localStorage for an officer's own phone.

@@ -1,16 +1,25 @@
 // Formatting and small geodesy shared by the pages.
 
-export const SEVERITY_COLOUR = { critical: "#c62828", high: "#ef6c00", medium: "#f9a825", low: "#1565c0" };
-export const ALERT_LABEL = {
-  route_deviation: "Route deviation", unscheduled_stop: "Unscheduled stop", seal_breach: "Seal breach",
-  transit_overdue: "Transit overdue", signal_lost: "Signal lost", device_tamper: "Device tampered",
-  border_bypass: "Border bypassed", office_skipped: "Office of transit skipped", border_dwell: "Long stay at border",
-  seal_mismatch: "Seal number mismatch", low_battery: "Low battery", suspicious_gap: "Suspicious coverage gap",
-  gps_jamming: "Possible GPS jamming", route_reversal: "Route reversal", device_battery: "Battery will not last the trip",
-};
+import { formatDateTime, formatDistance, formatNumber, formatRelative, has, t } from "./i18n.js";
 
+// The severity colours: the feed's stripe and the replay's pins (the badge says the word too).
+export const SEVERITY_COLOUR = { critical: "#c62828", high: "#b34700", medium: "#f9a825", low: "#1565c0" };
+// The alert types the engine raises (protocol.alerts), in the order the pages list them; labels in the
+// catalogues as "alert.type.<type>".
+export const ALERT_TYPES = [
+  "route_deviation", "unscheduled_stop", "seal_breach", "transit_overdue", "signal_lost", "device_tamper",
+  "border_bypass", "office_skipped", "border_dwell", "seal_mismatch", "low_battery", "suspicious_gap",
+  "gps_jamming", "route_reversal", "device_battery",
+];
+
+// An alert type's label in the page's language, escaped (the type itself when the catalogue lacks it).
 export function alertLabel(type) {
-  return ALERT_LABEL[type] || escapeHtml(type);
+  return escapeHtml(has(`alert.type.${type}`) ? t(`alert.type.${type}`) : type);
+}
+
+// A value's label from the catalogue (`${prefix}.${value}`), escaped; the value itself when unknown.
+export function label(prefix, value) {
+  return escapeHtml(has(`${prefix}.${value}`) ? t(`${prefix}.${value}`) : value);
 }
 
 // One line on what the engine found (alert.detail, docs/alerts.md), escaped; "" when nothing to add.
@@ -18,11 +27,16 @@ export function alertDetail(a) {
   const d = a.detail || {};
   const e = escapeHtml;
   switch (a.type) {
-    case "border_bypass": return d.from || d.to ? `crossed ${e(d.from || "?")} → ${e(d.to || "?")} outside a post` : "";
-    case "office_skipped": return d.office ? `never reached ${e(d.office)} (reached ${e(d.reached || "?")})` : "";
+    case "border_bypass": return d.from || d.to
+      ? t("common.alert_detail.border_bypass", { from: e(d.from || "?"), to: e(d.to || "?") }) : "";
+    case "office_skipped": return d.office
+      ? t("common.alert_detail.office_skipped", { office: e(d.office), reached: e(d.reached || "?") }) : "";
     case "suspicious_gap": return d.unexplained_min == null ? ""
-      : `${Math.round(d.unexplained_min)} min unexplained in a ${Math.round(d.gap_min)} min gap`;
-    case "seal_mismatch": return d.seal_number ? `seal ${e(d.seal_number)}: ${e(d.reason || "")}` : e(d.reason || "");
+      : t("common.alert_detail.suspicious_gap", { unexplained: formatNumber(Math.round(d.unexplained_min)),
+        gap: formatNumber(Math.round(d.gap_min)) });
+    case "seal_mismatch": return d.seal_number
+      ? t("common.alert_detail.seal_mismatch", { seal: e(d.seal_number), reason: e(d.reason || "") })
+      : e(d.reason || "");
     default: return "";
   }
 }
@@ -31,16 +45,17 @@ export function alertDetail(a) {
 export function countryTag(code, own = null) {
   if (!code) return "";
   const mine = own && code === own;
-  return `<span class="country${mine ? " own" : ""}" title="${mine ? "your country's ground" : "on the ground of"}`
-    + ` ${escapeHtml(code)}">${escapeHtml(code)}</span>`;
+  const title = t(mine ? "common.country.own" : "common.country.other", { code });
+  return `<span class="country${mine ? " own" : ""}" title="${escapeHtml(title)}">${escapeHtml(code)}</span>`;
 }
 
-// Seconds as "3 h 05 min", "12 min", "40 s".
+// Seconds as "3 h 05 min", "12 min", "40 s" (units from the catalogue, numbers in the page's locale).
 export function duration(s) {
   if (s == null) return "–";
-  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 90) return t("common.duration.s", { n: formatNumber(Math.round(s)) });
   const m = Math.round(s / 60);
-  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  return m < 60 ? t("common.duration.min", { n: formatNumber(m) })
+    : t("common.duration.h_min", { h: formatNumber(Math.floor(m / 60)), m: String(m % 60).padStart(2, "0") });
 }
 
 export function escapeHtml(value) {
@@ -59,21 +74,18 @@ export function supersedes(next, previous) {
 export function contestedLabel(a) {
   if (!a.contested) return "";
   const reason = a.contested_reason ? `: ${escapeHtml(a.contested_reason)}` : "";
-  return `<span class="contested" title="Late data disputes this alert${reason}">contested${reason}</span>`;
+  return `<span class="contested" title="${escapeHtml(t("common.contested.title"))}${reason}">`
+    + `${escapeHtml(t("common.contested"))}${reason}</span>`;
 }
 
+// A moment as a date and time in UTC, in the page's locale ("–" when none).
 export function when(iso) {
-  if (!iso) return "–";
-  const d = new Date(iso);
-  return d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+  return formatDateTime(iso);
 }
 
+// How long ago, in the page's locale ("5 minutes ago"); a moment slightly ahead (clock skew) is "now".
 export function ago(iso, now = Date.now()) {
-  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
-  if (s < 90) return `${s} s ago`;
-  if (s < 5400) return `${Math.round(s / 60)} min ago`;
-  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} d ago`;
+  return formatRelative(new Date(Math.min(new Date(iso).getTime(), now)).toISOString(), now);
 }
 
 const R = 6371008.8;
@@ -94,11 +106,12 @@ export function bearingDeg(a, b) {
   return ((Math.atan2(y, x) * 180) / Math.PI + 360) % 360;
 }
 
+// A bearing as one of the eight points of the compass, abbreviated in the page's language.
 export function compass(deg) {
-  return ["N", "NE", "E", "SE", "S", "SW", "W", "NW"][Math.round(deg / 45) % 8];
+  return t(`common.compass.${["N", "NE", "E", "SE", "S", "SW", "W", "NW"][Math.round(deg / 45) % 8]}`);
 }
 
+// Metres as a distance in the page's locale ("850 m", "4.2 km").
 export function km(m) {
-  if (m == null) return "–";
-  return m < 10000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m / 1000).toLocaleString("en")} km`;
+  return formatDistance(m);
 }

@@ -85,10 +85,15 @@ export function translatePage(root = document) {
 }
 
 // Locale formatting: dates and times (UTC unless asked), numbers, distances, durations.
+// Intl refuses timeZoneName beside dateStyle/timeStyle ("Can't set option timeZoneName when dateStyle is
+// used"): the default names its fields instead (day, short month, year, 24-hour time, the zone).
+const DATE_TIME = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  hourCycle: "h23", timeZoneName: "short" };
+
 export function formatDateTime(iso, options = {}) {
   if (!iso) return "–";
-  return new Intl.DateTimeFormat(current, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC",
-    timeZoneName: "short", ...options }).format(new Date(iso));
+  const fields = options.dateStyle || options.timeStyle ? {} : DATE_TIME;
+  return new Intl.DateTimeFormat(current, { timeZone: "UTC", ...fields, ...options }).format(new Date(iso));
 }
 
 export function formatNumber(value, options = {}) {

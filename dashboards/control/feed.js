@@ -2,8 +2,9 @@
 // acknowledge and resolve where the caller's role allows it. The alerts of one incident (one
 // condition of a consolidated truck, raised on each of its shipments) are one row listing the shipments.
 import {
-  SEVERITY_COLOUR, ago, alertDetail, alertLabel, contestedLabel, countryTag, escapeHtml, supersedes,
+  SEVERITY_COLOUR, ago, alertDetail, alertLabel, contestedLabel, countryTag, escapeHtml, label, supersedes, when,
 } from "/static/format.js";
+import { t } from "/static/i18n.js";
 import { outcomeSelect } from "/static/outcomes.js";
 
 const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 };
@@ -105,8 +106,23 @@ export class AlertFeed {
 
   render() {
     const flashing = new Set([...this.list.querySelectorAll(".flash")].map((li) => li.dataset.id));
+    const focus = this.focusPlace();
     this.list.replaceChildren(...this.visible().map((g) => this.editing.get(g.lead.id)
       || this.item(g, flashing.has(String(g.lead.id)))));
+    if (focus && !this.list.contains(document.activeElement)) this.list.querySelector(focus)?.focus();
+  }
+
+  // Where the keyboard's focus is in the feed, as a selector that finds it again after a redraw (live
+  // updates redraw the rows: a keyboard user must not be thrown back to the page's start).
+  focusPlace() {
+    const el = document.activeElement;
+    const li = this.list.contains(el) ? el.closest("li[data-id]") : null;
+    if (!li || el === li) return null;
+    const row = `li[data-id="${li.dataset.id}"]`;
+    if (el.matches("a.open")) return `${row} a.open`;
+    if (el.matches(".actions button")) return `${row} .actions button:nth-of-type(${[...el.parentNode.children]
+      .filter((c) => c.tagName === "BUTTON").indexOf(el) + 1})`;
+    return null;
   }
 
   item(group, flashing) {
@@ -116,24 +132,32 @@ export class AlertFeed {
     li.dataset.ids = members.map((m) => m.id).join(" ");
     li.className = `${status}${flashing ? " flash" : ""}`;
     li.style.setProperty("--c", SEVERITY_COLOUR[severity]);
-    const ended = a.ended_at ? " · ended" : "";
+    const flags = [label("status", status), a.ended_at && t("control.feed.ended"), a.late && t("control.feed.late")]
+      .filter(Boolean).map(escapeHtml).join(" · ");
     const detail = alertDetail(a);
     const who = members.length > 1
-      ? `<div class="row incident"><span>Truck ${escapeHtml(a.vehicle || a.device)} · ${members.length} shipments:
-          ${members.map((m) => escapeHtml(m.reference)).join(", ")}</span></div>`
+      ? `<div class="row incident"><span>${escapeHtml(t("control.feed.truck", { truck: a.vehicle || a.device,
+        n: members.length }))}: ${members.map((m) => escapeHtml(m.reference)).join(", ")}</span></div>`
       : "";
+    const risk = a.risk_level && a.risk_level !== "medium"
+      ? `<span class="risk ${escapeHtml(a.risk_level)}">${escapeHtml(t("control.feed.risk", {
+        level: label("common.risk", a.risk_level) }))}</span>` : "";
+    // The label is a link to the details: the keyboard opens them as a click on the row does (a link, not a
+    // button: the row's buttons are the actions, offered only to the roles that act).
     li.innerHTML = `
-      <div class="row"><span class="sev ${severity}">${severity}</span>
-        <strong>${alertLabel(a.type)}</strong>
-        <span class="when" title="${escapeHtml(a.started_at)}">${ago(a.started_at)}</span></div>
-      <div class="row"><span>${members.length > 1 ? "incident" : escapeHtml(a.reference)}</span>
+      <div class="row"><span class="sev ${severity}">${label("severity", severity)}</span>
+        <a class="open" href="#details">${alertLabel(a.type)}</a>
+        <span class="when" title="${escapeHtml(when(a.started_at))}">${escapeHtml(ago(a.started_at))}</span></div>
+      <div class="row"><span>${members.length > 1 ? escapeHtml(t("control.feed.incident")) : escapeHtml(a.reference)}</span>
         <span class="muted">${escapeHtml(a.device)}</span>${countryTag(a.country)}
-        ${a.risk_level && a.risk_level !== "medium" ? `<span class="risk ${a.risk_level}">${a.risk_level} risk</span>` : ""}
-        <span class="status">${status}${ended}${a.late ? " · late" : ""}</span></div>
+        ${risk}<span class="status">${flags}</span></div>
       ${who}
       ${detail ? `<div class="row detail">${detail}</div>` : ""}
       ${a.contested ? `<div class="row">${contestedLabel(a)}</div>` : ""}`;
-    li.addEventListener("click", (e) => { if (!e.target.closest(".actions")) this.onSelect(a, members); });
+    li.addEventListener("click", (e) => {
+      if (e.target.closest("a.open")) e.preventDefault();
+      if (!e.target.closest(".actions")) this.onSelect(a, members);
+    });
     if (this.client.may("act_on_alerts") && status !== "resolved") li.append(this.actions(group));
     return li;
   }
@@ -141,22 +165,33 @@ export class AlertFeed {
   actions(group) {
     const div = document.createElement("div");
     div.className = "actions";
-    if (group.status === "open") div.append(button("Acknowledge", () => this.act(group, "ack", {})));
-    div.append(button("Resolve…", () => this.askNote(group, div)));
+    if (group.status === "open") div.append(button(t("control.feed.ack"), () => this.act(group, "ack", {})));
+    div.append(button(t("control.feed.resolve_ask"), () => this.askNote(group, div)));
     return div;
   }
 
+  // The resolve form in the alert's row: Enter in the note resolves, Escape (or Cancel) closes it and
+  // gives the focus back to the row's "Resolve…" button.
   askNote(group, div) {
     const input = Object.assign(document.createElement("input"), {
-      placeholder: "What was found (required)", required: true, maxLength: 2000,
+      placeholder: t("control.feed.note"), required: true, maxLength: 2000,
     });
+    input.setAttribute("aria-label", t("control.feed.note"));
     const outcome = outcomeSelect();
-    const ok = button("Resolve", () => input.value.trim() && outcome.value
+    const ok = button(t("control.feed.resolve"), () => input.value.trim() && outcome.value
       && this.act(group, "resolve", { note: input.value.trim(), outcome: outcome.value }));
+    const cancel = () => {
+      this.editing.delete(group.lead.id);
+      this.render();
+      this.list.querySelector(`li[data-id="${group.lead.id}"] .actions button:last-child`)?.focus();
+    };
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") ok.click(); });
-    div.replaceChildren(outcome, input, ok, button("Cancel", () => { this.editing.delete(group.lead.id); this.render(); }));
+    div.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); cancel(); } });
+    div.setAttribute("role", "group");
+    div.setAttribute("aria-label", t("control.feed.resolve_form", { label: t(`alert.type.${group.lead.type}`) }));
+    div.replaceChildren(outcome, input, ok, button(t("common.cancel"), cancel));
     this.editing.set(group.lead.id, div.closest("li"));
-    input.focus();
+    outcome.focus();
   }
 
   // One action on every alert of the incident that it applies to (each one audited by the API).
@@ -168,7 +203,8 @@ export class AlertFeed {
       this.editing.delete(group.lead.id);
       this.render();
     } catch (e) {
-      alert(`Could not ${action} alert ${group.lead.id}: ${e.message}`);
+      alert(t(action === "ack" ? "control.feed.ack_failed" : "control.feed.resolve_failed",
+        { id: group.lead.id, message: e.message }));
     }
   }
 }

@@ -3,15 +3,33 @@
 // per truck: even without a GPU, 10,000 take about 10 ms), positions projected once per update
 // (Web Mercator, as Leaflet's default CRS), redrawn at most once per animation frame however many
 // arrived; hover and click found by distance on screen. Leaflet's own circle markers rebuild and
-// rasterise a path per truck: see bench/map.py.
+// rasterise a path per truck: see bench/map.py. Each state has its own shape as well as its colour
+// (never the colour alone): the same SVG path draws the sprite, the legend and the header's counts.
+import { escapeHtml } from "/static/format.js";
+import { t } from "/static/i18n.js";
 
+// Shapes in a 16 x 16 box centred on (8, 8): circle, square, diamond, triangle, cross.
 export const STATES = {
-  on_route: { colour: "#2e7d32", label: "On route" },
-  stopped: { colour: "#f9a825", label: "Stopped" },
-  no_signal: { colour: "#78848f", label: "No signal" },
-  off_route: { colour: "#ef6c00", label: "Off route" },
-  seal_breached: { colour: "#c62828", label: "Seal breached" },
+  on_route: { colour: "#2e7d32", shape: "M14 8A6 6 0 1 1 2 8A6 6 0 1 1 14 8Z" },
+  stopped: { colour: "#f9a825", shape: "M3 3H13V13H3Z" },
+  no_signal: { colour: "#78848f", shape: "M8 1.5L14.5 8L8 14.5L1.5 8Z" },
+  off_route: { colour: "#ef6c00", shape: "M8 1.5L14.8 13.5H1.2Z" },
+  seal_breached: { colour: "#c62828",
+    shape: "M2 4.5L4.5 2L8 5.5L11.5 2L14 4.5L10.5 8L14 11.5L11.5 14L8 10.5L4.5 14L2 11.5L5.5 8Z" },
 };
+const BOX = 16; // the shapes' box (px at ratio 1): 2 * RADIUS_PX + 4
+
+// A state's shape as a small inline SVG (the legend, the counts, the trucks list): decorative, the word is beside it.
+export function stateBadge(state, size = 14) {
+  const s = STATES[state];
+  return `<svg class="state-shape" width="${size}" height="${size}" viewBox="0 0 ${BOX} ${BOX}" aria-hidden="true">`
+    + `<path d="${s.shape}" fill="${s.colour}" stroke="#fff" stroke-width="1.2"/></svg>`;
+}
+
+// A state's name in the page's language.
+export function stateLabel(state) {
+  return t(`control.state.${state}`);
+}
 const DRAW_ORDER = Object.keys(STATES); // the worst drawn last, on top
 const RANK = Object.fromEntries(DRAW_ORDER.map((state, i) => [state, i]));
 const STOPPED_KMH = 3;
@@ -25,20 +43,19 @@ function mercator(lat, lon) {
   return [0.5 + lon / 360, 0.5 - Math.log(Math.tan(Math.PI / 4 + phi / 2)) / (2 * Math.PI)];
 }
 
-// A truck's circle drawn once by the canvas (anti-aliased, white rim) and kept as pixels to copy.
-function sprite(colour, ratio) {
-  const size = Math.ceil((2 * RADIUS_PX + 4) * ratio);
+// A truck's shape drawn once by the canvas (anti-aliased, white rim) and kept as pixels to copy.
+function sprite({ colour, shape }, ratio) {
+  const size = Math.ceil(BOX * ratio);
   const c = document.createElement("canvas");
   c.width = c.height = size;
   const ctx = c.getContext("2d");
   ctx.scale(ratio, ratio);
-  ctx.beginPath();
-  ctx.arc(RADIUS_PX + 2, RADIUS_PX + 2, RADIUS_PX, 0, 2 * Math.PI);
+  const path = new Path2D(shape);
   ctx.fillStyle = colour;
-  ctx.fill();
+  ctx.fill(path);
   ctx.lineWidth = 1.5;
   ctx.strokeStyle = "#ffffff";
-  ctx.stroke();
+  ctx.stroke(path);
   return { size, pixels: new Uint32Array(ctx.getImageData(0, 0, size, size).data.buffer.slice(0)) };
 }
 
@@ -151,7 +168,7 @@ export class TruckLayer {
     this.canvas.style.height = `${size.y}px`;
     this.L.DomUtil.setPosition(this.canvas, this.map.containerPointToLayerPoint([0, 0]));
     this.canvas.style.visibility = "visible";
-    this.sprites = Object.fromEntries(DRAW_ORDER.map((st) => [st, sprite(STATES[st].colour, ratio)]));
+    this.sprites = Object.fromEntries(DRAW_ORDER.map((st) => [st, sprite(STATES[st], ratio)]));
     this.draw();
   }
 
@@ -208,10 +225,7 @@ export class TruckLayer {
     this.hovered = id;
     if (id == null) { this.tooltip.remove(); return; }
     const t = this.trucks.get(id);
-    const spd = t.props.spd == null ? "" : ` · ${Math.round(t.props.spd)} km/h`;
-    this.tooltip.setLatLng([t.lat, t.lon])
-      .setContent(`${t.props.reference}<br>${t.props.device}${spd}<br>${STATES[t.state].label}`)
-      .addTo(this.map);
+    this.tooltip.setLatLng([t.lat, t.lon]).setContent(truckText(t).map(escapeHtml).join("<br>")).addTo(this.map);
   }
 
   counts() {
@@ -226,13 +240,20 @@ export class TruckLayer {
   }
 }
 
+// A truck in words: reference, device and speed, state (the tooltip and the trucks list).
+export function truckText(truck) {
+  const spd = truck.props.spd == null ? "" : ` · ${t("control.speed", { n: Math.round(truck.props.spd) })}`;
+  return [truck.props.reference, `${truck.props.device}${spd}`, stateLabel(truck.state)];
+}
+
+// The states' shapes and words; `redraw()` refills it in the page's language.
 export function legend(L) {
   const control = L.control({ position: "bottomleft" });
-  control.onAdd = () => {
-    const div = L.DomUtil.create("div", "legend");
-    div.innerHTML = [...DRAW_ORDER].reverse().map((s) => `<i style="background:${STATES[s].colour}"></i>`
-      + STATES[s].label).join("<br>");
-    return div;
+  control.onAdd = () => L.DomUtil.create("div", "legend trucks-legend");
+  control.redraw = () => {
+    control.getContainer().innerHTML = `<strong class="legend-title">${escapeHtml(t("control.trucks.legend"))}`
+      + `</strong><br>${[...DRAW_ORDER].reverse().map((s) => `${stateBadge(s)} ${escapeHtml(stateLabel(s))}`)
+        .join("<br>")}`;
   };
   return control;
 }

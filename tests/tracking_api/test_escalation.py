@@ -5,7 +5,6 @@ push service on 127.0.0.1; acknowledging stops the clock."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
 
 from ctt.config import DB_API
-from tests.support import BROKER, as_role, execute, query, scalar, wait_for
+from tests.support import BROKER, as_role, execute, query, run_async, scalar, wait_for
 from tests.tracking_api.case_support import CaseWorld, auth, case_world, new_alert
 from tests.tracking_api.test_push import Browser, PushService
 from tracking_api.escalation import LOCK_KEY, sweep
@@ -127,5 +126,5 @@ def test_the_sweep_runs_in_one_process_at_a_time(database_url: str) -> None:
 
     with psycopg.connect(database_url) as holder:  # another process in the middle of its round
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        assert asyncio.run(one_round()) is None
-    assert asyncio.run(one_round()) is not None
+        assert run_async(one_round()) is None
+    assert run_async(one_round()) is not None

@@ -5,7 +5,6 @@ chunks, bounded memory) on a track of BIG_FIXES fixes made with COPY."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -21,7 +20,7 @@ from psycopg.rows import dict_row
 from shapely.geometry import shape
 
 from ctt.config import DB_API
-from tests.support import as_role
+from tests.support import as_role, run_async
 from tests.tracking_api.export_support import ATTACKS, BIG_FIXES, World, auth, build
 from tracking_api.auth import Principal
 from tracking_api.services import exports
@@ -210,7 +209,7 @@ def test_a_fleet_month_is_read_in_chunks_from_a_server_side_cursor(client: TestC
             tracemalloc.stop()
             return peak
 
-    peak = asyncio.run(run())
+    peak = run_async(run())
     assert fetching[0].startswith("FETCH FORWARD 2000 FROM"), fetching
     assert sum(sizes) == BIG_FIXES and max(sizes) == 2_000
     assert peak < 6_000_000, f"peak {peak} bytes"

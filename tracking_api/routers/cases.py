@@ -23,6 +23,7 @@ from tracking_api.schemas.cases import (
     EntryIn,
 )
 from tracking_api.schemas.errors import UNAUTHORIZED, error, forbidden, validation
+from tracking_api.schemas.geography import REGION_CODE
 from tracking_api.services import cases
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -48,8 +49,8 @@ async def list_cases(
     conn: Conn, caller: Worker, page: Paging,
     status_: Annotated[CaseStatus | None, one_of("status", CASE_STATUSES),
                        Query(alias="status", description="open or closed")] = None,
-    region: Annotated[str | None, Query(min_length=1, max_length=64, description="Only cases of shipments touching "
-                                                                                   "this region")] = None,
+    region: Annotated[str | None, Query(pattern=REGION_CODE, description="Only cases of shipments touching "
+                                                                         "this region")] = None,
     alert: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only the case holding this alert")] = None,
     shipment: Annotated[int | None, Query(ge=1, le=_BIGINT_MAX, description="Only this shipment's cases")] = None,
 ) -> CasePage:
@@ -89,8 +90,14 @@ async def close_case(conn: Conn, caller: Worker, case_id: CaseId, body: CloseIn)
 @router.get("/{case_id}/evidence/{evidence_id}", summary="One evidence item's content",
             response_class=Response, responses={
                 **_READ, 200: {"description": "The exact bytes stored; X-Content-SHA256 is their hash (hex)",
-                               "content": {"application/json": {}, "application/geo+json": {},
-                                           "application/pdf": {}}}})
+                               "content": {"application/json": {"example": [
+                                               {"at": "2026-11-23T06:40:02Z", "kind": "departed", "office": "KEMBA"}]},
+                                           "application/geo+json": {"example": {
+                                               "type": "Feature", "properties": {"device": "trk-0042"},
+                                               "geometry": {"type": "LineString",
+                                                            "coordinates": [[39.66, -4.05], [39.60, -3.98]]}}},
+                                           "application/pdf": {"schema": {"type": "string", "format": "binary"},
+                                                               "example": "%PDF-1.7 ..."}}}})
 async def get_evidence(conn: Conn, caller: Worker, case_id: CaseId,
                        evidence_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)]) -> Response:
     """The content as taken, byte for byte: its SHA-256 is the one listed and audited."""

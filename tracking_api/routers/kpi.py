@@ -25,6 +25,7 @@ from tracking_api.auth import Principal
 from tracking_api.deps import Caller, Conn
 from tracking_api.schemas.alerts import one_of
 from tracking_api.schemas.errors import UNAUTHORIZED, invalid, validation
+from tracking_api.schemas.geography import REGION_CODE
 from tracking_api.schemas.kpi import (
     AlertCount,
     AnswerKpi,
@@ -416,7 +417,7 @@ WHERE {{where}} AND a.status = 'resolved' AND NOT (a.detail ? 'withdrawn')
 GROUP BY a.type
 ORDER BY a.type
 """)
-Region = Annotated[str | None, Query(min_length=1, max_length=64, description="Only shipments touching this region")]
+Region = Annotated[str | None, Query(pattern=REGION_CODE, description="Only shipments touching this region")]
 
 
 @router.get("/kpi/response", response_model=AnswerKpi,

@@ -170,4 +170,6 @@ class AssignRequest(BaseModel):
 class Assigned(BaseModel):
     """The alerts an assignment changed (one, or the incident's), newest first."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_EXAMPLE]}]})
+
     items: list[Alert]

@@ -47,11 +47,17 @@ class Case(BaseModel):
 class CasePage(BaseModel):
     """One page of cases, newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_CASE], "next_cursor": None}]})
+
     items: list[Case]
     next_cursor: str | None = Field(description="null on the last page")
 
 
 class Entry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 7, "at": "2026-11-23T08:12:40Z", "author": "officer.malaba", "role": "officer",
+        "text": "driver interviewed at Malaba; 240 cartons found behind the declared tea", "detail": {}}]})
+
     id: int
     at: UtcDatetime
     author: str = Field(description="Token subject")

@@ -209,6 +209,14 @@ class CancelIn(_Strict):
 
 
 class Declaration(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "mrn": _EXAMPLE["functionalReferenceId"], "version": 1, "status": "active",
+        "sha256": "9d1c0e0f4a2b6c8e7f3a5b1d2c4e6f8091a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0", "document": _EXAMPLE,
+        "created_at": "2026-11-23T05:58:12Z", "created_by": "asycuda-ke", "updated_at": "2026-11-23T05:58:12Z",
+        "updated_by": "asycuda-ke",
+        "shipment": Shipment.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+    }]})
+
     mrn: str
     version: int = Field(description="1 at creation, +1 per amendment and at cancellation")
     status: DeclarationStatus
@@ -232,6 +240,14 @@ class DeclarationVersion(BaseModel):
 
 
 class DeclarationVersions(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
+        {"version": 1, "change": "created", "at": "2026-11-23T05:58:12Z", "by": "asycuda-ke",
+         "sha256": "9d1c0e0f4a2b6c8e7f3a5b1d2c4e6f8091a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0", "document": _EXAMPLE,
+         "reason": None},
+        {"version": 2, "change": "cancelled", "at": "2026-11-23T07:10:40Z", "by": "asycuda-ke",
+         "sha256": "9d1c0e0f4a2b6c8e7f3a5b1d2c4e6f8091a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0", "document": _EXAMPLE,
+         "reason": "declaration invalidated by the office of departure"}]}]})
+
     items: list[DeclarationVersion] = Field(description="Oldest first")
 
 

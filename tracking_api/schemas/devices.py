@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,7 +105,29 @@ class Device(BaseModel):
                                           "its shipment arrived")
 
 
+_ASSIGNMENT: dict[str, Any] = {
+    "id": 310, "shipment": 42, "reference": "26KE1000000000042", "shipment_status": "in_transit",
+    "issued_at": "2026-11-23T05:40:00Z", "issued_by": "officer.mombasa", "issued_office": "KEMBA",
+    "returned_at": None, "returned_by": None, "returned_office": None, "note": None}
+_DEVICE: dict[str, Any] = {
+    "id": "trk-0042", "kind": "tracker", "firmware": "2.4.1", "state": "online", "state_at": "2026-11-23T09:58:00Z",
+    "first_seen": "2026-11-20T07:00:00Z", "last_seen": "2026-11-23T10:00:15Z",
+    "battery": {"level": 64.0, "at": "2026-11-23T10:00:15Z", "points": 412, "drain_per_h": 1.2,
+                "empty_at": "2026-11-25T15:20:00Z", "hours_left": 53.3, "lasts_until_deadline": True,
+                "series": [{"at": "2026-11-23T09:00:00Z", "bat": 65.1}, {"at": "2026-11-23T10:00:00Z", "bat": 64.0}]},
+    "last_fix": {"ts": "2026-11-23T10:00:15Z", "lat": -3.3961, "lon": 38.5561, "spd": 62.0, "country": "KEN"},
+    "location": {"lat": -3.3961, "lon": 38.5561, "at": "2026-11-23T10:00:15Z", "source": "device"},
+    "shipment": {"id": 42, "reference": "26KE1000000000042", "status": "in_transit",
+                 "deadline": "2026-11-25T06:00:00Z"},
+    "credentials": {"signing_key": True, "must_sign": False, "provisioned_as": "tracker",
+                    "since": "2026-11-20T06:55:00Z"},
+    "custody": {"state": "issued", "assignment": _ASSIGNMENT}, "flags": [],
+    "assignments": [_ASSIGNMENT]}
+
+
 class DeviceDetail(Device):
+    model_config = ConfigDict(json_schema_extra={"examples": [_DEVICE]})
+
     assignments: list[Assignment] = Field(description="Custody history, newest first (at most 50)")
 
 

@@ -39,4 +39,4 @@ def file_response(example_csv: str) -> dict[int | str, dict[str, Any]]:
 
 PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The shipment report, a PDF (Content-Disposition: attachment)",
-          "content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}}
+          "content": {PDF: {"schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.7 ..."}}}}

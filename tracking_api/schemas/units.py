@@ -27,4 +27,6 @@ class Unit(UnitIn):
 
 
 class UnitList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_EXAMPLE]}]})
+
     items: list[Unit]

@@ -5,7 +5,6 @@ track is thinned and long tables are capped."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from psycopg.rows import dict_row
 from pypdf import PdfReader
 
 from ctt.config import DB_API, DB_OWNER
-from tests.support import as_role
+from tests.support import as_role, run_async
 from tests.tracking_api.export_support import BIG_FIXES, World, auth, build
 from tracking_api.auth import Principal
 from tracking_api.report import data, shipment_report
@@ -51,7 +50,7 @@ def report(database_url: str, shipment: int, generated_at: datetime = AT, lang: 
         async with await psycopg.AsyncConnection.connect(as_role(database_url, role), row_factory=dict_row) as c:
             return await shipment_report(c, Principal("op-report", "operator"), shipment, lang, generated_at)
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def test_the_report_holds_the_shipment_its_map_and_its_audit_hashes(client: TestClient, world: World) -> None:

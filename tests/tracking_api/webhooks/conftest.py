@@ -26,6 +26,8 @@ def api_url(database_url: str) -> str:
 
 @pytest.fixture
 def receiver(database_url: str) -> Iterator[Receiver]:
+    # Alone with the test's own subscriptions: a dispatcher delivers every enabled one.
+    execute(database_url, "DELETE FROM webhook_subscriptions")
     r = Receiver()
     yield r
     r.close()
