@@ -6,14 +6,14 @@
 // handover: alerts of shipments whose itinerary crosses their administration, elsewhere.
 import { API, ApiError, Client, tokenStore } from "/static/api.js";
 import { boot } from "/static/login.js";
-import { OUTCOMES } from "/static/outcomes.js";
+import { outcomeSelect } from "/static/outcomes.js";
 import {
   SEVERITY_COLOUR, alertLabel, bearingDeg, compass, distanceM, escapeHtml, supersedes,
 } from "/static/format.js";
 import {
-  formatDateTime, formatDistance, formatNumber, formatRelative, has, language, languages, setLanguage, startLanguage,
-  t, translatePage,
+  formatDateTime, formatDistance, formatNumber, formatRelative, has, startLanguage, t, translatePage,
 } from "/static/i18n.js";
+import { mountPreferences } from "/static/prefs.js";
 import * as store from "./store.js";
 import * as outbox from "./outbox.js";
 import { fix, geoUri, latestFixes, towards } from "./navigate.js";
@@ -92,12 +92,6 @@ function renderBanner() {
   banner.dataset.state = state.online ? "updating" : "offline";
 }
 
-// A time in the page's locale, UTC. (i18n.js's default options throw in Chromium: dateStyle with
-// timeZoneName is an invalid combination, so the zone name is left out and written here.)
-function when(iso) {
-  return `${formatDateTime(iso, { timeZoneName: undefined })} UTC`;
-}
-
 function statusWord(a) {
   return has(`status.${a.status}`) ? t(`status.${a.status}`) : a.status;
 }
@@ -151,7 +145,7 @@ function itinerary(a) {
   const last = it.timeline.items.at(-1);
   div.textContent = t("officer.itinerary", { offices })
     + (last ? ` · ${t("officer.lastMilestone", { kind: last.kind.replace(/_/g, " "),
-      when: when(last.at) })}` : "");
+      when: formatDateTime(last.at) })}` : "");
   return [div];
 }
 
@@ -215,19 +209,12 @@ function actions(a) {
   return div;
 }
 
-function outcomeSelect() {
-  const select = Object.assign(document.createElement("select"), { className: "outcome", required: true });
-  select.setAttribute("aria-label", t("officer.outcome"));
-  select.append(new Option(t("officer.outcome.choose"), ""),
-    ...OUTCOMES.map(([value]) => new Option(t(`outcome.${value}`), value)));
-  return select;
-}
-
 function askNote(a, div) {
   const note = Object.assign(document.createElement("textarea"), { rows: 3, maxLength: 2000, required: true,
     placeholder: t("officer.note.placeholder") });
   note.setAttribute("aria-label", t("officer.note"));
   const outcome = outcomeSelect();
+  outcome.required = true;
   const ok = button(t("officer.resolve.confirm"), () => note.value.trim() && outcome.value
     && act(a, "resolve", { note: note.value.trim(), outcome: outcome.value }));
   const cancel = button(t("officer.cancel"), () => { state.editing.delete(a.id); render(); });
@@ -281,7 +268,7 @@ async function explainConflicts() {
     const a = await online(() => client.get(`/alerts/${r.alert}`)).catch(() => undefined);
     if (!a) return;
     put(a);
-    const who = a.resolved_by ? t("officer.conflict.resolvedBy", { who: a.resolved_by, when: when(a.resolved_at) })
+    const who = a.resolved_by ? t("officer.conflict.resolvedBy", { who: a.resolved_by, when: formatDateTime(a.resolved_at) })
       : null;
     await store.update({ ...r, explained: true, detail: who ? `${who} (${r.detail})` : r.detail });
   }
@@ -525,10 +512,9 @@ async function ownCountry(session) {
 
 // ---- start ----
 
-function languageSelect() {
-  const select = $("language");
-  select.replaceChildren(...languages().map((l) => new Option(l.name, l.code, false, l.code === language())));
-  select.addEventListener("change", () => setLanguage(select.value));
+// The language and theme selects (prefs.js) in the header; a language change redraws everything.
+function preferences() {
+  mountPreferences(document.querySelector("header"));
   window.addEventListener("ctt-languagechange", () => { translatePage(); showWho(); caseItems.clear(); render(); });
 }
 
@@ -602,6 +588,6 @@ async function showSaved() {
 }
 
 await startLanguage(await (await fetch("/config.json")).json());
-languageSelect();
+preferences();
 await showSaved().catch(() => {});
 boot(client, start);

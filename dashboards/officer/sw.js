@@ -7,11 +7,11 @@
 import * as outbox from "./outbox.js";
 import * as store from "./store.js";
 
-const SHELL = "ctt-officer-v4";
+const SHELL = "ctt-officer-v5";
 const AREA = "ctt-officer-area";
 const FILES = ["/officer/", "/officer/officer.js", "/officer/officer.css", "/officer/store.js", "/officer/outbox.js",
   "/officer/navigate.js", "/officer/photos.js", "/officer/manifest.webmanifest", "/officer/icon-192.png",
-  "/static/api.js", "/static/format.js", "/static/login.js", "/static/outcomes.js", "/static/i18n.js",
+  "/static/api.js", "/static/format.js", "/static/login.js", "/static/outcomes.js", "/static/i18n.js", "/static/prefs.js",
   "/static/common.css", "/static/icon.svg", "/config.json", "/vendor/world-atlas/countries-50m.json"];
 // API paths answered from the area cache when the network fails.
 const AREA_PATHS = /^\/api\/v1\/(zones|routes|places|regions\/[^/]+)$/;

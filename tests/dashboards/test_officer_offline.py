@@ -9,7 +9,7 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
@@ -74,11 +74,10 @@ def _audits(database_url: str, action: str, object_id: int) -> int:
 
 
 def _axe_both_themes(page: Page) -> None:
-    """No WCAG 2.1 AA violation in the light and the dark theme (P3's data-theme, and the system's)."""
-    themes: tuple[Literal["light", "dark"], ...] = ("light", "dark")
-    for theme in themes:
-        page.emulate_media(color_scheme=theme)
-        page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
+    """No WCAG 2.1 AA violation in the light and the dark theme (chosen with prefs.js's select)."""
+    for theme in ("dark", "light"):
+        page.locator("#pref-theme").select_option(theme)
+        page.wait_for_function(f"document.documentElement.dataset.theme === '{theme}'")
         assert violations(page) == [], theme
 
 
@@ -197,6 +196,8 @@ def test_french_and_english_offline_without_axe_violations(browser: Browser, con
     assert geo.inner_text() == "Ouvrir dans les cartes"
     assert (geo.get_attribute("href") or "").startswith(f"geo:{LAT:.6f},")
     assert item.locator(".meta.truck").count() in (0, 1)  # a position only when the tracker has reported
+    page.locator("#pref-theme").select_option("dark")
+    screenshot(page, "officer-fr-dark")
     _axe_both_themes(page)
     screenshot(page, "officer-fr")
     _offline_reload(context, page)
@@ -204,7 +205,7 @@ def test_french_and_english_offline_without_axe_violations(browser: Browser, con
     assert page.locator(f"#alert-{alert} .age").inner_text().startswith("état ")
     _axe_both_themes(page)
     screenshot(page, "officer-fr-offline")
-    page.locator("#language").select_option("en")
+    page.locator("#pref-language").select_option("en")
     page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.locator("#offline").inner_text().startswith("Offline")
     assert item.get_by_role("button", name="Acknowledge").count() == 1
