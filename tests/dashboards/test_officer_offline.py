@@ -211,3 +211,26 @@ def test_french_and_english_offline_without_axe_violations(browser: Browser, con
     assert item.get_by_role("button", name="Acknowledge").count() == 1
     assert violations(page) == []
     screenshot(page, "officer-en-offline")
+
+
+def test_api_answers_stay_out_of_cache_storage_and_logout_forgets_them(
+        browser: Browser, contexts: list[BrowserContext], api_server: ApiServer, database_url: str) -> None:
+    region, (alert,), _ = _world(database_url, api_server, 1)
+    _, page = _open(browser, contexts, api_server, region)
+    page.wait_for_function("caches.has('ctt-officer-area')")
+    cached = page.evaluate("""async () => {
+        const urls = [];
+        for (const name of await caches.keys())
+            for (const request of await (await caches.open(name)).keys()) urls.push(new URL(request.url).pathname);
+        return urls; }""")
+    api = [u for u in cached if u.startswith("/api/")]
+    assert api and all(u in ("/api/v1/zones", "/api/v1/routes", f"/api/v1/regions/{region}") for u in api), api
+    assert "/static/locales/fr.json" in cached and "/static/i18n.js" in cached
+    stored = ("() => import('/officer/store.js')"
+              ".then(async (s) => [(await s.all('alerts')).length, await s.value('meta', 'token')])")
+    assert page.evaluate(stored)[0] == 1
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_selector("#login:not([hidden])")
+    wait_for(lambda: page.evaluate(stored) == [0, None], 5, "the phone's copy to be deleted")
+    assert page.evaluate("caches.has('ctt-officer-area')") is False
+    assert page.locator(f"#alert-{alert}").count() == 0
