@@ -217,6 +217,8 @@ def test_api_answers_stay_out_of_cache_storage_and_logout_forgets_them(
         browser: Browser, contexts: list[BrowserContext], api_server: ApiServer, database_url: str) -> None:
     region, (alert,), _ = _world(database_url, api_server, 1)
     _, page = _open(browser, contexts, api_server, region)
+    page.reload()  # every request of this load passes through the service worker
+    page.wait_for_selector("body[data-fresh=true]")  # the list fetched again
     page.wait_for_function("caches.has('ctt-officer-area')")
     cached = page.evaluate("""async () => {
         const urls = [];
