@@ -111,9 +111,14 @@ def test_offline_actions_are_sent_once_and_a_conflict_is_shown(browser: Browser,
     beaten_item.locator("select").select_option("technical_fault")
     beaten_item.locator("textarea").press_sequentially("Tracker loose")
     beaten_item.get_by_role("button", name="Resolve", exact=True).press("Enter")  # the keyboard works too
-    page.locator(f"#case-{case} textarea").fill("Photos of the load taken at the roadside")
+    entry = page.locator(f"#case-{case} textarea")
+    entry.fill("Photos of the load taken at the roadside")
+    assert entry.input_value() == "Photos of the load taken at the roadside"
     page.locator(f"#case-{case}").get_by_role("button", name="Add entry").click()
-    wait_for(lambda: page.locator(".outbox.queued").count() == 4, 10, "four queued actions")
+    queue = "window.officer.state.outbox.map(r => r.kind + ':' + r.state).join(' ')"
+    wait_for(lambda: page.evaluate(queue) == "ack:queued resolve:queued resolve:queued entry:queued", 10,
+             "four queued actions")
+    assert page.locator(".outbox.queued").count() == 4
     assert page.locator(f"#alert-{acked} .outbox").inner_text() == "Acknowledgement queued: sent when online"
 
     # Meanwhile another officer resolves one of them; the queue survives a reload.
