@@ -11,11 +11,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.dashboards.axe import violations
-from tests.dashboards.conftest import ApiOffers, screenshot
+from tests.dashboards.conftest import screenshot
 from tests.dashboards.world import add_alert, add_region, shipments_on
 from tests.support import ApiServer, query, scalar, unique_prefix, wait_for
 from tracking_api.auth import mint
@@ -162,13 +161,8 @@ def test_offline_actions_are_sent_once_and_a_conflict_is_shown(browser: Browser,
     wait_for(lambda: page.locator(f"#alert-{beaten}").count() == 0, 5, "the dismissed conflict's alert to go")
 
 
-def _photos_endpoint(api_offers: ApiOffers) -> bool:
-    return any(p.startswith("/api/v1/alerts/") and p.endswith("/photos") for p in api_offers.doc["paths"])
-
-
 def test_photo_taken_offline_is_uploaded_later(browser: Browser, contexts: list[BrowserContext],
-                                               api_server: ApiServer, database_url: str, api_offers: ApiOffers) -> None:
-    # Until the photos API (P2) is merged: the capture and queue are tested, the upload skipped.
+                                               api_server: ApiServer, database_url: str) -> None:
     region, (alert,), _ = _world(database_url, api_server, 1)
     context, page = _open(browser, contexts, api_server, region)
     context.set_offline(True)
@@ -178,8 +172,6 @@ def test_photo_taken_offline_is_uploaded_later(browser: Browser, contexts: list[
     assert queued.inner_text() == "Photo queued: uploaded when online"
     path = page.evaluate("window.officer.state.outbox[0].path")
     assert path.startswith(f"/alerts/{alert}/photos?taken_at=") and f"lat={HERE[0]:.6f}" in path, path
-    if not _photos_endpoint(api_offers):
-        pytest.skip("the API on this branch lacks POST /alerts/{id}/photos (P2): the upload runs once merged")
     context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
     wait_for(lambda: queued.inner_text() == "Photo sent", 15, "the photo to be sent")
