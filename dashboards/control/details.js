@@ -60,7 +60,7 @@ export class DetailPanel {
     };
     if (focus) this.section.querySelector("h3").focus();
     this.section.querySelector(".replay").addEventListener("click", () => this.replay());
-    for (const li of this.section.querySelectorAll(".shipment-alerts > li")) this.wire(li);
+    for (const li of this.section.querySelectorAll(".shipment-alerts > li[data-id]")) this.wire(li);
     for (const [action, next] of [["depart", "in_transit"], ["arrive", "arrived"], ["close", "closed"]]) {
       const b = this.section.querySelector(`[data-action=${action}]`);
       if (b) b.addEventListener("click", () => this.transition(action, next));
