@@ -49,7 +49,10 @@ class Alerting:
         self._states: dict[str, DeviceState] = {}
         # Trackers whose evaluation failed: evaluated next batch from their saved state.
         self._retry: set[str] = set()
-        self._battery_at: float | None = None  # time.monotonic() of the last battery forecast
+        # time.monotonic() of the last battery forecast. The first comes one interval after start,
+        # not in the first sweep: it reads every active device's readings inside the pipeline's
+        # thread, and a restart (a crash, a deploy) must get to the broker's backlog first.
+        self._battery_at = time.monotonic()
 
     def refresh(self, cur: psycopg.Cursor[Any]) -> Registry:
         """Reload routes, zones and shipments if they changed since the last batch."""
@@ -129,7 +132,7 @@ class Alerting:
     def sweep(self, cur: psycopg.Cursor[Any], drained: bool) -> Outcome:
         """Wall-clock rules; signal lost only once ingest has drained its backlog (Pipeline.drained)."""
         now = time.monotonic()
-        battery = self._battery_at is None or now - self._battery_at >= self._rules.battery_sweep_s
+        battery = now - self._battery_at >= self._rules.battery_sweep_s
         if battery:
             self._battery_at = now
         return Outcome(changes=sweep(cur, self._rules, drained, battery))

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import as_role, execute, query, scalar
+from tests.support import as_role, execute, query, run_async, scalar
 from tests.tracking_api.case_support import CaseWorld, auth, case_world, new_alert
 from tracking_api.escalation import sweep
 
@@ -164,7 +164,6 @@ def test_an_expired_key_is_a_new_key_and_the_sweep_deletes_it(
 
 
 def _sweep(database_url: str) -> None:
-    import asyncio
 
     from psycopg_pool import AsyncConnectionPool
 
@@ -174,4 +173,4 @@ def _sweep(database_url: str) -> None:
         async with AsyncConnectionPool(as_role(database_url, DB_API), min_size=1, max_size=1) as pool:
             return await sweep(pool)
 
-    assert asyncio.run(once()) is not None
+    assert run_async(once()) is not None
