@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +11,9 @@ from fastapi.testclient import TestClient
 from ctt.config import DB_API
 from tests.support import BROKER, as_role
 from tracking_api.main import app
+
+if TYPE_CHECKING:
+    from tests.tracking_api.test_push import PushService
 
 
 @pytest.fixture(scope="module")
@@ -20,3 +24,15 @@ def client(database_url: str) -> Iterator[TestClient]:
         mp.setenv("CTT_WEBHOOKS_DISPATCH", "0")  # webhook tests run their own dispatchers
         with TestClient(app) as c:
             yield c
+
+
+@pytest.fixture(scope="module")
+def push_service() -> Iterator[PushService]:
+    """A local Web Push service (tests/tracking_api/test_push.py), one per test module."""
+    from tests.tracking_api.test_push import PushService
+
+    service = PushService()
+    service.thread.start()
+    yield service
+    service.server.shutdown()
+    service.server.server_close()

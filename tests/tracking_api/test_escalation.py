@@ -24,14 +24,6 @@ TIMES = f"{API}/escalation/response-times"
 DEFAULTS = {"critical": 300, "high": 900, "medium": 3600, "low": 14400}
 
 
-@pytest.fixture(scope="module")
-def push_service() -> Iterator[PushService]:
-    service = PushService()
-    service.thread.start()
-    yield service
-    service.server.shutdown()
-    service.server.server_close()
-
 
 @pytest.fixture(scope="module")
 def api(database_url: str) -> Iterator[TestClient]:

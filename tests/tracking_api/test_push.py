@@ -140,14 +140,6 @@ def open_alert(database_url: str, shipment: dict[str, Any], kind: str = "seal_br
                       (kind, shipment["id"], shipment["tracker_id"], severity)))
 
 
-@pytest.fixture(scope="module")
-def push_service() -> Iterator[PushService]:
-    service = PushService()
-    service.thread.start()
-    yield service
-    service.server.shutdown()
-    service.server.server_close()
-
 
 @pytest.fixture(scope="module")
 def api(database_url: str) -> Iterator[TestClient]:

@@ -19,15 +19,6 @@ from tests.tracking_api.webhooks.support import open_alert, shipment, subscribe
 
 
 @pytest.fixture(scope="module")
-def push_service() -> Iterator[PushService]:
-    service = PushService()
-    service.thread.start()
-    yield service
-    service.server.shutdown()
-    service.server.server_close()
-
-
-@pytest.fixture(scope="module")
 def api(database_url: str) -> Iterator[TestClient]:
     """The API in-process, dispatching webhooks, disabling a subscription after 0.5 s of failures."""
     from tracking_api.main import app
